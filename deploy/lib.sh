@@ -1,0 +1,47 @@
+# Shared helpers for the local service scripts. Sourced, not run.
+# Every service lives under $MC_VAR_DIR (default: <repo>/.var) on project-local
+# ports, so several checkouts and the machine's own services never collide.
+set -euo pipefail
+
+MC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MC_VAR_DIR="${MC_VAR_DIR:-$MC_ROOT/.var}"
+mkdir -p "$MC_VAR_DIR"
+
+MC_PG_PORT="${MC_PG_PORT:-55432}"
+MC_REDIS_PORT="${MC_REDIS_PORT:-56379}"
+# Cluster bus ports are port + 10000, so cluster ports stay below 55535.
+MC_CLUSTER_PORTS="${MC_CLUSTER_PORTS:-47001 47002 47003 47004 47005 47006}"
+MC_KAFKA_PORT="${MC_KAFKA_PORT:-59092}"
+MC_KAFKA_CONTROLLER_PORT="${MC_KAFKA_CONTROLLER_PORT:-59093}"
+
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+apt_updated=0
+# apt_install PKG... : install Debian packages that are missing, updating the index once.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "need Debian packages: ${missing[*]}"
+  if [ "$apt_updated" -eq 0 ]; then
+    apt-get update -q >/dev/null
+    apt_updated=1
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+# wait_for DESCRIPTION SECONDS COMMAND... : poll until COMMAND succeeds.
+wait_for() {
+  local what="$1" seconds="$2"; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    [ "$SECONDS" -ge "$deadline" ] && die "$what not ready after ${seconds}s"
+    sleep 0.5
+  done
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

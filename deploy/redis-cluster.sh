@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A local Redis Cluster, 3 masters + 3 replicas, for heartbeats, locks and caches
+# (never the Celery broker: kombu has no cluster transport).
+# install | start | stop | status | kill-master (stops one master, for failover tests).
+source "$(dirname "$0")/lib.sh"
+
+DIR="$MC_VAR_DIR/redis-cluster"
+read -r -a PORTS <<<"$MC_CLUSTER_PORTS"
+
+install() { apt_install redis-server redis-tools; }
+
+start_node() {
+  local port="$1" d="$DIR/$1"
+  mkdir -p "$d"
+  redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$d" --daemonize yes \
+    --pidfile "$d/redis.pid" --logfile "$d/redis.log" \
+    --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-node-timeout 2000 --appendonly no --save '' \
+    --maxmemory-policy noeviction
+  wait_for "cluster node $port" 30 redis-cli -p "$port" ping
+}
+
+cluster_ok() { redis-cli -p "${PORTS[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
+
+start() {
+  install
+  for p in "${PORTS[@]}"; do start_node "$p"; done
+  if ! cluster_ok; then
+    local known; known=$(redis-cli -p "${PORTS[0]}" cluster info | awk -F: '/cluster_known_nodes/{print $2}' | tr -d '\r')
+    if [ "${known:-1}" -le 1 ]; then
+      local addrs=(); for p in "${PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+      log "creating cluster on ${PORTS[*]}"
+      redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
+    fi
+    wait_for "redis cluster" 60 cluster_ok
+  fi
+  log "up: redis cluster on 127.0.0.1:${PORTS[0]}..${PORTS[-1]}"
+}
+
+stop() {
+  for p in "${PORTS[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
+  log "stopped"
+}
+
+# Forget the cluster's state so the next start creates it anew.
+reset() { stop; rm -rf "$DIR"; }
+
+status() { cluster_ok && echo ok; }
+
+"${1:-start}"

@@ -1,0 +1,27 @@
+"""Monte Carlo engine: resample a trade history, replay the firm's rules, summarise.
+
+Pure numpy/numba; imports nothing from Django (a test proves it), so it can be
+used from workers, the command line and benchmarks alike.
+"""
+
+from .config import EngineLimits, Rules, SimulationConfig
+from .errors import EngineValidationError
+from .history import TradeHistory
+from .result import Distribution, EquityFan, Histogram, Probability, SimulationResult
+from .simulation import SimulationCancelled, simulate, warm_up
+
+__all__ = [
+    "Distribution",
+    "EngineLimits",
+    "EngineValidationError",
+    "EquityFan",
+    "Histogram",
+    "Probability",
+    "Rules",
+    "SimulationCancelled",
+    "SimulationConfig",
+    "SimulationResult",
+    "TradeHistory",
+    "simulate",
+    "warm_up",
+]

@@ -1,0 +1,271 @@
+"""numba kernels: one path per call of ``_run_path``, many paths per ``simulate_paths``.
+
+Randomness is derived, not drawn: each path owns a SplitMix64 stream seeded from
+``(seed, path index)``, so a path's numbers do not depend on which thread runs it,
+how paths are chunked, or how many other paths there are. That is what makes the
+results bit-identical on any thread count (numba's own ``np.random`` inside
+``prange`` is not reproducible). Nothing of size paths x horizon is ever allocated.
+
+Each kernel has a plain-Python twin in ``_kernels_python.py``; tests compare them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit, prange
+
+# Method codes shared with the Python twin and ``simulate``.
+BOOTSTRAP = 0
+PERMUTATION = 1
+BLOCK = 2
+
+# Path outcomes.
+UNDECIDED = 0
+PASSED = 1
+FAILED = 2
+
+# Paths per parallel work item. Fixed, so scratch is reused within a chunk and the
+# split of work never depends on the thread count.
+CHUNK = 256
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S11 = np.uint64(11)
+_S27 = np.uint64(27)
+_S30 = np.uint64(30)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_INV_2_53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True)
+def mix64(z: np.uint64) -> np.uint64:
+    """SplitMix64 finaliser: a bijective 64-bit hash."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def path_state(seed_key: np.uint64, path: np.int64) -> np.uint64:
+    """Start of path ``path``'s stream; ``seed_key`` is ``mix64(seed)``."""
+    return mix64(seed_key ^ (np.uint64(path) * _GOLDEN))
+
+
+@njit(cache=True)
+def next_below(state: np.uint64, n: np.int64) -> tuple[np.uint64, np.int64]:
+    """Advance the stream; an integer in [0, n) (multiply-shift, n < 2**32)."""
+    state = state + _GOLDEN
+    z = mix64(state)
+    return state, np.int64(((z >> _S32) * np.uint64(n)) >> _S32)
+
+
+@njit(cache=True)
+def next_uniform(state: np.uint64) -> tuple[np.uint64, float]:
+    """Advance the stream; a float in [0, 1) with 53 random bits."""
+    state = state + _GOLDEN
+    z = mix64(state)
+    return state, np.float64(z >> _S11) * _INV_2_53
+
+
+@njit(cache=True)
+def _apply_trade(x, compound, equity, peak, max_dd, max_dd_pct, run, longest):  # type: ignore[no-untyped-def]
+    """Book one trade. Branch-free: these compares flip at random, and a mispredicted
+    branch per trade would cost more than the arithmetic."""
+    equity = equity * (1.0 + x) if compound else equity + x
+    run = (run + 1) * (x < 0.0)
+    longest = max(longest, run)
+    peak = max(peak, equity)
+    dd = peak - equity
+    max_dd = max(max_dd, dd)
+    # dd / peak > max_dd_pct without a division on every trade (peak > 0)
+    if dd > max_dd_pct * peak:
+        max_dd_pct = dd / peak
+    return equity, peak, max_dd, max_dd_pct, run, longest
+
+
+@njit(cache=True)
+def _decide(equity, peak, day_start, static_floor, trail, daily_limit, ruin_level, target, ruined, outcome, decided_at, step):  # type: ignore[no-untyped-def]
+    """The rare path, taken only when some threshold was crossed: which rule, if any."""
+    ruined = ruined or equity <= ruin_level
+    if outcome == UNDECIDED:
+        if ruined or equity <= static_floor or equity <= peak - trail or equity <= day_start - daily_limit:
+            outcome = FAILED
+            decided_at = step + 1
+        elif equity >= target:
+            outcome = PASSED
+            decided_at = step + 1
+    return ruined, outcome, decided_at
+
+
+@njit(cache=True)
+def _run_path(
+    path, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
+    horizon, seed_key, compound, start_balance, target, static_floor, trail, daily_limit,
+    ruin_level, stop_at_decision, checkpoints, bands, perm,
+):  # type: ignore[no-untyped-def]
+    """Replay the rules along one resampled path; returns its summary numbers.
+
+    Dispatches to a copy of the path loop specialised (inlined with constant
+    arguments) per method and P&L mode: those loop-invariant branches cost about a
+    third of the throughput when they stay in the hot loop.
+    """
+    if compound:
+        if method == BOOTSTRAP:
+            return _path_loop(BOOTSTRAP, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+        if method == PERMUTATION:
+            return _path_loop(PERMUTATION, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+        return _path_loop(BLOCK, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+    if method == BOOTSTRAP:
+        return _path_loop(BOOTSTRAP, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+    if method == PERMUTATION:
+        return _path_loop(PERMUTATION, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+    return _path_loop(BLOCK, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+
+
+@njit(inline="always")
+def _path_loop(
+    method, compound, path, values, unit_start, unit_len, single_trades, units_per_day,
+    restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit,
+    ruin_level, stop_at_decision, checkpoints, bands, perm,
+):  # type: ignore[no-untyped-def]
+    """The path loop. ``static_floor`` and ``trail`` encode the drawdown rule (the
+    unused one is -inf / +inf), so every breach test is "equity at or below a floor"."""
+    state = path_state(seed_key, path)
+    n_units = unit_start.shape[0]
+    band_row = path if path < bands.shape[0] else -1
+    n_cp = checkpoints.shape[0]
+
+    equity = start_balance
+    peak = start_balance
+    day_start = start_balance
+    max_dd = 0.0
+    max_dd_pct = 0.0
+    outcome = UNDECIDED
+    decided_at = -1
+    run = 0
+    longest = 0
+    ruined = False
+    next_cp = 0
+    cp_step = checkpoints[0] if n_cp > 0 else -1
+    # Countdown to the next day boundary: a modulo per step would cost a division.
+    day_left = units_per_day
+    # Every floor that does not move with the peak, folded into one number so the
+    # common case costs two compares; refreshed when a day starts.
+    fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
+    u = 0
+    spare = np.uint64(0)
+    if method == PERMUTATION:
+        for k in range(n_units):
+            perm[k] = k
+
+    for step in range(horizon):
+        if method == BOOTSTRAP:
+            # One 64-bit draw serves two steps: high half now, low half next step.
+            if step & 1 == 0:
+                state = state + _GOLDEN
+                z = mix64(state)
+                u = np.int64(((z >> _S32) * np.uint64(n_units)) >> _S32)
+                spare = z & _LOW32
+            else:
+                u = np.int64((spare * np.uint64(n_units)) >> _S32)
+        elif method == PERMUTATION:
+            state, j = next_below(state, n_units - step)
+            j += step
+            tmp = perm[step]
+            perm[step] = perm[j]
+            perm[j] = tmp
+            u = perm[step]
+        else:  # stationary bootstrap: a new block with probability 1/blockSize
+            state, r = next_uniform(state)
+            if step == 0 or r < restart_p:
+                state, u = next_below(state, n_units)
+            else:
+                u += 1
+                if u == n_units:
+                    u = 0
+
+        stop = False
+        if single_trades:  # the common case, without the inner loop
+            equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
+                values[u], compound, equity, peak, max_dd, max_dd_pct, run, longest
+            )
+            if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
+                ruined, outcome, decided_at = _decide(
+                    equity, peak, day_start, static_floor, trail, daily_limit, ruin_level,
+                    target, ruined, outcome, decided_at, step,
+                )
+                # A ruined account cannot trade on; a decided one stops if the rules say so.
+                stop = ruined or (outcome != UNDECIDED and stop_at_decision)
+        else:
+            first = unit_start[u]
+            for k in range(first, first + unit_len[u]):
+                equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
+                    values[k], compound, equity, peak, max_dd, max_dd_pct, run, longest
+                )
+                if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
+                    ruined, outcome, decided_at = _decide(
+                        equity, peak, day_start, static_floor, trail, daily_limit, ruin_level,
+                        target, ruined, outcome, decided_at, step,
+                    )
+                    stop = ruined or (outcome != UNDECIDED and stop_at_decision)
+                    if stop:
+                        break
+
+        done = step + 1
+        day_left -= 1
+        if day_left == 0:
+            day_start = equity
+            day_left = units_per_day
+            fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
+        if done == cp_step:
+            if band_row >= 0:
+                bands[band_row, next_cp] = equity
+            next_cp += 1
+            cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
+        if stop:
+            break
+
+    if band_row >= 0:  # a stopped account keeps its last equity
+        for q in range(next_cp, n_cp):
+            bands[band_row, q] = equity
+    return equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined
+
+
+@njit(parallel=True, cache=True)
+def simulate_paths(
+    values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
+    first_path, seed_key, compound, start_balance, target, static_floor, trail,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+):  # type: ignore[no-untyped-def]
+    """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs.
+
+    Outputs are indexed from 0 for ``first_path``; ``bands`` has one row per global
+    path index below ``bands.shape[0]`` and one column per checkpoint.
+    """
+    n_paths = final_equity.shape[0]
+    n_units = unit_start.shape[0]
+    n_chunks = (n_paths + CHUNK - 1) // CHUNK
+    perm_size = n_units if method == PERMUTATION else 0
+    for c in prange(n_chunks):
+        perm = np.empty(perm_size, dtype=np.int64)
+        lo = c * CHUNK
+        hi = min(lo + CHUNK, n_paths)
+        for i in range(lo, hi):
+            eq, dd, ddp, oc, at, ls, ru = _run_path(
+                first_path + i, values, unit_start, unit_len, single_trades, units_per_day,
+                method, restart_p, horizon, seed_key, compound, start_balance, target,
+                static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
+                bands, perm,
+            )
+            final_equity[i] = eq
+            max_dd[i] = dd
+            max_dd_pct[i] = ddp
+            outcome[i] = oc
+            decided_at[i] = at
+            longest_streak[i] = ls
+            ruined[i] = ru

@@ -1,0 +1,89 @@
+"""The frozen result of one simulation, JSON-ready through ``to_dict``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+PERCENTILES: tuple[int, ...] = (1, 5, 10, 25, 50, 75, 90, 95, 99)
+BAND_PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Summary of one per-path quantity across paths."""
+
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    percentiles: dict[str, float]  # "p1" .. "p99"
+
+
+@dataclass(frozen=True)
+class Probability:
+    """A Monte Carlo probability with its standard error and 95% Wilson interval."""
+
+    estimate: float
+    std_error: float
+    ci95_low: float
+    ci95_high: float
+    count: int
+
+
+@dataclass(frozen=True)
+class EquityFan:
+    """Percentile bands of equity at up to 200 steps, from the first ``paths`` paths."""
+
+    steps: list[int]
+    bands: dict[str, list[float]]  # "p5" .. "p95"
+    paths: int
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of final P&L in equal bins between p0.5 and p99.5, plus the tails."""
+
+    edges: list[float]
+    counts: list[int]
+    below: int
+    above: int
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything a job reports; amounts in account currency, steps in units."""
+
+    paths: int
+    horizon: int
+    unit: str  # "trade" or "day"
+    seed: int
+    config: dict[str, Any]
+    final_pnl: Distribution
+    final_return: Distribution
+    max_drawdown: Distribution
+    max_drawdown_pct: Distribution
+    longest_losing_streak: Distribution
+    steps_to_pass: Optional[Distribution]
+    probabilities: dict[str, Probability]  # profit, ruin, pass, fail, undecided
+    equity_fan: EquityFan
+    histogram: Histogram
+    elapsed_seconds: float
+    versions: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The few numbers an event or a log line carries."""
+        return {
+            "paths": self.paths,
+            "horizon": self.horizon,
+            "seed": self.seed,
+            "probabilityOfProfit": self.probabilities["profit"].estimate,
+            "probabilityOfRuin": self.probabilities["ruin"].estimate,
+            "probabilityOfPass": self.probabilities["pass"].estimate,
+            "finalPnlP50": self.final_pnl.percentiles["p50"],
+            "maxDrawdownP95": self.max_drawdown.percentiles["p95"],
+        }

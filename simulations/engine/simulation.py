@@ -1,0 +1,235 @@
+"""The engine's one entry point: ``simulate(history, config) -> SimulationResult``."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
+
+import numba
+import numpy as np
+
+from . import kernels, stats
+from ._kernels_python import mix64
+from ._typing import Float64Array, Int64Array
+from .config import EngineLimits, SimulationConfig
+from .errors import EngineValidationError
+from .history import TradeHistory
+from .result import SimulationResult
+
+ENGINE_VERSION = "1"
+
+# Paths per kernel call: progress is reported and cancellation checked between calls.
+PROGRESS_CHUNK = 65_536
+# paths="auto" adds paths in chunks of this size until the interval is tight enough.
+AUTO_CHUNK = 10_000
+
+_METHOD_CODES = {"bootstrap": kernels.BOOTSTRAP, "permutation": kernels.PERMUTATION, "block": kernels.BLOCK}
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class SimulationCancelled(Exception):
+    """Raised when ``should_stop`` asked the engine to give up between chunks."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The validated, array-shaped form of a request, ready for the kernels."""
+
+    values: Float64Array
+    unit_start: Int64Array
+    unit_len: Int64Array
+    unit: str
+    units_per_day: int
+    horizon: int
+    seed: int
+    checkpoints: Int64Array
+
+
+def simulate(
+    history: Union[TradeHistory, Sequence[float], np.ndarray],
+    config: SimulationConfig = SimulationConfig(),
+    *,
+    limits: EngineLimits = EngineLimits(),
+    progress: Optional[ProgressCallback] = None,
+    should_stop: Optional[Callable[[], bool]] = None,
+) -> SimulationResult:
+    """Resample ``history`` along many paths, replay ``config.rules``, summarise.
+
+    A pure function of its inputs and ``config.seed``: the same seed gives
+    bit-identical results on any number of threads. Memory grows with the number
+    of paths (about 40 bytes each), never with paths x horizon.
+    """
+    started = time.perf_counter()
+    if not isinstance(history, TradeHistory):
+        history = TradeHistory(np.asarray(history, dtype=np.float64))
+    config.validate(limits)
+    plan = _plan(history, config, limits)
+    r = config.rules
+    fixed_args = (
+        plan.values, plan.unit_start, plan.unit_len, bool((plan.unit_len == 1).all()),
+        np.int64(plan.units_per_day),
+        np.int64(_METHOD_CODES[config.method]), np.float64(1.0 / config.block_size),
+        np.int64(plan.horizon),
+    )
+    rule_args = (
+        np.uint64(mix64(plan.seed)), config.mode == "returns", np.float64(config.starting_balance),
+        np.float64(config.starting_balance + (r.profit_target if r.profit_target is not None else math.inf)),
+        *_drawdown_floors(config), _or(r.daily_loss_limit, math.inf), _or(r.ruin_level, 0.0), bool(config.stop_at_decision),
+        plan.checkpoints,
+    )
+    band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
+    bands = np.zeros((band_rows, plan.checkpoints.shape[0]), dtype=np.float64)
+
+    chunks: list[dict[str, np.ndarray]] = []
+    done = 0
+    auto = config.paths == "auto"
+    total = config.auto_max_paths if auto else int(config.paths)
+    step = AUTO_CHUNK if auto else PROGRESS_CHUNK
+    while done < total:
+        if should_stop is not None and should_stop():
+            raise SimulationCancelled(f"stopped after {done} paths")
+        n = min(step, total - done)
+        out = _allocate(n)
+        kernels.simulate_paths(
+            *fixed_args, np.int64(done), *rule_args,
+            out["final_equity"], out["max_dd"], out["max_dd_pct"], out["outcome"],
+            out["decided_at"], out["longest_streak"], out["ruined"], bands,
+        )
+        chunks.append(out)
+        done += n
+        if progress is not None:
+            progress(done, total)
+        if auto and _precise_enough(chunks, config):
+            break
+
+    merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} if len(chunks) > 1 else chunks[0]
+    return _summarise(merged, bands[: min(band_rows, done)], plan, config, time.perf_counter() - started)
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel specialisation a job can use, on a tiny input.
+
+    Workers call this once per process after fork so no job pays compile time.
+    """
+    history = TradeHistory(np.array([1.0, -1.0, 2.0, -0.5]))
+    for method in _METHOD_CODES:
+        for mode in ("pnl", "returns"):
+            values = history.values / 100.0 if mode == "returns" else history.values
+            simulate(TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1))
+
+
+def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits) -> _Plan:
+    history.validate(mode=config.mode, max_history=limits.max_history)
+    errors: dict[str, list[str]] = {}
+    if config.unit == "day" and history.days is None:
+        errors["unit"] = ["resampling days needs trades with dates"]
+    by_day = config.unit == "day" or (config.unit == "auto" and history.days is not None)
+    unit_start, unit_len = history.units(by_day and history.days is not None)
+    n_units = int(unit_start.shape[0])
+    units_per_day = 1 if by_day else (config.trades_per_day or 0)
+    if config.rules.daily_loss_limit is not None and units_per_day == 0:
+        errors["rules.dailyLossLimit"] = ["needs trades with dates, or tradesPerDay"]
+    horizon = config.horizon or n_units
+    if config.method == "permutation" and horizon > n_units:
+        errors["horizon"] = [f"permutation draws without replacement: at most {n_units} here"]
+    if n_units >= 2**32:
+        errors["trades"] = ["too many resampling units"]
+    max_paths = config.auto_max_paths if config.paths == "auto" else int(config.paths)
+    samples = float(max_paths) * horizon * (len(history) / n_units)
+    if samples > limits.max_samples:
+        errors["paths"] = [f"paths x horizon is {samples:.3g} trade samples, above the limit {limits.max_samples:.3g}"]
+    if errors:
+        raise EngineValidationError(errors)
+    seed = config.seed if config.seed is not None else secrets.randbits(63)
+    return _Plan(
+        values=history.values,
+        unit_start=unit_start,
+        unit_len=unit_len,
+        unit="day" if by_day else "trade",
+        units_per_day=units_per_day,
+        horizon=horizon,
+        seed=seed,
+        checkpoints=_checkpoints(horizon, config.fan_points),
+    )
+
+
+def _checkpoints(horizon: int, points: int) -> Int64Array:
+    """Up to ``points`` evenly spaced step counts in 1..horizon, always ending at horizon."""
+    raw = np.linspace(1, horizon, num=min(points, horizon)).round().astype(np.int64)
+    return np.unique(raw)
+
+
+def _allocate(n: int) -> dict[str, np.ndarray]:
+    return {
+        "final_equity": np.empty(n, dtype=np.float64),
+        "max_dd": np.empty(n, dtype=np.float64),
+        "max_dd_pct": np.empty(n, dtype=np.float64),
+        "outcome": np.empty(n, dtype=np.int8),
+        "decided_at": np.empty(n, dtype=np.int32),
+        "longest_streak": np.empty(n, dtype=np.int32),
+        "ruined": np.empty(n, dtype=np.bool_),
+    }
+
+
+def _precise_enough(chunks: list[dict[str, np.ndarray]], config: SimulationConfig) -> bool:
+    """paths="auto": is the 95% interval of the pass (or ruin) probability narrow enough?"""
+    n = sum(c["outcome"].shape[0] for c in chunks)
+    if config.rules.profit_target is not None:
+        k = sum(int(np.count_nonzero(c["outcome"] == kernels.PASSED)) for c in chunks)
+    else:
+        k = sum(int(np.count_nonzero(c["ruined"])) for c in chunks)
+    low, high = stats.wilson_interval(k, n)
+    return high - low <= config.auto_tolerance
+
+
+def _summarise(
+    out: dict[str, np.ndarray], bands: Float64Array, plan: _Plan, config: SimulationConfig, elapsed: float
+) -> SimulationResult:
+    balance = float(config.starting_balance)
+    final_pnl = out["final_equity"] - balance
+    passed = out["outcome"] == kernels.PASSED
+    probabilities = {
+        "profit": stats.probability(final_pnl > 0),
+        "ruin": stats.probability(out["ruined"]),
+        "pass": stats.probability(passed),
+        "fail": stats.probability(out["outcome"] == kernels.FAILED),
+        "undecided": stats.probability(out["outcome"] == kernels.UNDECIDED),
+    }
+    effective = config.with_seed(plan.seed).to_dict()
+    effective.update(horizon=plan.horizon, unit=plan.unit)
+    return SimulationResult(
+        paths=int(final_pnl.shape[0]),
+        horizon=plan.horizon,
+        unit=plan.unit,
+        seed=plan.seed,
+        config=effective,
+        final_pnl=stats.distribution(final_pnl),
+        final_return=stats.distribution(final_pnl / balance),
+        max_drawdown=stats.distribution(out["max_dd"]),
+        max_drawdown_pct=stats.distribution(out["max_dd_pct"]),
+        longest_losing_streak=stats.distribution(out["longest_streak"]),
+        steps_to_pass=stats.distribution(out["decided_at"][passed]) if config.rules.profit_target else None,
+        probabilities=probabilities,
+        equity_fan=stats.equity_fan([int(s) for s in plan.checkpoints], bands, balance),
+        histogram=stats.histogram(final_pnl, config.histogram_bins),
+        elapsed_seconds=elapsed,
+        versions={"engine": ENGINE_VERSION, "numpy": np.__version__, "numba": numba.__version__},
+    )
+
+
+def _drawdown_floors(config: SimulationConfig) -> tuple[np.float64, np.float64]:
+    """(static floor, trailing distance): the drawdown rule as the kernels take it."""
+    limit = config.rules.max_drawdown
+    if limit is None:
+        return np.float64(-math.inf), np.float64(math.inf)
+    if config.rules.drawdown_type == "trailing":
+        return np.float64(-math.inf), np.float64(limit)
+    return np.float64(config.starting_balance - limit), np.float64(math.inf)
+
+
+def _or(value: Optional[float], default: float) -> np.float64:
+    return np.float64(default if value is None else value)

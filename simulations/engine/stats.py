@@ -1,0 +1,80 @@
+"""Turn per-path arrays into distributions, probabilities, fans and histograms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._typing import BoolArray, Float64Array
+from .result import (
+    BAND_PERCENTILES,
+    PERCENTILES,
+    Distribution,
+    EquityFan,
+    Histogram,
+    Probability,
+)
+
+Z95 = 1.959963984540054
+
+
+def distribution(values: np.ndarray) -> Distribution:
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        nan = float("nan")
+        return Distribution(0, nan, nan, nan, nan, {f"p{p}": nan for p in PERCENTILES})
+    qs = np.percentile(v, PERCENTILES)
+    return Distribution(
+        count=int(v.size),
+        mean=float(v.mean()),
+        std=float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        min=float(v.min()),
+        max=float(v.max()),
+        percentiles={f"p{p}": float(q) for p, q in zip(PERCENTILES, qs)},
+    )
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval: well-behaved at 0 and 1, unlike the normal one."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1.0 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def probability(mask: BoolArray) -> Probability:
+    n = int(mask.size)
+    k = int(np.count_nonzero(mask))
+    p = k / n if n else float("nan")
+    low, high = wilson_interval(k, n)
+    se = math.sqrt(p * (1 - p) / n) if n else float("nan")
+    return Probability(estimate=p, std_error=se, ci95_low=low, ci95_high=high, count=k)
+
+
+def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float) -> EquityFan:
+    """``band_values`` is paths x checkpoints; step 0 is the starting balance."""
+    qs = np.percentile(band_values, BAND_PERCENTILES, axis=0) if band_values.size else None
+    bands: dict[str, list[float]] = {}
+    for i, p in enumerate(BAND_PERCENTILES):
+        series = [float(start_balance)]
+        if qs is not None:
+            series += [float(x) for x in qs[i]]
+        bands[f"p{p}"] = series
+    return EquityFan(steps=[0] + [int(s) for s in steps], bands=bands, paths=int(band_values.shape[0]))
+
+
+def histogram(values: Float64Array, bins: int) -> Histogram:
+    lo, hi = (float(x) for x in np.percentile(values, (0.5, 99.5)))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    return Histogram(
+        edges=[float(e) for e in edges],
+        counts=[int(c) for c in counts],
+        below=int(np.count_nonzero(values < lo)),
+        above=int(np.count_nonzero(values > hi)),
+    )

@@ -1,0 +1,113 @@
+"""The numba kernels against their plain-Python twin, path by path."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from simulations.engine import kernels
+from simulations.engine._kernels_python import mix64, simulate_path
+from simulations.engine.history import TradeHistory
+
+HISTORY = [120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0]
+RETURNS = [x / 10_000 for x in HISTORY]
+DAYS = [1, 1, 1, 2, 2, 3, 4, 4, 4, 5]
+METHODS = {"bootstrap": kernels.BOOTSTRAP, "permutation": kernels.PERMUTATION, "block": kernels.BLOCK}
+
+
+def run_kernel(values, units, units_per_day, method, horizon, *, paths, seed, compound=False,
+               target=math.inf, static_floor=-math.inf, trail=math.inf, daily=math.inf,
+               ruin=0.0, stop=True, block_size=3.0, checkpoints=(2, 5), band_rows=4, first_path=0):
+    starts = np.array([s for s, _ in units], dtype=np.int64)
+    lens = np.array([n for _, n in units], dtype=np.int64)
+    out = {
+        "final_equity": np.empty(paths), "max_dd": np.empty(paths), "max_dd_pct": np.empty(paths),
+        "outcome": np.empty(paths, np.int8), "decided_at": np.empty(paths, np.int32),
+        "longest_streak": np.empty(paths, np.int32), "ruined": np.empty(paths, np.bool_),
+    }
+    cps = np.array(checkpoints, dtype=np.int64)
+    bands = np.zeros((band_rows, len(cps)))
+    kernels.simulate_paths(
+        np.asarray(values, dtype=np.float64), starts, lens, bool((lens == 1).all()),
+        np.int64(units_per_day), np.int64(method), np.float64(1.0 / block_size), np.int64(horizon),
+        np.int64(first_path), np.uint64(mix64(seed)), compound, np.float64(10_000.0),
+        np.float64(target), np.float64(static_floor), np.float64(trail), np.float64(daily),
+        np.float64(ruin), stop, cps,
+        out["final_equity"], out["max_dd"], out["max_dd_pct"], out["outcome"],
+        out["decided_at"], out["longest_streak"], out["ruined"], bands,
+    )
+    return out, bands
+
+
+CASES = list(itertools.product(
+    METHODS.items(),
+    [False, True],  # compound
+    [False, True],  # whole days as units
+    [
+        {},
+        {"target": 10_300.0, "static_floor": 9_700.0},
+        {"target": 10_200.0, "trail": 250.0, "daily": 200.0},
+        {"ruin": 9_800.0, "stop": False, "target": 10_100.0},
+    ],
+))
+
+
+@pytest.mark.parametrize("method_item,compound,by_day,rules", CASES)
+def test_kernel_matches_python_twin_path_by_path(method_item, compound, by_day, rules):
+    name, method = method_item
+    values = RETURNS if compound else HISTORY
+    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
+    starts, lens = history.units(by_day)
+    units = list(zip(starts.tolist(), lens.tolist()))
+    horizon = len(units) if name == "permutation" else 17
+    units_per_day = 1 if by_day else 3
+    paths, seed = 40, 2024
+    cps = (1, 2, 5, horizon)
+    out, bands = run_kernel(values, units, units_per_day, method, horizon, paths=paths, seed=seed,
+                            compound=compound, checkpoints=cps, **rules)
+
+    dd_limit = 10_000.0 - rules.get("static_floor", -math.inf)
+    twin_rules = dict(
+        target=rules.get("target", math.inf),
+        dd_limit=rules.get("trail", dd_limit) if "trail" in rules else dd_limit,
+        trailing="trail" in rules,
+        daily_limit=rules.get("daily", math.inf),
+        ruin_level=rules.get("ruin", 0.0),
+        stop_at_decision=rules.get("stop", True),
+    )
+    for p in range(paths):
+        twin = simulate_path(
+            seed=seed, path=p, values=values, units=units, units_per_day=units_per_day,
+            method=method, block_size=3.0, horizon=horizon, compound=compound,
+            start_balance=10_000.0, checkpoints=cps, **twin_rules,
+        )
+        assert out["final_equity"][p] == pytest.approx(twin.final_equity, rel=1e-12)
+        assert out["max_dd"][p] == pytest.approx(twin.max_dd, rel=1e-12, abs=1e-9)
+        assert out["max_dd_pct"][p] == pytest.approx(twin.max_dd_pct, rel=1e-9, abs=1e-12)
+        assert out["outcome"][p] == twin.outcome
+        assert out["decided_at"][p] == twin.decided_at
+        assert out["longest_streak"][p] == twin.longest_streak
+        assert bool(out["ruined"][p]) == twin.ruined
+        if p < bands.shape[0]:
+            assert bands[p].tolist() == pytest.approx(twin.band, rel=1e-12)
+
+
+def test_a_path_does_not_depend_on_its_neighbours():
+    """Path k gives the same numbers alone, in a batch, or at an offset."""
+    units = [(i, 1) for i in range(len(HISTORY))]
+    batch, _ = run_kernel(HISTORY, units, 0, kernels.BLOCK, 50, paths=1000, seed=9)
+    tail, _ = run_kernel(HISTORY, units, 0, kernels.BLOCK, 50, paths=10, seed=9, first_path=990)
+    for key in batch:
+        np.testing.assert_array_equal(batch[key][990:], tail[key])
+
+
+def test_permutation_uses_every_trade_exactly_once():
+    """Without rules that stop a path, every permutation path ends at the history's sum."""
+    units = [(i, 1) for i in range(len(HISTORY))]
+    out, _ = run_kernel(HISTORY, units, 0, kernels.PERMUTATION, len(HISTORY), paths=500, seed=3,
+                        ruin=-math.inf)
+    np.testing.assert_allclose(out["final_equity"], 10_000.0 + sum(HISTORY), rtol=1e-12)
+    assert len(set(np.round(out["max_dd"], 6))) > 10  # yet the order differs between paths

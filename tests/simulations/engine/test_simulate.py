@@ -1,0 +1,199 @@
+"""``simulate`` against what is known exactly: moments, enumeration, invariances."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulations.engine import Rules, SimulationConfig, TradeHistory, simulate
+from simulations.engine import simulation as simulate_module
+
+ROOT = Path(__file__).resolve().parents[3]
+HISTORY = np.array([120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0])
+
+
+def comparable(result):
+    data = result.to_dict()
+    data.pop("elapsed_seconds")
+    return data
+
+
+def test_iid_bootstrap_final_pnl_has_the_known_mean_and_variance():
+    horizon, paths = 50, 200_000
+    result = simulate(HISTORY, SimulationConfig(paths=paths, horizon=horizon, seed=11,
+                                                starting_balance=1e9))
+    mean, var = HISTORY.mean() * horizon, HISTORY.var() * horizon
+    se_mean = math.sqrt(var / paths)
+    assert abs(result.final_pnl.mean - mean) < 4 * se_mean
+    # the sample variance of n draws has relative sd about sqrt(2 / n) for light tails
+    assert result.final_pnl.std**2 == pytest.approx(var, rel=4 * math.sqrt(2 / paths) * 2)
+
+
+def test_permutation_leaves_the_final_pnl_unchanged():
+    result = simulate(HISTORY, SimulationConfig(paths=2_000, method="permutation", seed=5,
+                                                rules=Rules(ruin_level=-1e9)))
+    assert result.final_pnl.std == pytest.approx(0.0, abs=1e-9)
+    assert result.final_pnl.mean == pytest.approx(HISTORY.sum())
+    assert result.max_drawdown.std > 0
+
+
+def exact_outcomes(history, horizon, orders, target, dd_limit):
+    """Enumerate every equally likely path: P(pass), P(fail), P(undecided), P(profit)."""
+    counts = {"pass": 0, "fail": 0, "undecided": 0, "profit": 0}
+    total = 0
+    for order in orders:
+        equity, outcome = 0.0, "undecided"
+        for x in (history[i] for i in order[:horizon]):
+            equity += x
+            if equity <= -dd_limit:
+                outcome = "fail"
+                break
+            if equity >= target:
+                outcome = "pass"
+                break
+        counts[outcome] += 1
+        counts["profit"] += equity > 0
+        total += 1
+    return {k: v / total for k, v in counts.items()}
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "permutation"])
+def test_probabilities_match_exact_enumeration_of_all_paths(method):
+    history = np.array([40.0, -25.0, 15.0, -60.0])
+    horizon = 4
+    orders = (itertools.product(range(4), repeat=horizon) if method == "bootstrap"
+              else itertools.permutations(range(4)))
+    exact = exact_outcomes(history, horizon, list(orders), target=50.0, dd_limit=70.0)
+    result = simulate(history, SimulationConfig(
+        paths=200_000, horizon=horizon, method=method, seed=99, starting_balance=1_000.0,
+        rules=Rules(profit_target=50.0, max_drawdown=70.0),
+    ))
+    for name in ("pass", "fail", "undecided", "profit"):
+        p = result.probabilities[name]
+        # 4 standard errors: a false alarm about once in 16,000 runs
+        assert abs(p.estimate - exact[name]) <= 4 * math.sqrt(exact[name] * (1 - exact[name]) / 200_000) + 1e-12, name
+        assert p.ci95_low <= p.estimate <= p.ci95_high
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers():
+    config = SimulationConfig(paths=5_000, method="block", block_size=3, seed=7,
+                              rules=Rules(profit_target=300, max_drawdown=400))
+    a, b = simulate(HISTORY, config), simulate(HISTORY, config)
+    assert comparable(a) == comparable(b)
+    c = simulate(HISTORY, config.with_seed(8))
+    assert comparable(c)["final_pnl"] != comparable(a)["final_pnl"]
+
+
+def test_results_do_not_depend_on_chunking(monkeypatch):
+    config = SimulationConfig(paths=3_001, seed=21, rules=Rules(profit_target=300, max_drawdown=400),
+                              trades_per_day=3)
+    whole = simulate(HISTORY, config)
+    monkeypatch.setattr(simulate_module, "PROGRESS_CHUNK", 1_000)
+    seen = []
+    chunked = simulate(HISTORY, config, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1000, 3001), (2000, 3001), (3000, 3001), (3001, 3001)]
+    assert comparable(whole) == comparable(chunked)
+
+
+THREADS_SCRIPT = """
+import json, numba
+from simulations.engine import Rules, SimulationConfig, simulate
+cfg = SimulationConfig(paths=20_000, seed=5, method="block",
+                       rules=Rules(profit_target=400, max_drawdown=300, daily_loss_limit=150),
+                       trades_per_day=4)
+r = simulate([120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0], cfg).to_dict()
+r.pop("elapsed_seconds")
+print(json.dumps({"threads": numba.get_num_threads(), "result": r}))
+"""
+
+
+def test_bit_identical_on_one_and_two_threads():
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
+        proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        outputs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [o["threads"] for o in outputs] == [1, 2]
+    assert outputs[0]["result"] == outputs[1]["result"]
+
+
+def test_whole_days_keep_their_intraday_order():
+    """A day that dips through the daily limit and recovers still breaches it."""
+    history = TradeHistory(np.array([-600.0, 700.0, 50.0, 40.0]), days=np.array([1, 1, 2, 3]))
+    result = simulate(history, SimulationConfig(paths=20_000, horizon=5, seed=1,
+                                                rules=Rules(daily_loss_limit=500.0)))
+    assert result.unit == "day"
+    p_no_bad_day = (2 / 3) ** 5  # the breaching day is one of three, drawn five times
+    assert result.probabilities["fail"].estimate == pytest.approx(1 - p_no_bad_day, abs=0.015)
+    assert result.longest_losing_streak.max == 1
+
+
+def test_auto_paths_stop_once_the_interval_is_tight_enough():
+    config = SimulationConfig(paths="auto", auto_tolerance=0.02, seed=4,
+                              rules=Rules(profit_target=200, max_drawdown=300))
+    result = simulate(HISTORY, config)
+    p = result.probabilities["pass"]
+    assert p.ci95_high - p.ci95_low <= 0.02
+    assert 10_000 <= result.paths < config.auto_max_paths
+    assert result.paths % 10_000 == 0
+
+
+def test_result_shapes_are_ready_to_chart():
+    result = simulate(HISTORY, SimulationConfig(paths=4_000, horizon=1_000, seed=2, fan_points=200,
+                                                rules=Rules(profit_target=900)))
+    fan = result.equity_fan
+    assert len(fan.steps) <= 201 and fan.steps[0] == 0 and fan.steps[-1] == 1_000
+    for lower, upper in zip(("p5", "p25", "p50", "p75"), ("p25", "p50", "p75", "p95")):
+        assert all(a <= b for a, b in zip(fan.bands[lower], fan.bands[upper]))
+    h = result.histogram
+    assert sum(h.counts) + h.below + h.above == result.paths
+    assert len(h.edges) == len(h.counts) + 1
+    pcts = list(result.final_pnl.percentiles.values())
+    assert pcts == sorted(pcts)
+    assert result.steps_to_pass is not None and result.steps_to_pass.count == result.probabilities["pass"].count
+    assert result.config["seed"] == 2 and result.config["horizon"] == 1_000
+    json.dumps(result.to_dict())  # JSON-ready
+
+
+def test_a_seed_is_chosen_and_echoed_when_none_is_given():
+    result = simulate(HISTORY, SimulationConfig(paths=100))
+    again = simulate(HISTORY, SimulationConfig(paths=100, seed=result.seed))
+    assert comparable(result) == comparable(again)
+
+
+def test_cancellation_between_chunks(monkeypatch):
+    monkeypatch.setattr(simulate_module, "PROGRESS_CHUNK", 100)
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(simulate_module.SimulationCancelled):
+        simulate(HISTORY, SimulationConfig(paths=1_000, seed=1), should_stop=should_stop)
+
+
+@pytest.mark.slow
+def test_a_million_paths_of_a_thousand_trades_stay_under_300_mb():
+    script = (
+        "import resource, numpy as np\n"
+        "from simulations.engine import Rules, SimulationConfig, simulate\n"
+        "h = np.random.default_rng(0).normal(5, 100, 1000)\n"
+        "r = simulate(h, SimulationConfig(paths=1_000_000, horizon=1_000, seed=1,\n"
+        "    rules=Rules(max_drawdown=20_000, daily_loss_limit=5_000), trades_per_day=10))\n"
+        "print(r.paths, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    paths, max_rss_kib = map(int, proc.stdout.split())
+    assert paths == 1_000_000
+    assert max_rss_kib / 1024 < 300, f"peak RSS {max_rss_kib / 1024:.0f} MB"
