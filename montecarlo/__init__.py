@@ -1,0 +1,5 @@
+"""Django project for the Monte Carlo risk service."""
+
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,12 @@
+"""Limits on what one job may ask the engine for."""
+
+from __future__ import annotations
+
+from .env import env
+
+SIMULATION_MAX_PATHS = env.int("SIMULATION_MAX_PATHS", default=5_000_000)
+SIMULATION_MAX_HORIZON = env.int("SIMULATION_MAX_HORIZON", default=100_000)
+SIMULATION_MAX_SAMPLES = env.int("SIMULATION_MAX_SAMPLES", default=20_000_000_000)
+SIMULATION_MAX_TRADES = env.int("SIMULATION_MAX_TRADES", default=1_000_000)
+# Progress is written to the job row at most this often (seconds).
+SIMULATION_PROGRESS_INTERVAL = env.float("SIMULATION_PROGRESS_INTERVAL", default=1.0)

@@ -1,0 +1,86 @@
+"""Django admin: how operators inspect jobs. Read-only: state changes go through services."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from .models import EventOutbox, SimulationJob
+
+
+def pretty_json(value: Any) -> str:
+    if value in (None, {}, []):
+        return "-"
+    text = json.dumps(value, indent=2, sort_keys=True, default=str)
+    if len(text) > 200_000:
+        text = text[:200_000] + "\n... (truncated)"
+    return format_html('<pre style="max-height:40em;overflow:auto">{}</pre>', text)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = EventOutbox
+    fields = ("topic", "created_at", "sent_at", "attempts", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+        return False
+
+
+@admin.register(SimulationJob)
+class SimulationJobAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id", "status", "trigger", "assessment_id", "funded_account_id",
+        "attempts", "created_at", "started_at", "completed_at",
+    )
+    list_filter = ("status", "trigger", "created_at", "completed_at")
+    date_hierarchy = "created_at"
+    search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key")
+    ordering = ("-created_at",)
+    list_per_page = 100
+    fieldsets = (
+        (None, {"fields": ("id", "status", "trigger", "assessment_id", "funded_account_id", "error")}),
+        ("Timing", {"fields": ("created_at", "started_at", "completed_at", "attempts", "worker_id",
+                               "paths_done", "paths_total")}),
+        ("Input", {"fields": ("idempotency_key", "input_pretty")}),
+        ("Result", {"fields": ("result_pretty",)}),
+    )
+    readonly_fields = (
+        "id", "status", "trigger", "assessment_id", "funded_account_id", "error", "created_at",
+        "started_at", "completed_at", "attempts", "worker_id", "paths_done", "paths_total",
+        "idempotency_key", "input_pretty", "result_pretty",
+    )
+    inlines = [EventInline]
+
+    @admin.display(description="input data")
+    def input_pretty(self, job: SimulationJob) -> str:
+        return pretty_json(job.input_data)
+
+    @admin.display(description="result")
+    def result_pretty(self, job: SimulationJob) -> str:
+        return pretty_json(job.result)
+
+
+@admin.register(EventOutbox)
+class EventOutboxAdmin(ReadOnlyAdmin):
+    list_display = ("id", "topic", "key", "job", "created_at", "sent_at", "attempts")
+    list_filter = ("topic", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("=job__id", "key")
+    readonly_fields = ("job", "topic", "key", "payload", "created_at", "sent_at", "attempts", "last_error")

@@ -1,0 +1,93 @@
+"""One place that turns errors into JSON responses: 400, 404, 409, 503, 500.
+
+Body: ``{"error": <code>, "detail": <message>, "fields": {<dotted field>: [reasons]}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from simulations.engine import EngineValidationError
+from simulations.errors import (
+    DependencyUnavailable,
+    IdempotencyConflict,
+    InvalidInput,
+    InvalidTransition,
+    JobNotFound,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, detail: str, fields: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Optional[Response]:
+    if isinstance(exc, (InvalidInput, EngineValidationError)):
+        return _respond(400, "invalid", "the request is invalid", exc.errors)
+    if isinstance(exc, exceptions.ValidationError):
+        return _respond(400, "invalid", "the request is invalid", flatten(exc.detail))
+    if isinstance(exc, (JobNotFound, Http404)):
+        return _respond(404, "not_found", str(exc) or "not found")
+    if isinstance(exc, (IdempotencyConflict, InvalidTransition)):
+        return _respond(409, "conflict", str(exc))
+    if isinstance(exc, DependencyUnavailable):
+        return _respond(503, "unavailable", str(exc))
+    response = drf_exception_handler(exc, context)
+    if response is not None:  # DRF's own: parse errors, 405, 415 ...
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else str(response.data)
+        response.data = error_body(_code(response.status_code), str(detail))
+        return response
+    logger.exception("unhandled error in %s", context.get("view"))
+    return _respond(500, "server_error", "internal error")
+
+
+def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as ``{"config.paths": ["..."]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors":
+                name = prefix or "request"
+            out.update(flatten(value, name))
+    elif isinstance(detail, list) and detail and all(not isinstance(d, (dict, list)) for d in detail):
+        out[prefix or "request"] = [str(d) for d in detail]
+    elif isinstance(detail, list):
+        for i, value in enumerate(detail):
+            out.update(flatten(value, f"{prefix}[{i}]"))
+    else:
+        out[prefix or "request"] = [str(detail)]
+    return out
+
+
+def not_found(request: HttpRequest, exception: Optional[Exception] = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"no resource at {request.path}"), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("server_error", "internal error"), status=500)
+
+
+def _respond(code: int, name: str, detail: str, fields: Optional[dict[str, list[str]]] = None) -> Response:
+    return Response(error_body(name, detail, fields), status=code)
+
+
+def _code(status_code: int) -> str:
+    return {
+        status.HTTP_400_BAD_REQUEST: "invalid",
+        status.HTTP_404_NOT_FOUND: "not_found",
+        status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
+        status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: "unsupported_media_type",
+    }.get(status_code, "error")

@@ -1,0 +1,118 @@
+"""Input and output shapes of the REST API (snake_case here; camelCase on the wire)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from simulations.models import JobStatus, SimulationJob
+
+
+class RulesSchema(serializers.Serializer):
+    """Documentation of ``config.rules``; the engine validates the values."""
+
+    profit_target = serializers.FloatField(required=False, allow_null=True, help_text="profit over the starting balance that passes")
+    max_drawdown = serializers.FloatField(required=False, allow_null=True, help_text="amount below the start (static) or the high-water mark (trailing) that fails")
+    drawdown_type = serializers.ChoiceField(choices=["static", "trailing"], required=False)
+    daily_loss_limit = serializers.FloatField(required=False, allow_null=True, help_text="loss within one simulated day that fails")
+    ruin_level = serializers.FloatField(required=False, allow_null=True, help_text="balance at which the account is ruined (default 0)")
+
+
+class ConfigSchema(serializers.Serializer):
+    """Documentation of ``config``; every field is optional."""
+
+    paths = serializers.JSONField(required=False, help_text='number of paths, or "auto"')
+    horizon = serializers.IntegerField(required=False, help_text="trades (or days) per path; default: the history's length")
+    method = serializers.ChoiceField(choices=["bootstrap", "permutation", "block"], required=False)
+    block_size = serializers.FloatField(required=False, help_text="mean block length of the stationary bootstrap")
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    mode = serializers.ChoiceField(choices=["pnl", "returns"], required=False)
+    starting_balance = serializers.FloatField(required=False)
+    unit = serializers.ChoiceField(choices=["auto", "trade", "day"], required=False)
+    trades_per_day = serializers.IntegerField(required=False, allow_null=True)
+    stop_at_decision = serializers.BooleanField(required=False)
+    rules = RulesSchema(required=False)
+    auto_tolerance = serializers.FloatField(required=False)
+    auto_max_paths = serializers.IntegerField(required=False)
+
+
+class TradeSchema(serializers.Serializer):
+    pnl = serializers.FloatField(help_text="P&L in account currency (or 'return' in returns mode)")
+    closed_at = serializers.DateTimeField(required=False, help_text="when known, days are resampled whole")
+
+
+@extend_schema_field(ConfigSchema)
+class ConfigField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(TradeSchema(many=True))
+class TradesField(serializers.JSONField):
+    pass
+
+
+class SimulationCreateInput(serializers.Serializer):
+    assessment_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+    funded_account_id = serializers.CharField(required=False, allow_null=True, max_length=64)
+    trades = TradesField(required=False, allow_null=True, help_text="inline history; otherwise fetched from the Core Service")
+    config = ConfigField(required=False, allow_null=True)
+
+
+class JobCreatedOutput(serializers.Serializer):
+    job_id = serializers.UUIDField(source="id")
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+
+
+class ProgressOutput(serializers.Serializer):
+    paths_done = serializers.IntegerField()
+    paths_total = serializers.IntegerField()
+
+
+class JobListItemOutput(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SimulationJob
+        fields = [
+            "id", "assessment_id", "funded_account_id", "status", "trigger", "error", "attempts",
+            "created_at", "started_at", "completed_at", "progress", "summary",
+        ]
+
+    @extend_schema_field(ProgressOutput(allow_null=True))
+    def get_progress(self, job: SimulationJob) -> Optional[dict[str, int]]:
+        if job.status != JobStatus.RUNNING:
+            return None
+        return {"paths_done": job.paths_done, "paths_total": job.paths_total}
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_summary(self, job: SimulationJob) -> Optional[dict[str, Any]]:
+        result = job.result or {}
+        if not result:
+            return None
+        probabilities = result.get("probabilities", {})
+        return {
+            "paths": result.get("paths"),
+            "probability_of_profit": probabilities.get("profit", {}).get("estimate"),
+            "probability_of_ruin": probabilities.get("ruin", {}).get("estimate"),
+            "probability_of_pass": probabilities.get("pass", {}).get("estimate"),
+        }
+
+
+class JobDetailOutput(JobListItemOutput):
+    input_data = serializers.JSONField()
+    result = serializers.JSONField(allow_null=True)
+
+    class Meta(JobListItemOutput.Meta):
+        fields = JobListItemOutput.Meta.fields + ["input_data", "result"]
+
+
+class JobPageOutput(serializers.Serializer):
+    """Documentation of a page of ``GET /simulations``."""
+
+    jobs = JobListItemOutput(many=True)
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)

@@ -1,0 +1,72 @@
+"""One view per operation: validate, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from simulations import selectors, services
+from simulations.api.filters import JobFilter
+from simulations.api.pagination import JobPagination
+from simulations.api.serializers import (
+    JobCreatedOutput,
+    JobDetailOutput,
+    JobListItemOutput,
+    JobPageOutput,
+    SimulationCreateInput,
+)
+
+ERRORS = {
+    400: OpenApiResponse(description="invalid input, with reasons per field"),
+    404: OpenApiResponse(description="unknown job"),
+    409: OpenApiResponse(description="Idempotency-Key reused for another request"),
+    503: OpenApiResponse(description="a dependency is down"),
+}
+
+
+class SimulationCollectionApi(APIView):
+    """``POST /simulations`` creates a job; ``GET /simulations`` lists them."""
+
+    @extend_schema(
+        operation_id="simulations_create",
+        request=SimulationCreateInput,
+        responses={202: JobCreatedOutput, **ERRORS},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                                     description="the same key returns the same job")],
+    )
+    def post(self, request: Request) -> Response:
+        payload = SimulationCreateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = services.create_job(**payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key"))
+        return Response(JobCreatedOutput(job).data, status=202)
+
+    @extend_schema(
+        operation_id="simulations_list",
+        parameters=[
+            OpenApiParameter("assessmentId", str), OpenApiParameter("fundedAccountId", str),
+            OpenApiParameter("status", str, enum=["pending", "running", "completed", "failed"]),
+            OpenApiParameter("trigger", str, enum=["api", "kafka", "schedule", "cli"]),
+            OpenApiParameter("createdAfter", str), OpenApiParameter("createdBefore", str),
+            OpenApiParameter("page", int), OpenApiParameter("pageSize", int),
+        ],
+        responses={200: JobPageOutput, 400: ERRORS[400]},
+    )
+    def get(self, request: Request) -> Response:
+        filtered = JobFilter(request.query_params, queryset=selectors.job_list())
+        if not filtered.is_valid():
+            raise ValidationError(filtered.errors)
+        paginator = JobPagination()
+        page = paginator.paginate_queryset(filtered.qs, request, view=self)
+        return paginator.get_paginated_response(JobListItemOutput(page, many=True).data)
+
+
+class SimulationDetailApi(APIView):
+    """``GET /simulations/{id}``: the job, its input, and its result when finished."""
+
+    @extend_schema(operation_id="simulations_retrieve", responses={200: JobDetailOutput, 404: ERRORS[404]})
+    def get(self, request: Request, job_id: str) -> Response:
+        job = selectors.job_get(job_id=job_id)
+        return Response(JobDetailOutput(job).data)

@@ -1,0 +1,31 @@
+"""Domain errors raised by services; the API's exception handler maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: something a caller did or asked that the domain refuses."""
+
+
+class InvalidInput(DomainError):
+    """Input that fails validation, with reasons per field (dotted names)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+
+
+class JobNotFound(DomainError):
+    pass
+
+
+class InvalidTransition(DomainError):
+    """A state change the job's current state does not allow; nothing was changed."""
+
+
+class IdempotencyConflict(DomainError):
+    """The same Idempotency-Key was used before with a different request."""
+
+
+class DependencyUnavailable(DomainError):
+    """A service we depend on (database, broker, Core Service) is down."""

@@ -1,0 +1,50 @@
+"""Kafka topic names and the payloads of the events this service produces.
+
+The one module that names topics; the bridge, the outbox relay and tests import it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from django.utils import timezone
+
+from .models import SimulationJob
+
+ASSESSMENT_COMPLETED = "assessment.completed"
+ASSESSMENT_COMPLETED_DLQ = "assessment.completed.dlq"
+SIMULATION_STARTED = "montecarlo.simulation-started"
+SIMULATION_COMPLETED = "montecarlo.simulation-completed"
+
+ALL_TOPICS = (ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, SIMULATION_STARTED, SIMULATION_COMPLETED)
+
+
+def event_key(job: SimulationJob) -> str:
+    """Partition key: the assessment (or account), so one trader's events stay in order."""
+    return str(job.assessment_id or job.funded_account_id)
+
+
+def started_payload(job: SimulationJob) -> dict[str, Any]:
+    return {
+        "jobId": str(job.id),
+        "assessmentId": job.assessment_id,
+        "fundedAccountId": job.funded_account_id,
+        "attempt": job.attempts,
+        "timestamp": _now(),
+    }
+
+
+def completed_payload(job: SimulationJob, summary: Optional[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "jobId": str(job.id),
+        "assessmentId": job.assessment_id,
+        "fundedAccountId": job.funded_account_id,
+        "status": job.status,
+        "summary": summary,
+        "error": job.error or None,
+        "timestamp": _now(),
+    }
+
+
+def _now() -> str:
+    return timezone.now().isoformat()

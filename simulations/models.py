@@ -1,0 +1,91 @@
+"""SimulationJob, the record of every run, and EventOutbox, the events it announces.
+
+Rows are written only by ``services.py``; ``save()`` is never overridden.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class JobTrigger(models.TextChoices):
+    API = "api", "REST API"
+    KAFKA = "kafka", "assessment.completed event"
+    SCHEDULE = "schedule", "Daily funded-account run"
+    CLI = "cli", "Command line"
+
+
+class SimulationJob(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assessment_id = models.CharField(max_length=64, null=True, blank=True)
+    funded_account_id = models.CharField(max_length=64, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    trigger = models.CharField(max_length=16, choices=JobTrigger.choices, default=JobTrigger.API)
+    # Any caller's "same request again" key (Idempotency-Key header, event id, ...).
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    input_data = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    worker_id = models.CharField(max_length=255, blank=True, default="")
+    paths_done = models.BigIntegerField(default=0)
+    paths_total = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["assessment_id", "status"], name="job_assessment_status"),
+            models.Index(fields=["funded_account_id", "status"], name="job_account_status"),
+            models.Index(fields=["status", "created_at"], name="job_status_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(assessment_id__isnull=False) | Q(funded_account_id__isnull=False),
+                name="job_has_assessment_or_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class EventOutbox(models.Model):
+    """An event waiting to be published, written in the transaction of the change it announces."""
+
+    job = models.ForeignKey(SimulationJob, on_delete=models.CASCADE, related_name="events")
+    topic = models.CharField(max_length=128)
+    key = models.CharField(max_length=128)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="outbox_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} #{self.pk}"

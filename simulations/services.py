@@ -1,0 +1,271 @@
+"""Every change to a SimulationJob happens here, and nowhere else.
+
+Each state change and the event announcing it are written in one transaction
+(transactional outbox). Transitions are conditional UPDATEs on the current status,
+so the row itself is the lock: of two workers holding the same job, only one can
+claim it, and a transition that is not allowed changes nothing and raises.
+
+    pending -> running -> completed | failed      (pending -> failed, too)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Any, Callable, Mapping, Optional, Union
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import events
+from .clients import CoreServiceError, core_service_client
+from .engine import (
+    EngineLimits,
+    EngineValidationError,
+    SimulationConfig,
+    SimulationResult,
+    TradeHistory,
+    simulate,
+)
+from .errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
+from .models import EventOutbox, JobStatus, JobTrigger, SimulationJob
+from workers import metrics
+
+logger = logging.getLogger(__name__)
+
+JobId = Union[str, uuid.UUID]
+
+
+def engine_limits() -> EngineLimits:
+    return EngineLimits(
+        max_paths=settings.SIMULATION_MAX_PATHS,
+        max_horizon=settings.SIMULATION_MAX_HORIZON,
+        max_samples=settings.SIMULATION_MAX_SAMPLES,
+        max_history=settings.SIMULATION_MAX_TRADES,
+    )
+
+
+def create_job(
+    *,
+    assessment_id: Optional[str] = None,
+    funded_account_id: Optional[str] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    trades: Optional[list[Any]] = None,
+    trigger: str = JobTrigger.API,
+    idempotency_key: Optional[str] = None,
+    enqueue: bool = True,
+) -> SimulationJob:
+    """Validate a request and record it as a pending job; enqueue it after commit.
+
+    With an ``idempotency_key`` the same key returns the same job (a unique column,
+    not a check-then-insert); reusing a key for a different request raises
+    :class:`IdempotencyConflict`.
+    """
+    assessment_id = _clean_id(assessment_id)
+    funded_account_id = _clean_id(funded_account_id)
+    errors: dict[str, list[str]] = {}
+    if not assessment_id and not funded_account_id:
+        errors["assessmentId"] = ["give an assessmentId or a fundedAccountId"]
+    for name, value in (("assessmentId", assessment_id), ("fundedAccountId", funded_account_id)):
+        if value and len(value) > 64:
+            errors[name] = ["at most 64 characters"]
+    parsed = _parse_config(config, errors)
+    if trades is not None:
+        _check_trades(trades, parsed, errors)
+    if errors:
+        raise InvalidInput(errors)
+
+    input_data = {"config": dict(config or {}), "trades": trades}
+    fingerprint = _fingerprint(assessment_id, funded_account_id, input_data)
+    if idempotency_key:
+        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+    job = SimulationJob(
+        assessment_id=assessment_id,
+        funded_account_id=funded_account_id,
+        trigger=trigger,
+        idempotency_key=idempotency_key or None,
+        request_fingerprint=fingerprint,
+        input_data=input_data,
+        paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
+    )
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_job(job_id=job.id))
+    except IntegrityError:
+        # Lost a race for the same idempotency key: the winner's job is the answer.
+        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        if idempotency_key and existing is not None:
+            return _replay(existing, fingerprint)
+        raise
+    return job
+
+
+def enqueue_job(*, job_id: JobId) -> None:
+    """Send the job to the simulation queue (called after the creating transaction commits)."""
+    from workers.tasks import run_simulation  # workers depends on simulations, not the reverse
+
+    run_simulation.delay(str(job_id))
+
+
+def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
+    """Claim a pending job for this worker; ``None`` if someone else has it or it is done.
+
+    The claim is one conditional UPDATE, so a duplicate delivery finds nothing to
+    claim and does nothing. The 'started' event is written in the same transaction.
+    """
+    with transaction.atomic():
+        claimed = SimulationJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING,
+            started_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            worker_id=worker_id,
+            paths_done=0,
+            updated_at=timezone.now(),
+        )
+        if not claimed:
+            return None
+        job = SimulationJob.objects.get(pk=job_id)
+        _emit(job, events.SIMULATION_STARTED, events.started_payload(job))
+    return job
+
+
+def complete_job(*, job_id: JobId, result: SimulationResult) -> SimulationJob:
+    """Store the result of a running job and announce it."""
+    return _finish(job_id, JobStatus.COMPLETED, result=result.to_dict(), summary=result.summary())
+
+
+def fail_job(*, job_id: JobId, error: str) -> SimulationJob:
+    """Mark a pending or running job failed with a reason, and announce it."""
+    return _finish(job_id, JobStatus.FAILED, error=error[:4000])
+
+
+def record_progress(*, job_id: JobId, paths_done: int, paths_total: int) -> None:
+    """Progress of a running job (no event: it is not a state change)."""
+    SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        paths_done=paths_done, paths_total=paths_total
+    )
+
+
+def run_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
+    """Claim, simulate and finish one job: what a worker does with a delivered task.
+
+    Bad input and an unusable Core Service fail the job with the reason; any other
+    error fails it too and is re-raised so the worker logs and counts it. Returns
+    ``None`` when there was nothing to claim (a duplicate or late delivery).
+    """
+    job = start_job(job_id=job_id, worker_id=worker_id)
+    if job is None:
+        logger.info("job %s: nothing to claim (already taken or finished)", job_id)
+        return None
+    started = time.perf_counter()
+    try:
+        history = _load_history(job)
+        config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
+        result = simulate(history, config, limits=engine_limits(), progress=_progress_writer(job))
+    except (EngineValidationError, CoreServiceError) as exc:
+        return fail_job(job_id=job.id, error=str(exc))
+    except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
+        fail_job(job_id=job.id, error=f"internal error: {exc.__class__.__name__}: {exc}")
+        raise
+    metrics.JOB_DURATION.labels(method=config.method).observe(time.perf_counter() - started)
+    metrics.PATHS_SIMULATED.inc(result.paths)
+    return complete_job(job_id=job.id, result=result)
+
+
+def _finish(job_id: JobId, status: str, *, result: Optional[dict[str, Any]] = None,
+            summary: Optional[dict[str, Any]] = None, error: str = "") -> SimulationJob:
+    allowed_from = [JobStatus.RUNNING] if status == JobStatus.COMPLETED else [JobStatus.PENDING, JobStatus.RUNNING]
+    now = timezone.now()
+    with transaction.atomic():
+        changed = SimulationJob.objects.filter(pk=job_id, status__in=allowed_from).update(
+            status=status, result=result, error=error, completed_at=now, updated_at=now,
+            **({"paths_done": F("paths_total")} if status == JobStatus.COMPLETED else {}),
+        )
+        if not changed:
+            current = SimulationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+            if current is None:
+                raise JobNotFound(f"no simulation job {job_id}")
+            raise InvalidTransition(f"job {job_id} is {current}; it cannot become {status}")
+        job = SimulationJob.objects.get(pk=job_id)
+        _emit(job, events.SIMULATION_COMPLETED, events.completed_payload(job, summary))
+        transaction.on_commit(lambda: metrics.JOBS_FINISHED.labels(status=status).inc())
+    return job
+
+
+def _emit(job: SimulationJob, topic: str, payload: dict[str, Any]) -> EventOutbox:
+    return EventOutbox.objects.create(job=job, topic=topic, key=events.event_key(job), payload=payload)
+
+
+def _load_history(job: SimulationJob) -> TradeHistory:
+    trades = job.input_data.get("trades")
+    if trades is not None:
+        return TradeHistory.from_records(trades)
+    return core_service_client().trade_history(
+        assessment_id=job.assessment_id, funded_account_id=job.funded_account_id
+    )
+
+
+def _progress_writer(job: SimulationJob) -> Callable[[int, int], None]:
+    interval = settings.SIMULATION_PROGRESS_INTERVAL
+    last = [0.0]
+
+    def write(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval:
+            last[0] = now
+            record_progress(job_id=job.id, paths_done=done, paths_total=total)
+
+    return write
+
+
+def _parse_config(config: Optional[Mapping[str, Any]], errors: dict[str, list[str]]) -> Optional[SimulationConfig]:
+    if config is not None and not isinstance(config, Mapping):
+        errors["config"] = ["must be an object"]
+        return None
+    try:
+        return SimulationConfig.from_dict(config, engine_limits())
+    except EngineValidationError as exc:
+        for field, reasons in exc.errors.items():
+            errors[f"config.{field}"] = reasons
+        return None
+
+
+def _check_trades(trades: Any, config: Optional[SimulationConfig], errors: dict[str, list[str]]) -> None:
+    if not isinstance(trades, list):
+        errors["trades"] = ["must be a list of trades"]
+        return
+    try:
+        history = TradeHistory.from_records(trades)
+        history.validate(mode=config.mode if config else "pnl", max_history=settings.SIMULATION_MAX_TRADES)
+    except EngineValidationError as exc:
+        errors.update(exc.errors)
+
+
+def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
+    if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was used for a different request (job %s)" % existing.id
+        )
+    return existing
+
+
+def _fingerprint(assessment_id: Optional[str], funded_account_id: Optional[str], input_data: dict[str, Any]) -> str:
+    canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _clean_id(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None

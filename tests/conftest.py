@@ -1,0 +1,92 @@
+"""Shared fixtures. Integration fixtures start real processes against the real
+PostgreSQL and Redis that ``deploy/test.sh`` started; nothing here fakes them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from tests.fakes.core_service import FakeCoreService
+from tests.fakes.worker import WorkerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / ".var" / "test-logs"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clean_broker() -> None:
+    """The suite owns its broker database: start from an empty queue."""
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture
+def core_service(settings) -> Iterator[FakeCoreService]:
+    fake = FakeCoreService().start()
+    settings.CORE_SERVICE_URL = fake.url
+    settings.CORE_SERVICE_BACKOFF = 0.01
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def session_core_service() -> Iterator[FakeCoreService]:
+    """One Core Service for the whole session, so worker processes can be pointed at it."""
+    fake = FakeCoreService().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def test_database_url(django_db_setup, django_db_blocker) -> str:
+    """DATABASE_URL of the test database pytest-django created."""
+    from django.db import connection
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+@pytest.fixture(scope="session")
+def worker_env(test_database_url, session_core_service) -> dict[str, str]:
+    from django.conf import settings
+
+    return dict(
+        os.environ,
+        DATABASE_URL=test_database_url,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CORE_SERVICE_URL=session_core_service.url,
+        CORE_SERVICE_BACKOFF="0.01",
+        SIMULATION_PROGRESS_INTERVAL="0.2",
+        PYTHONPATH=str(ROOT),
+    )
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_env) -> Iterator[WorkerProcess]:
+    """One real ``celery worker`` process for the session."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    worker = WorkerProcess("session", worker_env, LOG_DIR, concurrency=1).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def make_worker(worker_env) -> Iterator:
+    """Start extra workers inside one test; all are stopped (or killed) at its end."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    started: list[WorkerProcess] = []
+
+    def make(name: str, concurrency: int = 1, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(name, dict(worker_env, **env), LOG_DIR, concurrency=concurrency).start()
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        worker.stop()

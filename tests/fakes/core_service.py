@@ -1,0 +1,93 @@
+"""A small local HTTP server that speaks the Core Service's API, for tests.
+
+It is the one thing we mock: the platform's Core Service cannot run here.
+Serves ``/api/assessments/{id}/trades``, ``/api/funded-accounts/{id}/trades`` and
+``/api/funded-accounts?status=active&page=N``; tests set the data and can make
+it fail (status codes, garbage, slowness) per path.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+class FakeCoreService:
+    def __init__(self) -> None:
+        self.assessment_trades: dict[str, list[Any]] = {}
+        self.account_trades: dict[str, list[Any]] = {}
+        self.active_accounts: list[str] = []
+        self.page_size = 2
+        # path -> list of behaviours consumed one per request: int status, "garbage", ("sleep", s)
+        self.faults: dict[str, list[Any]] = {}
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeCoreService":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[int, Optional[Any]]:
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if len(parts) == 4 and parts[:2] == ["api", "assessments"] and parts[3] == "trades":
+            trades = self.assessment_trades.get(parts[2])
+            return (200, {"assessmentId": parts[2], "trades": trades}) if trades is not None else (404, {"detail": "not found"})
+        if len(parts) == 4 and parts[:2] == ["api", "funded-accounts"] and parts[3] == "trades":
+            trades = self.account_trades.get(parts[2])
+            return (200, {"fundedAccountId": parts[2], "trades": trades}) if trades is not None else (404, {"detail": "not found"})
+        if parts == ["api", "funded-accounts"]:
+            page = int(query.get("page", ["1"])[0])
+            start = (page - 1) * self.page_size
+            chunk = self.active_accounts[start:start + self.page_size]
+            more = start + self.page_size < len(self.active_accounts)
+            return 200, {"results": [{"id": a, "status": "active"} for a in chunk], "next": page + 1 if more else None}
+        return 404, {"detail": "no route"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                parsed = urlparse(self.path)
+                fake.requests.append(parsed.path)
+                queue = fake.faults.get(parsed.path)
+                if queue:
+                    fault = queue.pop(0)
+                    if isinstance(fault, tuple) and fault[0] == "sleep":
+                        time.sleep(fault[1])
+                    elif fault == "garbage":
+                        return self._send(200, b"<html>not json</html>", "text/html")
+                    elif isinstance(fault, int):
+                        return self._send(fault, b'{"detail": "injected"}')
+                status, body = fake._route(parsed.path, parse_qs(parsed.query))
+                self._send(status, json.dumps(body).encode())
+
+            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,67 @@
+"""Real Celery worker processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """``celery -A montecarlo worker`` in its own process group, logging to a file."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, concurrency: int = 1,
+                 queues: str = "simulations,maintenance"):
+        self.name = name
+        self.env = env
+        self.log_path = log_dir / f"worker-{name}.log"
+        self.concurrency = concurrency
+        self.queues = queues
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    def start(self, timeout: float = 120.0) -> "WorkerProcess":
+        log = open(self.log_path, "ab")
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "montecarlo", "worker",
+            "-Q", self.queues, "-c", str(self.concurrency), "-n", f"{self.name}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+        ]
+        env = dict(self.env, WORKER_CONCURRENCY=str(self.concurrency), PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited: {self.tail()}")
+            if b" ready." in self.log_path.read_bytes():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {self.name} not ready after {timeout}s: {self.tail()}")
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: parent and prefork children, no goodbyes."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""

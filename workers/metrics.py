@@ -1,0 +1,34 @@
+"""Prometheus metrics, all in one module: ``montecarlo_`` prefix, low-cardinality labels."""
+
+from __future__ import annotations
+
+import os
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+JOBS_CREATED = Counter("montecarlo_jobs_created_total", "Simulation jobs created", ["trigger"])
+JOBS_FINISHED = Counter("montecarlo_jobs_finished_total", "Simulation jobs finished", ["status"])
+JOB_DURATION = Histogram(
+    "montecarlo_job_duration_seconds", "Time from claim to result", ["method"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
+)
+PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Exposition for this process, or all processes when PROMETHEUS_MULTIPROC_DIR is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = DEFAULT_REGISTRY
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
