@@ -7,12 +7,10 @@ from celery import shared_task
 
 from simulations import services
 from workers.identity import worker_id
-from workers.queues import CeleryQueue
 
 
 @shared_task(
     name="montecarlo.run_simulation",
-    queue=CeleryQueue.SIMULATIONS.value,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

@@ -48,6 +48,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# CPU-bound simulations apart from light upkeep (workers.queues.CeleryQueue).
 CELERY_TASK_DEFAULT_QUEUE = "simulations"
 CELERY_TASK_ROUTES = {
     "montecarlo.run_simulation": {"queue": "simulations"},

@@ -74,7 +74,9 @@ class CoreServiceClient:
         if not isinstance(trades, list):
             raise CoreServiceError(f"Core Service answered {path} without a 'trades' list")
         try:
-            return TradeHistory.from_records(trades)
+            history = TradeHistory.from_records(trades)
+            history.validate()
+            return history
         except EngineValidationError as exc:
             raise CoreServiceError(f"Core Service sent an unusable trade history: {exc}") from exc
 

@@ -84,29 +84,29 @@ def simulate(
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
     bands = np.zeros((band_rows, plan.checkpoints.shape[0]), dtype=np.float64)
 
-    chunks: list[dict[str, np.ndarray]] = []
-    done = 0
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
+    # Allocated once and filled chunk by chunk through views: no concatenation copy.
+    out = _allocate(total)
+    done = 0
     while done < total:
         if should_stop is not None and should_stop():
             raise SimulationCancelled(f"stopped after {done} paths")
         n = min(step, total - done)
-        out = _allocate(n)
+        view = {k: v[done:done + n] for k, v in out.items()}
         kernels.simulate_paths(
             *fixed_args, np.int64(done), *rule_args,
-            out["final_equity"], out["max_dd"], out["max_dd_pct"], out["outcome"],
-            out["decided_at"], out["longest_streak"], out["ruined"], bands,
+            view["final_equity"], view["max_dd"], view["max_dd_pct"], view["outcome"],
+            view["decided_at"], view["longest_streak"], view["ruined"], bands,
         )
-        chunks.append(out)
         done += n
         if progress is not None:
             progress(done, total)
-        if auto and _precise_enough(chunks, config):
+        if auto and _precise_enough({k: v[:done] for k, v in out.items()}, config):
             break
 
-    merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} if len(chunks) > 1 else chunks[0]
+    merged = {k: v[:done] for k, v in out.items()}
     return _summarise(merged, bands[: min(band_rows, done)], plan, config, time.perf_counter() - started)
 
 
@@ -175,13 +175,13 @@ def _allocate(n: int) -> dict[str, np.ndarray]:
     }
 
 
-def _precise_enough(chunks: list[dict[str, np.ndarray]], config: SimulationConfig) -> bool:
+def _precise_enough(out: dict[str, np.ndarray], config: SimulationConfig) -> bool:
     """paths="auto": is the 95% interval of the pass (or ruin) probability narrow enough?"""
-    n = sum(c["outcome"].shape[0] for c in chunks)
+    n = int(out["outcome"].shape[0])
     if config.rules.profit_target is not None:
-        k = sum(int(np.count_nonzero(c["outcome"] == kernels.PASSED)) for c in chunks)
+        k = int(np.count_nonzero(out["outcome"] == kernels.PASSED))
     else:
-        k = sum(int(np.count_nonzero(c["ruined"])) for c in chunks)
+        k = int(np.count_nonzero(out["ruined"]))
     low, high = stats.wilson_interval(k, n)
     return high - low <= config.auto_tolerance
 
@@ -190,7 +190,8 @@ def _summarise(
     out: dict[str, np.ndarray], bands: Float64Array, plan: _Plan, config: SimulationConfig, elapsed: float
 ) -> SimulationResult:
     balance = float(config.starting_balance)
-    final_pnl = out["final_equity"] - balance
+    final_pnl = out["final_equity"]
+    final_pnl -= balance  # in place: one array of this size fewer
     passed = out["outcome"] == kernels.PASSED
     probabilities = {
         "profit": stats.probability(final_pnl > 0),
@@ -208,7 +209,7 @@ def _summarise(
         seed=plan.seed,
         config=effective,
         final_pnl=stats.distribution(final_pnl),
-        final_return=stats.distribution(final_pnl / balance),
+        final_return=_scaled(stats.distribution(final_pnl), 1.0 / balance),
         max_drawdown=stats.distribution(out["max_dd"]),
         max_drawdown_pct=stats.distribution(out["max_dd_pct"]),
         longest_losing_streak=stats.distribution(out["longest_streak"]),
@@ -218,6 +219,14 @@ def _summarise(
         histogram=stats.histogram(final_pnl, config.histogram_bins),
         elapsed_seconds=elapsed,
         versions={"engine": ENGINE_VERSION, "numpy": np.__version__, "numba": numba.__version__},
+    )
+
+
+def _scaled(d: "stats.Distribution", factor: float) -> "stats.Distribution":
+    """The distribution of ``x * factor`` (factor > 0) from that of ``x``, without a new array."""
+    return stats.Distribution(
+        count=d.count, mean=d.mean * factor, std=d.std * factor, min=d.min * factor, max=d.max * factor,
+        percentiles={k: v * factor for k, v in d.percentiles.items()},
     )
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ._typing import BoolArray, Float64Array
-from .result import (
+from .result import (  # noqa: F401  (Distribution is re-exported for callers)
     BAND_PERCENTILES,
     PERCENTILES,
     Distribution,

@@ -1,0 +1,59 @@
+"""End to end on real parts: HTTP (live server) -> PostgreSQL -> Redis broker ->
+a real ``celery worker`` process -> numba engine -> PostgreSQL -> HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from tests import factories
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def wait_for_finish(base: str, job_id: str, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = requests.get(f"{base}/simulations/{job_id}", timeout=5).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {body['status']} after {timeout}s")
+
+
+def test_a_job_created_over_http_is_completed_by_a_worker(live_server, celery_worker):
+    response = requests.post(f"{live_server.url}/simulations", json={
+        "assessmentId": "E2E-1", "trades": factories.trades(120), "config": factories.config(paths=20_000),
+    }, timeout=10)
+    assert response.status_code == 202, response.text
+    job = wait_for_finish(live_server.url, response.json()["jobId"])
+    assert job["status"] == "completed", job["error"]
+    assert job["result"]["paths"] == 20_000
+    assert 0.0 <= job["result"]["probabilities"]["pass"]["estimate"] <= 1.0
+    assert job["startedAt"] <= job["completedAt"]
+    listed = requests.get(f"{live_server.url}/simulations", params={"assessmentId": "E2E-1"}, timeout=5).json()
+    assert [j["id"] for j in listed["jobs"]] == [job["id"]]
+    assert listed["jobs"][0]["summary"]["paths"] == 20_000
+
+
+def test_the_worker_fetches_trades_from_the_core_service(live_server, celery_worker, session_core_service):
+    session_core_service.account_trades["E2E-FA"] = factories.trades(90, dated=True, seed=4)
+    response = requests.post(f"{live_server.url}/simulations",
+                             json={"fundedAccountId": "E2E-FA", "config": {"paths": 5_000, "seed": 1}}, timeout=10)
+    job = wait_for_finish(live_server.url, response.json()["jobId"])
+    assert job["status"] == "completed", job["error"]
+    assert job["result"]["unit"] == "day"
+
+
+def test_core_service_garbage_fails_the_job_not_the_worker(live_server, celery_worker, session_core_service):
+    session_core_service.faults["/api/assessments/E2E-BAD/trades"] = ["garbage"]
+    response = requests.post(f"{live_server.url}/simulations", json={"assessmentId": "E2E-BAD"}, timeout=10)
+    job = wait_for_finish(live_server.url, response.json()["jobId"])
+    assert job["status"] == "failed"
+    assert "not JSON" in job["error"]
+    # the same worker goes on working
+    ok = requests.post(f"{live_server.url}/simulations", json={
+        "assessmentId": "E2E-2", "trades": factories.trades(), "config": factories.config()}, timeout=10)
+    assert wait_for_finish(live_server.url, ok.json()["jobId"])["status"] == "completed"

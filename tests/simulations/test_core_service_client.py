@@ -1,0 +1,70 @@
+"""The Core Service client against a local HTTP server speaking its API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from simulations.clients import CoreServiceClient, CoreServiceError
+from tests import factories
+from tests.fakes.core_service import FakeCoreService
+
+
+@pytest.fixture
+def fake():
+    server = FakeCoreService().start()
+    yield server
+    server.stop()
+
+
+def client(fake, **kw):
+    kw.setdefault("backoff", 0.01)
+    return CoreServiceClient(fake.url, **kw)
+
+
+def test_trade_history_by_assessment_and_by_account(fake):
+    fake.assessment_trades["A 1"] = [{"pnl": 5}, {"pnl": -2}]
+    fake.account_trades["FA-1"] = factories.trades(8, dated=True)
+    assert client(fake).trade_history(assessment_id="A 1").values.tolist() == [5.0, -2.0]
+    history = client(fake).trade_history(funded_account_id="FA-1", assessment_id="A 1")
+    assert len(history) == 8 and history.days is not None
+
+
+def test_transient_errors_are_retried(fake):
+    fake.assessment_trades["A"] = [{"pnl": 1}]
+    fake.faults["/api/assessments/A/trades"] = [503, 502]
+    assert len(client(fake, retries=3).trade_history(assessment_id="A")) == 1
+    assert fake.requests.count("/api/assessments/A/trades") == 3
+
+
+def test_retries_are_bounded(fake):
+    fake.assessment_trades["A"] = [{"pnl": 1}]
+    fake.faults["/api/assessments/A/trades"] = [503] * 10
+    with pytest.raises(CoreServiceError, match="HTTP 503"):
+        client(fake, retries=2).trade_history(assessment_id="A")
+    assert fake.requests.count("/api/assessments/A/trades") == 3
+
+
+def test_a_slow_answer_times_out(fake):
+    fake.assessment_trades["A"] = [{"pnl": 1}]
+    fake.faults["/api/assessments/A/trades"] = [("sleep", 2.0)] * 3
+    started = time.monotonic()
+    with pytest.raises(CoreServiceError, match="unreachable"):
+        client(fake, read_timeout=0.3, retries=1).trade_history(assessment_id="A")
+    assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("payload", [
+    [{"pnl": "NaN"}], [{"pnl": "abc"}], [], [{"nothing": 1}],
+])
+def test_unusable_histories_are_errors(fake, payload):
+    fake.assessment_trades["A"] = payload
+    with pytest.raises(CoreServiceError):
+        client(fake).trade_history(assessment_id="A").validate()
+
+
+def test_active_funded_accounts_follow_pagination(fake):
+    fake.active_accounts = [f"FA-{i}" for i in range(5)]
+    assert list(client(fake).active_funded_accounts()) == [f"FA-{i}" for i in range(5)]
+    assert fake.requests.count("/api/funded-accounts") == 3
