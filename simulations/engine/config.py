@@ -70,7 +70,7 @@ class SimulationConfig:
     rules: Rules = field(default_factory=Rules)
     auto_tolerance: float = 0.01  # paths="auto": target width of the 95% interval
     auto_max_paths: int = 1_000_000
-    band_paths: int = 10_000  # equity fan drawn from this many paths
+    band_paths: int = 2_000  # equity fan drawn from the first this-many paths (see README)
     fan_points: int = 200
     histogram_bins: int = 50
 

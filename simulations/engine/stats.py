@@ -57,7 +57,9 @@ def probability(mask: BoolArray) -> Probability:
 
 def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float) -> EquityFan:
     """``band_values`` is paths x checkpoints; step 0 is the starting balance."""
-    qs = np.percentile(band_values, BAND_PERCENTILES, axis=0) if band_values.size else None
+    # Partition along contiguous rows: across strided columns it is several times slower.
+    by_step = np.ascontiguousarray(band_values.T)
+    qs = np.percentile(by_step, BAND_PERCENTILES, axis=1) if band_values.size else None
     bands: dict[str, list[float]] = {}
     for i, p in enumerate(BAND_PERCENTILES):
         series = [float(start_balance)]
