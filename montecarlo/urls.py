@@ -10,6 +10,7 @@ from workers.metrics import metrics_view
 
 urlpatterns = [
     path("", include("simulations.api.urls")),
+    path("", include("workers.api.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("ready", ReadyApi.as_view(), name="ready"),
     path("metrics", metrics_view, name="metrics"),

@@ -29,7 +29,6 @@ def started_payload(job: SimulationJob) -> dict[str, Any]:
         "jobId": str(job.id),
         "assessmentId": job.assessment_id,
         "fundedAccountId": job.funded_account_id,
-        "attempt": job.attempts,
         "timestamp": _now(),
     }
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Union
 
+import datetime as dt
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .errors import JobNotFound
-from .models import SimulationJob
+from .models import JobStatus, JobTrigger, SimulationJob
 
 
 def job_get(*, job_id: Union[str, uuid.UUID]) -> SimulationJob:
@@ -21,3 +24,13 @@ def job_get(*, job_id: Union[str, uuid.UUID]) -> SimulationJob:
 def job_list() -> QuerySet[SimulationJob]:
     """All jobs, newest first, without the heavy JSON columns."""
     return SimulationJob.objects.defer("input_data").order_by("-created_at", "-id")
+
+
+def running_jobs_older_than(*, seconds: float) -> list[tuple[uuid.UUID, str]]:
+    """(id, worker id) of jobs running for longer than ``seconds`` on a worker."""
+    cutoff = timezone.now() - dt.timedelta(seconds=seconds)
+    return list(
+        SimulationJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff)
+        .exclude(trigger=JobTrigger.CLI)
+        .values_list("id", "worker_id")
+    )

@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import events
+from . import events, selectors
 from .clients import CoreServiceError, core_service_client
 from .engine import (
     EngineLimits,
@@ -121,7 +121,8 @@ def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
     """Claim a pending job for this worker; ``None`` if someone else has it or it is done.
 
     The claim is one conditional UPDATE, so a duplicate delivery finds nothing to
-    claim and does nothing. The 'started' event is written in the same transaction.
+    claim and does nothing. The 'started' event is written in the same transaction,
+    on the first attempt only.
     """
     with transaction.atomic():
         claimed = SimulationJob.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
@@ -135,18 +136,94 @@ def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
         if not claimed:
             return None
         job = SimulationJob.objects.get(pk=job_id)
-        _emit(job, events.SIMULATION_STARTED, events.started_payload(job))
+        if job.attempts == 1:  # a job starts once, however often its worker dies
+            _emit(job, events.SIMULATION_STARTED, events.started_payload(job))
     return job
 
 
-def complete_job(*, job_id: JobId, result: SimulationResult) -> SimulationJob:
-    """Store the result of a running job and announce it."""
-    return _finish(job_id, JobStatus.COMPLETED, result=result.to_dict(), summary=result.summary())
+Claim = tuple[str, int]  # (worker id, attempt): who holds a running job
 
 
-def fail_job(*, job_id: JobId, error: str) -> SimulationJob:
+def complete_job(*, job_id: JobId, result: SimulationResult, claim: Optional[Claim] = None) -> SimulationJob:
+    """Store the result of a running job and announce it.
+
+    With ``claim``, only the holder of that claim may finish the job: a worker whose
+    job was requeued behind its back (its heartbeat lapsed) cannot overwrite the
+    new attempt, so a result is written once.
+    """
+    return _finish(job_id, JobStatus.COMPLETED, claim=claim, result=result.to_dict(), summary=result.summary())
+
+
+def fail_job(*, job_id: JobId, error: str, claim: Optional[Claim] = None) -> SimulationJob:
     """Mark a pending or running job failed with a reason, and announce it."""
-    return _finish(job_id, JobStatus.FAILED, error=error[:4000])
+    return _finish(job_id, JobStatus.FAILED, claim=claim, error=error[:4000])
+
+
+def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
+                      enqueue: bool = True) -> Optional[SimulationJob]:
+    """Give a running job whose worker died back to the queue, or fail it for good.
+
+    Conditional on the job still being held by ``dead_worker_id``, so a sweep and a
+    redelivered message racing for the same job requeue it once. A job that has
+    already taken down ``max_attempts`` workers (out of memory, say) fails with the
+    reason instead of looping. Returns the job if it changed, else ``None``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (SimulationJob.objects.select_for_update()
+               .filter(pk=job_id, status=JobStatus.RUNNING, worker_id=dead_worker_id).first())
+        if job is None:
+            return None
+        if job.attempts >= max_attempts:
+            error = (f"gave up after {job.attempts} attempts: each time the worker running it died "
+                     f"(last {dead_worker_id}); the job may exhaust a worker's memory")
+            return _finish(job.id, JobStatus.FAILED, claim=(dead_worker_id, job.attempts), error=error)
+        SimulationJob.objects.filter(pk=job.id).update(
+            status=JobStatus.PENDING, worker_id="", paths_done=0, updated_at=now,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_job(job_id=job.id))
+        logger.warning("job %s requeued: worker %s died", job.id, dead_worker_id)
+    metrics.JOBS_REQUEUED.inc()
+    return SimulationJob.objects.get(pk=job_id)
+
+
+def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempts: int,
+                                 grace_seconds: float) -> list[SimulationJob]:
+    """The sweep: every running job whose worker's heartbeat is gone is requeued (or failed).
+
+    Jobs claimed within ``grace_seconds`` are left alone, and command-line runs have
+    no worker heartbeat to check, so they are never swept.
+    """
+    changed = []
+    for job_id, holder in selectors.running_jobs_older_than(seconds=grace_seconds):
+        if is_alive(holder):
+            continue
+        metrics.STALE_HEARTBEATS.inc()
+        job = requeue_stale_job(job_id=job_id, dead_worker_id=holder, max_attempts=max_attempts)
+        if job is not None:
+            changed.append(job)
+    return changed
+
+
+def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
+              max_attempts: int) -> Optional[SimulationJob]:
+    """Claim a job for a delivered task, recovering it first if its worker is dead.
+
+    A redelivered message (the broker gave it back after its worker was killed)
+    finds the job still 'running' under the dead worker; if that worker's heartbeat
+    is gone the job is requeued (or failed past ``max_attempts``) and claimed here.
+    """
+    job = start_job(job_id=job_id, worker_id=worker_id)
+    if job is not None:
+        return job
+    holder = SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).values_list("worker_id", flat=True).first()
+    if holder and holder != worker_id and not is_alive(holder):
+        # this delivery claims it right away: no new message needed
+        requeued = requeue_stale_job(job_id=job_id, dead_worker_id=holder, max_attempts=max_attempts, enqueue=False)
+        if requeued is not None and requeued.status == JobStatus.PENDING:
+            return start_job(job_id=job_id, worker_id=worker_id)
+    return None
 
 
 def record_progress(*, job_id: JobId, paths_done: int, paths_total: int) -> None:
@@ -156,38 +233,44 @@ def record_progress(*, job_id: JobId, paths_done: int, paths_total: int) -> None
     )
 
 
-def run_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
+def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = lambda _: True,
+            max_attempts: Optional[int] = None) -> Optional[SimulationJob]:
     """Claim, simulate and finish one job: what a worker does with a delivered task.
 
     Bad input and an unusable Core Service fail the job with the reason; any other
     error fails it too and is re-raised so the worker logs and counts it. Returns
     ``None`` when there was nothing to claim (a duplicate or late delivery).
     """
-    job = start_job(job_id=job_id, worker_id=worker_id)
+    job = claim_job(job_id=job_id, worker_id=worker_id, is_alive=is_alive,
+                    max_attempts=max_attempts or settings.SIMULATION_MAX_ATTEMPTS)
     if job is None:
         logger.info("job %s: nothing to claim (already taken or finished)", job_id)
         return None
+    claim = (worker_id, job.attempts)
     started = time.perf_counter()
     try:
         history = _load_history(job)
         config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
         result = simulate(history, config, limits=engine_limits(), progress=_progress_writer(job))
     except (EngineValidationError, CoreServiceError) as exc:
-        return fail_job(job_id=job.id, error=str(exc))
+        return fail_job(job_id=job.id, error=str(exc), claim=claim)
     except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
-        fail_job(job_id=job.id, error=f"internal error: {exc.__class__.__name__}: {exc}")
+        fail_job(job_id=job.id, error=f"internal error: {exc.__class__.__name__}: {exc}", claim=claim)
         raise
     metrics.JOB_DURATION.labels(method=config.method).observe(time.perf_counter() - started)
     metrics.PATHS_SIMULATED.inc(result.paths)
-    return complete_job(job_id=job.id, result=result)
+    return complete_job(job_id=job.id, result=result, claim=claim)
 
 
-def _finish(job_id: JobId, status: str, *, result: Optional[dict[str, Any]] = None,
+def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result: Optional[dict[str, Any]] = None,
             summary: Optional[dict[str, Any]] = None, error: str = "") -> SimulationJob:
     allowed_from = [JobStatus.RUNNING] if status == JobStatus.COMPLETED else [JobStatus.PENDING, JobStatus.RUNNING]
     now = timezone.now()
+    guard: dict[str, Any] = {}
+    if claim is not None:
+        guard = {"status": JobStatus.RUNNING, "worker_id": claim[0], "attempts": claim[1]}
     with transaction.atomic():
-        changed = SimulationJob.objects.filter(pk=job_id, status__in=allowed_from).update(
+        changed = SimulationJob.objects.filter(pk=job_id, status__in=allowed_from, **guard).update(
             status=status, result=result, error=error, completed_at=now, updated_at=now,
             **({"paths_done": F("paths_total")} if status == JobStatus.COMPLETED else {}),
         )
@@ -195,6 +278,8 @@ def _finish(job_id: JobId, status: str, *, result: Optional[dict[str, Any]] = No
             current = SimulationJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
             if current is None:
                 raise JobNotFound(f"no simulation job {job_id}")
+            if claim is not None and current == JobStatus.RUNNING:
+                raise InvalidTransition(f"job {job_id} is no longer held by {claim[0]} (attempt {claim[1]})")
             raise InvalidTransition(f"job {job_id} is {current}; it cannot become {status}")
         job = SimulationJob.objects.get(pk=job_id)
         _emit(job, events.SIMULATION_COMPLETED, events.completed_payload(job, summary))

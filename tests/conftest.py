@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.fakes.core_service import FakeCoreService
-from tests.fakes.worker import WorkerProcess
+from tests.fakes.worker import BeatProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / ".var" / "test-logs"
@@ -63,6 +63,8 @@ def worker_env(test_database_url, session_core_service) -> dict[str, str]:
         CORE_SERVICE_URL=session_core_service.url,
         CORE_SERVICE_BACKOFF="0.01",
         SIMULATION_PROGRESS_INTERVAL="0.2",
+        WORKER_HEARTBEAT_INTERVAL="0.5",
+        WORKER_HEARTBEAT_TTL="3",
         PYTHONPATH=str(ROOT),
     )
 
@@ -90,3 +92,17 @@ def make_worker(worker_env) -> Iterator:
     yield make
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def make_beat(worker_env) -> Iterator:
+    started: list[BeatProcess] = []
+
+    def make(**env: str) -> BeatProcess:
+        beat = BeatProcess(dict(worker_env, **env), LOG_DIR).start()
+        started.append(beat)
+        return beat
+
+    yield make
+    for beat in started:
+        beat.stop()

@@ -22,6 +22,8 @@ JOB_DURATION = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
 PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
+JOBS_REQUEUED = Counter("montecarlo_jobs_requeued_total", "Running jobs requeued because their worker died")
+STALE_HEARTBEATS = Counter("montecarlo_stale_heartbeats_total", "Running jobs found without a live worker heartbeat")
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -1,30 +1,73 @@
-"""Celery worker signals: set up each prefork child after the fork."""
+"""Celery worker signals: set up each prefork child after the fork, and keep its
+heartbeat in step with the tasks it runs."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Optional
 
-from celery.signals import worker_process_init
+from celery.signals import (
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
+
+from workers import heartbeat
 
 logger = logging.getLogger(__name__)
+_node_name = "worker"
+
+
+@celeryd_init.connect
+def remember_node_name(sender: Optional[str] = None, **_: Any) -> None:
+    """Runs in the parent before forking: children inherit the node name."""
+    global _node_name
+    _node_name = sender or _node_name
 
 
 @worker_process_init.connect
 def prepare_child_process(**_: Any) -> None:
-    """Size numba's thread pool and load the kernels before the first job arrives.
+    """Start the heartbeat, size numba's thread pool, load the kernels.
 
     Threads x worker processes must not exceed the cores: with N prefork children
-    on C cores each child runs kernels on max(1, C // N) threads. This runs in the
-    child, after fork, so no numba thread pool ever crosses a fork.
+    on C cores each child runs kernels on max(1, C // N) threads. Kernels are only
+    ever launched from the child's main thread (the heartbeat thread never calls
+    them), so numba's default 'workqueue' layer is safe; and since this runs after
+    the fork, no thread pool ever crosses one.
     """
     import numba
 
     from simulations.engine import warm_up
 
-    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "0") or 0) or (os.cpu_count() or 1)
-    threads = max(1, min(numba.config.NUMBA_NUM_THREADS, (os.cpu_count() or 1) // concurrency))
+    heartbeat.start_process_heartbeat(_node_name)
+    cores = os.cpu_count() or 1
+    concurrency = int(os.environ.get("WORKER_CONCURRENCY", "0") or 0) or cores
+    threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
     warm_up()
-    logger.info("worker process %s ready: numba threads=%s", os.getpid(), threads)
+    logger.info("worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads,
+                numba.config.THREADING_LAYER)
+
+
+@worker_process_shutdown.connect
+def stop_heartbeat(**_: Any) -> None:
+    beat = heartbeat.process_heartbeat()
+    if beat is not None:
+        beat.stop()
+
+
+@task_prerun.connect
+def mark_processing(task_id: Optional[str] = None, **_: Any) -> None:
+    beat = heartbeat.process_heartbeat()
+    if beat is not None and task_id:
+        beat.task_started(task_id)
+
+
+@task_postrun.connect
+def mark_idle(state: Optional[str] = None, **_: Any) -> None:
+    beat = heartbeat.process_heartbeat()
+    if beat is not None:
+        beat.task_finished(failed=state not in ("SUCCESS", None))

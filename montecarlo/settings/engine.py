@@ -10,3 +10,7 @@ SIMULATION_MAX_SAMPLES = env.int("SIMULATION_MAX_SAMPLES", default=20_000_000_00
 SIMULATION_MAX_TRADES = env.int("SIMULATION_MAX_TRADES", default=1_000_000)
 # Progress is written to the job row at most this often (seconds).
 SIMULATION_PROGRESS_INTERVAL = env.float("SIMULATION_PROGRESS_INTERVAL", default=1.0)
+# A job whose worker dies this many times (e.g. out of memory) fails instead of looping.
+SIMULATION_MAX_ATTEMPTS = env.int("SIMULATION_MAX_ATTEMPTS", default=3)
+# How often beat looks for running jobs whose worker's heartbeat expired (seconds).
+STALE_JOB_SWEEP_INTERVAL = env.int("STALE_JOB_SWEEP_INTERVAL", default=30)

@@ -45,10 +45,11 @@ class WorkerProcess:
         raise RuntimeError(f"worker {self.name} not ready after {timeout}s: {self.tail()}")
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Warm shutdown (SIGTERM), then SIGKILL if it hangs."""
+        """Warm shutdown: SIGTERM to the main process only (as Kubernetes sends it to
+        PID 1), which lets it stop its children; SIGKILL to all if it hangs."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        os.kill(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -65,3 +66,28 @@ class WorkerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+class BeatProcess:
+    """``celery -A montecarlo beat`` with the DatabaseScheduler, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env = env
+        self.log_path = log_dir / "beat.log"
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    def start(self) -> "BeatProcess":
+        log = open(self.log_path, "ab")
+        cmd = [sys.executable, "-m", "celery", "-A", "montecarlo", "beat", "--loglevel", "INFO",
+               "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)

@@ -1,0 +1,154 @@
+"""The worker fleet under crashes and scale-out, with real processes: celery
+workers and beat, PostgreSQL, the Redis broker and the Redis Cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import redis
+from django.db import connection
+from redis.cluster import RedisCluster
+
+from simulations import services
+from simulations.models import EventOutbox, JobStatus, SimulationJob
+from tests import factories
+from workers import heartbeat, schedules
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+# Big enough to take several seconds on one core, so a worker can be killed mid-job.
+LONG = {"paths": 1_500_000, "horizon": 2_000, "seed": 3, "stopAtDecision": False,
+        "rules": {"maxDrawdown": 5_000, "profitTarget": 4_000}}
+
+
+def wait(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def job_row(job_id) -> SimulationJob:
+    connection.close()  # a fresh snapshot of what the workers wrote
+    return SimulationJob.objects.get(pk=job_id)
+
+
+def running_pid(job_id) -> int:
+    job = wait(lambda: (j := job_row(job_id)).status == JobStatus.RUNNING and j.paths_done > 0 and j,
+               60, "the job to be running")
+    return int(job.worker_id.rsplit(":", 1)[1])
+
+
+def events_of(job_id, topic) -> int:
+    return EventOutbox.objects.filter(job_id=job_id, topic=topic).count()
+
+
+def test_sigkilled_worker_job_is_picked_up_again_and_completes_once(make_worker, make_beat, settings):
+    settings.STALE_JOB_SWEEP_INTERVAL = 1
+    schedules.ensure_schedules()
+    first = make_worker("victim")
+    job = services.create_job(assessment_id="K-1", trades=factories.trades(200), config=LONG)
+    running_pid(job.id)
+    first.kill()  # the whole worker, parent and child: nothing can requeue the message
+    killed_at = time.monotonic()
+    make_worker("rescuer")
+    make_beat()  # the real sweep, every second, once the dead worker's heartbeat expires
+    done = wait(lambda: (j := job_row(job.id)).is_finished and j, 120, "the job to finish")
+    assert done.status == JobStatus.COMPLETED, done.error
+    assert done.attempts == 2 and done.result["paths"] == LONG["paths"]
+    assert time.monotonic() - killed_at < 120
+    assert events_of(job.id, "montecarlo.simulation-started") == 1
+    assert events_of(job.id, "montecarlo.simulation-completed") == 1
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(make_worker):
+    make_worker("oom", SIMULATION_MAX_ATTEMPTS="3")
+    job = services.create_job(assessment_id="K-2", trades=factories.trades(200), config=LONG)
+    for attempt in (1, 2, 3):
+        pid = running_pid(job.id)
+        assert job_row(job.id).attempts == attempt
+        os.kill(pid, signal.SIGKILL)  # what the OOM killer does to the child
+        wait(lambda: job_row(job.id).worker_id != f"{heartbeat.host_name()}:{pid}" or job_row(job.id).is_finished,
+             60, "the redelivered task to act")
+    done = wait(lambda: (j := job_row(job.id)).is_finished and j, 60, "the job to give up")
+    assert done.status == JobStatus.FAILED
+    assert "3 attempts" in done.error
+    assert events_of(job.id, "montecarlo.simulation-completed") == 1
+
+
+def test_graceful_shutdown_removes_the_heartbeat_and_a_kill_lets_it_expire(make_worker):
+    r = redis.Redis.from_url(os.environ["KEYS_REDIS_URL"], decode_responses=True)
+
+    def keys_of(worker):
+        return [k for k in r.scan_iter(f"{heartbeat.KEY_PREFIX}*") if json.loads(r.get(k) or "{}").get("worker_name", "").startswith(worker)]
+
+    polite = make_worker("polite")
+    assert wait(lambda: keys_of("polite@"), 30, "a heartbeat")
+    polite.stop()
+    assert keys_of("polite@") == []
+    rude = make_worker("rude")
+    key = wait(lambda: keys_of("rude@"), 30, "a heartbeat")[0]
+    rude.kill()
+    assert r.exists(key)  # nobody deleted it...
+    wait(lambda: not r.exists(key), 10, "the key to expire")  # ...the TTL (3 s here) did
+
+
+def test_two_workers_many_jobs_every_job_completes_exactly_once(make_worker):
+    make_worker("a")
+    make_worker("b")
+    small = factories.config(paths=3_000)
+    ids = [services.create_job(assessment_id=f"M-{i}", trades=factories.trades(50, seed=i), config=small).id
+           for i in range(40)]
+    wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 40, 120,
+         "all jobs to complete")
+    jobs = SimulationJob.objects.filter(pk__in=ids)
+    assert {j.attempts for j in jobs} == {1}
+    assert len({j.worker_id.split(":")[0] for j in jobs}) == 1  # one host...
+    assert len({j.worker_id for j in jobs}) == 2  # ...two worker processes shared the work
+    for job_id in ids:
+        assert events_of(job_id, "montecarlo.simulation-started") == 1
+        assert events_of(job_id, "montecarlo.simulation-completed") == 1
+
+
+def test_heartbeats_survive_a_cluster_master_failover(make_worker):
+    cluster_url = os.environ["REDIS_CLUSTER_URL"]
+    worker = make_worker("clustered", REDIS_CLUSTER="true", KEYS_REDIS_URL=cluster_url)
+    rc = RedisCluster.from_url(cluster_url, decode_responses=True)
+
+    def newest_beat():
+        ids = rc.zrevrange(heartbeat.INDEX_KEY, 0, -1)
+        beats = [json.loads(v) for v in rc.mget_nonatomic([heartbeat.heartbeat_key(i) for i in ids]) if v] if ids else []
+        mine = [b for b in beats if b["worker_name"].startswith("clustered@")]
+        return max((b["timestamp"] for b in mine), default=None)
+
+    wait(newest_beat, 30, "a heartbeat in the cluster")
+    master = rc.get_node_from_key(heartbeat.INDEX_KEY)
+    port = master.port
+    try:
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], check=False, capture_output=True)
+        killed_at = time.time()
+        job = services.create_job(assessment_id="C-1", trades=factories.trades(80), config=factories.config())
+        # a replica is promoted and the worker's heartbeats land there
+        wait(lambda: (b := newest_beat_safe(newest_beat)) and b > killed_at + 1, 60, "heartbeats after failover", 0.5)
+        done = wait(lambda: (j := job_row(job.id)).is_finished and j, 60, "the job")
+        assert done.status == JobStatus.COMPLETED, done.error
+        assert worker.proc.poll() is None
+    finally:
+        subprocess.run(["bash", str(ROOT / "deploy" / "redis-cluster.sh"), "start"], check=True, capture_output=True)
+
+
+def newest_beat_safe(read):
+    try:
+        return read()
+    except Exception:  # the client is still learning the new topology
+        return None

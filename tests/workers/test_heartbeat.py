@@ -1,0 +1,101 @@
+"""Heartbeats against the real Redis: a single node and the 6-node Redis Cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from workers import heartbeat
+from workers.redis_client import keys_redis, reset_keys_redis
+
+
+@pytest.fixture(params=["single", "cluster"])
+def backend(request, settings):
+    if request.param == "cluster":
+        settings.KEYS_REDIS_CLUSTER = True
+        settings.KEYS_REDIS_URL = os.environ["REDIS_CLUSTER_URL"]
+    reset_keys_redis()
+    r = keys_redis()
+    r.delete(heartbeat.INDEX_KEY)
+    yield request.param
+    r.delete(heartbeat.INDEX_KEY)
+    reset_keys_redis()
+
+
+def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):
+    beat = heartbeat.Heartbeat("w1@test", interval=0.2, ttl=5).start()
+    try:
+        key = heartbeat.heartbeat_key(beat.state.worker_id)
+        data = json.loads(keys_redis().get(key))
+        assert set(data) == {"worker_id", "worker_name", "timestamp", "status", "tasks_processed", "tasks_failed",
+                             "uptime_seconds", "current_task_id", "heartbeat_interval", "heartbeat_ttl"}
+        assert data["worker_id"] == f"{socket.gethostname()}:{os.getpid()}" and data["status"] == "idle"
+        assert 0 < keys_redis().ttl(key) <= 5
+        beat.task_started("task-1")
+        time.sleep(0.5)
+        data = json.loads(keys_redis().get(key))
+        assert (data["status"], data["current_task_id"]) == ("processing", "task-1")
+        beat.task_finished(failed=True)
+        time.sleep(0.5)
+        data = json.loads(keys_redis().get(key))
+        assert (data["status"], data["tasks_processed"], data["tasks_failed"]) == ("idle", 1, 1)
+        assert [w["worker_id"] for w in heartbeat.live_workers()] == [beat.state.worker_id]
+    finally:
+        beat.stop()
+    assert keys_redis().get(key) is None
+    assert heartbeat.live_workers() == []
+
+
+def test_the_thread_keeps_refreshing(backend):
+    beat = heartbeat.Heartbeat("w2@test", interval=0.2, ttl=1).start()
+    try:
+        key = heartbeat.heartbeat_key(beat.state.worker_id)
+        first = json.loads(keys_redis().get(key))["timestamp"]
+        time.sleep(1.5)  # longer than the TTL: only refreshing keeps it
+        assert json.loads(keys_redis().get(key))["timestamp"] > first
+    finally:
+        beat.stop()
+
+
+def test_an_expired_key_drops_out_of_the_listing(backend):
+    r = keys_redis()
+    r.set(heartbeat.heartbeat_key("ghost:1"), json.dumps({"worker_id": "ghost:1"}), px=200)
+    r.zadd(heartbeat.INDEX_KEY, {"ghost:1": time.time()})
+    assert [w["worker_id"] for w in heartbeat.live_workers()] == ["ghost:1"]
+    time.sleep(0.4)
+    assert heartbeat.live_workers() == []
+    assert r.zcard(heartbeat.INDEX_KEY) == 0
+
+
+def test_liveness_on_this_host_reads_the_process_table(backend):
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    assert heartbeat.is_alive(me)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert not heartbeat.is_alive(f"{socket.gethostname()}:{gone.pid}")
+
+
+def test_liveness_elsewhere_reads_the_key(backend):
+    r = keys_redis()
+    assert not heartbeat.is_alive("other-host:42")
+    r.set(heartbeat.heartbeat_key("other-host:42"), "{}", ex=5)
+    assert heartbeat.is_alive("other-host:42")
+    r.delete(heartbeat.heartbeat_key("other-host:42"))
+    assert not heartbeat.is_alive("")
+
+
+def test_an_unreachable_store_never_kills_the_worker_nor_requeues_jobs(settings):
+    settings.KEYS_REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.KEYS_REDIS_CLUSTER = False
+    reset_keys_redis()
+    try:
+        beat = heartbeat.Heartbeat("w3@test", interval=0.1, ttl=1)
+        assert beat.beat() is False  # logged, not raised
+        assert heartbeat.is_alive("other-host:7")  # unknown counts as alive
+    finally:
+        reset_keys_redis()

@@ -1,0 +1,206 @@
+"""Worker heartbeats: proof that a worker process is alive, and what it is doing.
+
+Each worker process keeps ``worker:heartbeat:{worker_id}`` (JSON, TTL), refreshed by
+a daemon thread that never blocks a task, and is listed in the sorted set
+``{hb}:workers`` (score = last beat) so live workers can be listed without SCAN
+across cluster nodes. A running job whose worker's key has expired belongs to a
+dead worker: the sweep (``sweep_stale_jobs``) puts it back on the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from django.conf import settings
+
+from workers.identity import worker_id as current_worker_id
+from workers.redis_client import keys_redis
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "worker:heartbeat:"
+INDEX_KEY = "{hb}:workers"
+
+
+def heartbeat_key(worker_id: str) -> str:
+    return f"{KEY_PREFIX}{worker_id}"
+
+
+@dataclass
+class WorkerState:
+    worker_id: str
+    worker_name: str
+    started: float = field(default_factory=time.time)
+    status: str = "idle"
+    current_task_id: Optional[str] = None
+    tasks_processed: int = 0
+    tasks_failed: int = 0
+
+    def as_json(self, interval: float, ttl: int) -> str:
+        now = time.time()
+        return json.dumps({
+            "worker_id": self.worker_id,
+            "worker_name": self.worker_name,
+            "timestamp": now,
+            "status": self.status,
+            "tasks_processed": self.tasks_processed,
+            "tasks_failed": self.tasks_failed,
+            "uptime_seconds": round(now - self.started, 3),
+            "current_task_id": self.current_task_id,
+            "heartbeat_interval": interval,
+            "heartbeat_ttl": ttl,
+        })
+
+
+class Heartbeat:
+    """The beating thread of one worker process."""
+
+    def __init__(self, worker_name: str, *, interval: Optional[float] = None, ttl: Optional[int] = None):
+        self.state = WorkerState(worker_id=current_worker_id(), worker_name=worker_name)
+        self.interval = interval if interval is not None else settings.WORKER_HEARTBEAT_INTERVAL
+        self.ttl = ttl if ttl is not None else settings.WORKER_HEARTBEAT_TTL
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self.beat()  # before the first task can be claimed
+        self._thread.start()
+        return self
+
+    def task_started(self, task_id: str) -> None:
+        with self._lock:
+            self.state.status, self.state.current_task_id = "processing", task_id
+        self._wake.set()
+
+    def task_finished(self, *, failed: bool) -> None:
+        with self._lock:
+            self.state.status, self.state.current_task_id = "idle", None
+            self.state.tasks_processed += 1
+            self.state.tasks_failed += int(failed)
+        self._wake.set()
+
+    def beat(self) -> bool:
+        """Write the key and the index entry; False (logged) when Redis is unreachable."""
+        with self._lock:
+            payload = self.state.as_json(self.interval, self.ttl)
+        try:
+            r = keys_redis()
+            r.set(heartbeat_key(self.state.worker_id), payload, ex=self.ttl)
+            r.zadd(INDEX_KEY, {self.state.worker_id: time.time()})
+            return True
+        except Exception as exc:  # a heartbeat must never take the worker down
+            logger.warning("heartbeat of %s not written: %s", self.state.worker_id, exc)
+            return False
+
+    def stop(self) -> None:
+        """Graceful shutdown: stop beating and remove the key at once."""
+        self._stopped.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        try:
+            r = keys_redis()
+            r.delete(heartbeat_key(self.state.worker_id))
+            r.zrem(INDEX_KEY, self.state.worker_id)
+        except Exception as exc:
+            logger.warning("heartbeat of %s not removed: %s", self.state.worker_id, exc)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if not self._stopped.is_set():
+                self.beat()
+
+
+def is_alive(worker_id: str) -> bool:
+    """Is the worker process ``host:pid`` alive?
+
+    On its own host (the same pod: one PID namespace) the process table answers at
+    once, which lets a redelivered message recover its job without waiting for the
+    key to expire. Elsewhere the heartbeat key answers; a Redis error counts as alive,
+    so a job is never requeued because Redis, not the worker, is down.
+    """
+    if not worker_id:
+        return False
+    host, _, pid = worker_id.rpartition(":")
+    if host == host_name() and pid.isdigit():
+        return _pid_running(int(pid))
+    try:
+        return bool(keys_redis().exists(heartbeat_key(worker_id)))
+    except Exception as exc:
+        logger.warning("cannot read heartbeat of %s: %s", worker_id, exc)
+        return True
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (killed, not yet reaped by its parent) is not alive
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def live_workers() -> list[dict[str, Any]]:
+    """Heartbeats of every live worker, newest first; prunes index entries whose key expired."""
+    r = keys_redis()
+    ids = r.zrevrange(INDEX_KEY, 0, -1)
+    if not ids:
+        return []
+    keys = [heartbeat_key(i) for i in ids]
+    values = r.mget_nonatomic(keys) if hasattr(r, "mget_nonatomic") else r.mget(keys)
+    live, dead = [], []
+    for worker, value in zip(ids, values):
+        if value is None:
+            dead.append(worker)
+        else:
+            live.append(json.loads(value))
+    if dead:
+        r.zrem(INDEX_KEY, *dead)
+    return live
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def own_heartbeats(max_age: float) -> list[dict[str, Any]]:
+    """Fresh heartbeats of worker processes on this host (for the liveness probe)."""
+    prefix = f"{host_name()}:"
+    now = time.time()
+    return [hb for hb in live_workers()
+            if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
+
+
+_process_heartbeat: Optional[Heartbeat] = None
+
+
+def process_heartbeat() -> Optional[Heartbeat]:
+    """The heartbeat of this process, if it is a worker process."""
+    return _process_heartbeat if _process_heartbeat and os.getpid() == _owner_pid else None
+
+
+_owner_pid: Optional[int] = None
+
+
+def start_process_heartbeat(worker_name: str) -> Heartbeat:
+    global _process_heartbeat, _owner_pid
+    _process_heartbeat = Heartbeat(worker_name).start()
+    _owner_pid = os.getpid()
+    return _process_heartbeat

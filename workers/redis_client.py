@@ -1,0 +1,50 @@
+"""The Redis that holds our own keys (heartbeats, locks): one node or a cluster.
+
+Chosen by settings: ``REDIS_CLUSTER=true`` makes ``KEYS_REDIS_URL`` the address of
+any cluster node, and redis-py's ``RedisCluster`` finds the rest, follows MOVED
+redirections and re-reads the topology after a failover. Single-key commands route
+by slot; keys that must live together share a hash tag (``{hb}`` below).
+One client per process, created lazily so it is never shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional, Union
+
+import redis
+from django.conf import settings
+from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.retry import Retry
+
+KeysRedis = Union[redis.Redis, RedisCluster]
+
+_client: Optional[KeysRedis] = None
+_client_pid: Optional[int] = None
+_lock = threading.Lock()
+
+
+def keys_redis() -> KeysRedis:
+    global _client, _client_pid
+    with _lock:
+        if _client is None or _client_pid != os.getpid():
+            _client = _connect()
+            _client_pid = os.getpid()
+        return _client
+
+
+def reset_keys_redis() -> None:
+    """Forget the client (after settings change in tests, or after a fork)."""
+    global _client
+    with _lock:
+        _client = None
+
+
+def _connect() -> KeysRedis:
+    retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), 8)
+    common = dict(socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True, retry=retry)
+    if settings.KEYS_REDIS_CLUSTER:
+        return RedisCluster.from_url(settings.KEYS_REDIS_URL, **common)
+    return redis.Redis.from_url(settings.KEYS_REDIS_URL, health_check_interval=15, **common)

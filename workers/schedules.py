@@ -1,0 +1,46 @@
+"""Every beat entry, in one place, with its cadence and reason.
+
+Stored in django-celery-beat's DatabaseScheduler tables by ``ensure_schedules()``
+(run by a migration and by ``manage.py setup_schedules``), so operators can see and
+pause them in the admin. Run exactly one beat process: DatabaseScheduler has no lock.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Optional
+
+from django.conf import settings
+
+SWEEP_TASK_NAME = "requeue running jobs of dead workers"
+
+
+def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> list[str]:
+    """Create or update the periodic tasks; returns their names.
+
+    ``get_model`` is a migration's ``apps.get_model``; by default the live models.
+    """
+    if get_model is None:
+        from django.apps import apps
+
+        get_model = apps.get_model
+    IntervalSchedule = get_model("django_celery_beat", "IntervalSchedule")  # noqa: N806
+    PeriodicTask = get_model("django_celery_beat", "PeriodicTask")  # noqa: N806
+
+    names = []
+    # Every STALE_JOB_SWEEP_INTERVAL seconds (30): a dead worker's job waits at most
+    # heartbeat TTL + this interval before it is requeued.
+    every, _ = IntervalSchedule.objects.get_or_create(every=settings.STALE_JOB_SWEEP_INTERVAL, period="seconds")
+    _upsert(PeriodicTask, SWEEP_TASK_NAME, task="montecarlo.sweep_stale_jobs", interval=every,
+            crontab=None, queue="maintenance", expire_seconds=settings.STALE_JOB_SWEEP_INTERVAL)
+    names.append(SWEEP_TASK_NAME)
+    return names
+
+
+def _upsert(model: Any, name: str, **fields: Any) -> None:
+    fields.setdefault("kwargs", json.dumps({}))
+    obj, created = model.objects.get_or_create(name=name, defaults=fields)
+    if not created:
+        for key, value in fields.items():
+            setattr(obj, key, value)
+        obj.save()
