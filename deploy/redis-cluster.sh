@@ -21,6 +21,8 @@ start_node() {
   wait_for "cluster node $port" 30 redis-cli -p "$port" ping
 }
 
+replicas_ok() { [ "$(redis-cli -p "${PORTS[0]}" cluster nodes 2>/dev/null | grep -c slave)" -ge $(( ${#PORTS[@]} / 2 )) ]; }
+
 cluster_ok() { redis-cli -p "${PORTS[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
 
 start() {
@@ -35,6 +37,8 @@ start() {
     fi
     wait_for "redis cluster" 60 cluster_ok
   fi
+  # failover needs every master's replica attached
+  wait_for "cluster replicas" 60 replicas_ok
   log "up: redis cluster on 127.0.0.1:${PORTS[0]}..${PORTS[-1]}"
 }
 

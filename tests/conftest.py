@@ -69,9 +69,10 @@ def worker_env(test_database_url, session_core_service) -> dict[str, str]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(worker_env) -> Iterator[WorkerProcess]:
-    """One real ``celery worker`` process for the session."""
+    """One real ``celery worker`` process for a test module (gone before the next
+    module, whose tests may count workers or jobs)."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     worker = WorkerProcess("session", worker_env, LOG_DIR, concurrency=1).start()
     yield worker

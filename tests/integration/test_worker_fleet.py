@@ -152,3 +152,20 @@ def newest_beat_safe(read):
         return read()
     except Exception:  # the client is still learning the new topology
         return None
+
+
+def test_live_workers_are_listed_and_the_liveness_probe_passes(make_worker, live_server, worker_env):
+    import requests
+
+    env = dict(worker_env, DATABASE_URL=os.environ["DATABASE_URL"])
+    probe = [os.sys.executable, "manage.py", "worker_alive", "--timeout", "3", "--node", f"probed@{heartbeat.host_name()}"]
+    worker = make_worker("probed", WORKER_HEARTBEAT_INTERVAL="1")
+    listed = wait(lambda: [w for w in requests.get(f"{live_server.url}/workers", timeout=5).json()["workers"]
+                           if w["workerName"].startswith("probed@")], 30, "the worker in /workers")
+    assert listed[0]["status"] == "idle" and listed[0]["heartbeatTtl"] == 3
+    ok = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "probed@" in ok.stdout
+    worker.stop()
+    dead = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert dead.returncode != 0 and "no heartbeat" in dead.stderr

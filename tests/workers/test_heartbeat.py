@@ -44,11 +44,11 @@ def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):
         time.sleep(0.5)
         data = json.loads(keys_redis().get(key))
         assert (data["status"], data["tasks_processed"], data["tasks_failed"]) == ("idle", 1, 1)
-        assert [w["worker_id"] for w in heartbeat.live_workers()] == [beat.state.worker_id]
+        assert beat.state.worker_id in [w["worker_id"] for w in heartbeat.live_workers()]
     finally:
         beat.stop()
     assert keys_redis().get(key) is None
-    assert heartbeat.live_workers() == []
+    assert beat.state.worker_id not in [w["worker_id"] for w in heartbeat.live_workers()]
 
 
 def test_the_thread_keeps_refreshing(backend):
@@ -66,10 +66,10 @@ def test_an_expired_key_drops_out_of_the_listing(backend):
     r = keys_redis()
     r.set(heartbeat.heartbeat_key("ghost:1"), json.dumps({"worker_id": "ghost:1"}), px=200)
     r.zadd(heartbeat.INDEX_KEY, {"ghost:1": time.time()})
-    assert [w["worker_id"] for w in heartbeat.live_workers()] == ["ghost:1"]
+    assert "ghost:1" in [w["worker_id"] for w in heartbeat.live_workers()]
     time.sleep(0.4)
-    assert heartbeat.live_workers() == []
-    assert r.zcard(heartbeat.INDEX_KEY) == 0
+    assert "ghost:1" not in [w["worker_id"] for w in heartbeat.live_workers()]
+    assert r.zscore(heartbeat.INDEX_KEY, "ghost:1") is None
 
 
 def test_liveness_on_this_host_reads_the_process_table(backend):

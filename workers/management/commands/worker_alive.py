@@ -28,6 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         max_age = 2 * settings.WORKER_HEARTBEAT_INTERVAL + 1
         beats = own_heartbeats(max_age)
+        if opts["node"]:
+            beats = [b for b in beats if b["worker_name"] == opts["node"]]
         if not beats:
             raise CommandError(f"no heartbeat from a worker process on {socket.gethostname()} in {max_age:.0f}s")
         nodes = [opts["node"]] if opts["node"] else sorted({b["worker_name"] for b in beats})
