@@ -10,6 +10,7 @@ CONF="$DIR/server.properties"
 PIDFILE="$DIR/kafka.pid"
 
 install() {
+  apt_install kcat  # an independent client for the tests
   if ! ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
     command -v mvn >/dev/null || apt_install maven
     command -v java >/dev/null || apt_install openjdk-17-jre-headless

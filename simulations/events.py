@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from django.conf import settings
 from django.utils import timezone
 
 from .models import SimulationJob
@@ -17,6 +18,14 @@ SIMULATION_STARTED = "montecarlo.simulation-started"
 SIMULATION_COMPLETED = "montecarlo.simulation-completed"
 
 ALL_TOPICS = (ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, SIMULATION_STARTED, SIMULATION_COMPLETED)
+
+
+def physical_topic(name: str) -> str:
+    """The topic on the broker: ``KAFKA_TOPIC_PREFIX`` + name (e.g. "staging.").
+
+    Outbox rows store the logical name; only the Kafka edge applies the prefix.
+    """
+    return f"{settings.KAFKA_TOPIC_PREFIX}{name}"
 
 
 def event_key(job: SimulationJob) -> str:

@@ -40,6 +40,8 @@ class SimulationJob(models.Model):
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     worker_id = models.CharField(max_length=255, blank=True, default="")
+    # The day a scheduled run is for (UTC); one per account, day and trigger.
+    run_date = models.DateField(null=True, blank=True)
     paths_done = models.BigIntegerField(default=0)
     paths_total = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -58,6 +60,11 @@ class SimulationJob(models.Model):
             models.CheckConstraint(
                 condition=Q(assessment_id__isnull=False) | Q(funded_account_id__isnull=False),
                 name="job_has_assessment_or_account",
+            ),
+            models.UniqueConstraint(
+                fields=["funded_account_id", "run_date", "trigger"],
+                condition=Q(run_date__isnull=False),
+                name="one_scheduled_run_per_account_day",
             ),
         ]
 

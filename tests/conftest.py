@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.fakes.core_service import FakeCoreService
-from tests.fakes.worker import BeatProcess, WorkerProcess
+from tests.fakes.worker import BeatProcess, BridgeProcess, WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / ".var" / "test-logs"
@@ -107,3 +107,46 @@ def make_beat(worker_env) -> Iterator:
     yield make
     for beat in started:
         beat.stop()
+
+
+@pytest.fixture
+def kafka_topics(settings) -> dict[str, str]:
+    """Fresh topics for one test (a unique prefix), created on the real broker."""
+    import uuid
+
+    from simulations import events
+    from workers.kafka.topics import ensure_topics
+
+    settings.KAFKA_BOOTSTRAP_SERVERS = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    settings.KAFKA_TOPIC_PREFIX = f"t{uuid.uuid4().hex[:10]}."
+    ensure_topics()
+    return {name: events.physical_topic(name) for name in events.ALL_TOPICS}
+
+
+@pytest.fixture
+def kafka_env(worker_env, settings, kafka_topics) -> dict[str, str]:
+    """Environment for worker and bridge processes that use this test's topics."""
+    import uuid
+
+    return dict(worker_env, KAFKA_BOOTSTRAP_SERVERS=settings.KAFKA_BOOTSTRAP_SERVERS,
+                KAFKA_TOPIC_PREFIX=settings.KAFKA_TOPIC_PREFIX, KAFKA_CONSUMER_GROUP=f"g-{uuid.uuid4().hex[:8]}",
+                BRIDGE_METRICS_PORT="0", KAFKA_MESSAGE_TIMEOUT_MS="5000", OUTBOX_MAX_BACKOFF="2",
+                KAFKA_POLL_TIMEOUT="0.2")
+
+
+@pytest.fixture
+def make_bridge(kafka_env) -> Iterator:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    started: list[BridgeProcess] = []
+
+    def make(name: str = "bridge", **env: str) -> BridgeProcess:
+        bridge = BridgeProcess(dict(kafka_env, **env), LOG_DIR, name).start()
+        started.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in started:
+        try:
+            bridge.stop()
+        except Exception:
+            bridge.kill()

@@ -9,6 +9,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -24,6 +25,16 @@ JOB_DURATION = Histogram(
 PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
 JOBS_REQUEUED = Counter("montecarlo_jobs_requeued_total", "Running jobs requeued because their worker died")
 STALE_HEARTBEATS = Counter("montecarlo_stale_heartbeats_total", "Running jobs found without a live worker heartbeat")
+
+KAFKA_EVENTS = Counter("montecarlo_kafka_events_total", "assessment.completed messages handled", ["result"])
+KAFKA_CONSUMER_LAG = Gauge("montecarlo_kafka_consumer_lag", "Messages behind the partition end",
+                           ["topic", "partition"], multiprocess_mode="max")
+KAFKA_ERRORS = Counter("montecarlo_kafka_errors_total", "Kafka consume/relay rounds that failed and were retried",
+                       ["stage"])
+OUTBOX_PUBLISHED = Counter("montecarlo_outbox_published_total", "Outbox events acknowledged by Kafka", ["topic"])
+OUTBOX_PENDING = Gauge("montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)",
+                       multiprocess_mode="max")
+SCHEDULED_JOBS = Counter("montecarlo_scheduled_jobs_total", "Jobs created by the daily funded-account run")
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 from django.conf import settings
 
 SWEEP_TASK_NAME = "requeue running jobs of dead workers"
+DAILY_TASK_NAME = "daily funded-account simulations"
 
 
 def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> list[str]:
@@ -25,6 +26,7 @@ def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> l
 
         get_model = apps.get_model
     IntervalSchedule = get_model("django_celery_beat", "IntervalSchedule")  # noqa: N806
+    CrontabSchedule = get_model("django_celery_beat", "CrontabSchedule")  # noqa: N806
     PeriodicTask = get_model("django_celery_beat", "PeriodicTask")  # noqa: N806
 
     names = []
@@ -34,6 +36,18 @@ def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> l
     _upsert(PeriodicTask, SWEEP_TASK_NAME, task="montecarlo.sweep_stale_jobs", interval=every,
             crontab=None, queue="maintenance", expire_seconds=settings.STALE_JOB_SWEEP_INTERVAL)
     names.append(SWEEP_TASK_NAME)
+
+    # Daily at DAILY_FUNDED_RUN_TIME UTC (02:00): one task that fans out over every
+    # active funded account (a schedule row per account makes beat slow and racy).
+    # The crontab carries its own explicit timezone; the message expires after 6 h
+    # so a beat that was down does not fire a stale run late.
+    hour, minute = (int(part) for part in settings.DAILY_FUNDED_RUN_TIME.split(":"))
+    daily, _ = CrontabSchedule.objects.get_or_create(
+        minute=str(minute), hour=str(hour), day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC",
+    )
+    _upsert(PeriodicTask, DAILY_TASK_NAME, task="montecarlo.schedule_daily_funded_runs", crontab=daily,
+            interval=None, queue="maintenance", expire_seconds=6 * 3600)
+    names.append(DAILY_TASK_NAME)
     return names
 
 

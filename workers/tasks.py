@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Optional
+
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from simulations import services
+from simulations.clients import CoreServiceError, core_service_client
 from workers import heartbeat
 from workers.identity import worker_id
 
@@ -26,3 +31,16 @@ def sweep_stale_jobs() -> int:
         grace_seconds=settings.WORKER_HEARTBEAT_TTL,
     )
     return len(jobs)
+
+
+@shared_task(name="montecarlo.schedule_daily_funded_runs", ignore_result=True,
+             autoretry_for=(CoreServiceError,), retry_backoff=30, retry_backoff_max=900, max_retries=8)
+def schedule_daily_funded_runs(run_date: Optional[str] = None) -> int:
+    """A job for every active funded account without one in the last 24 h (beat, daily).
+
+    ``run_date`` (ISO, UTC) defaults to today in UTC; only the Core Service call is
+    retried, and a retry cannot double anything (one run per account and day).
+    """
+    day = dt.date.fromisoformat(run_date) if run_date else timezone.now().astimezone(dt.timezone.utc).date()
+    accounts = list(core_service_client().active_funded_accounts())
+    return len(services.create_daily_funded_jobs(run_date=day, account_ids=accounts))

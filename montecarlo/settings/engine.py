@@ -14,3 +14,7 @@ SIMULATION_PROGRESS_INTERVAL = env.float("SIMULATION_PROGRESS_INTERVAL", default
 SIMULATION_MAX_ATTEMPTS = env.int("SIMULATION_MAX_ATTEMPTS", default=3)
 # How often beat looks for running jobs whose worker's heartbeat expired (seconds).
 STALE_JOB_SWEEP_INTERVAL = env.int("STALE_JOB_SWEEP_INTERVAL", default=30)
+# Config of jobs nobody configured: daily funded-account runs and events without one.
+DEFAULT_JOB_CONFIG = env.json("DEFAULT_JOB_CONFIG", default={"paths": 10_000})
+# Daily funded-account run, in UTC ("HH:MM").
+DAILY_FUNDED_RUN_TIME = env.str("DAILY_FUNDED_RUN_TIME", default="02:00")

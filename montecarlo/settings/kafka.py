@@ -8,3 +8,18 @@ KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="montecarlo-bridge")
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_RETENTION_MS = env.int("KAFKA_TOPIC_RETENTION_MS", default=7 * 24 * 3600 * 1000)
+# Prefix of every topic name, for several environments on one cluster.
+KAFKA_TOPIC_PREFIX = env.str("KAFKA_TOPIC_PREFIX", default="")
+# Messages handled per poll, and how long a poll waits (seconds).
+KAFKA_BATCH_SIZE = env.int("KAFKA_BATCH_SIZE", default=100)
+KAFKA_POLL_TIMEOUT = env.float("KAFKA_POLL_TIMEOUT", default=1.0)
+# Outbox relay: rows per batch, idle wait, and backoff cap while Kafka is down (seconds).
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
+OUTBOX_IDLE_WAIT = env.float("OUTBOX_IDLE_WAIT", default=0.5)
+OUTBOX_MAX_BACKOFF = env.float("OUTBOX_MAX_BACKOFF", default=30.0)
+# The bridge's own /metrics (Prometheus) port; 0 switches it off.
+BRIDGE_METRICS_PORT = env.int("BRIDGE_METRICS_PORT", default=9108)
+# SIGTERM: how long the bridge may take to finish its batch and leave the group.
+BRIDGE_SHUTDOWN_GRACE = env.float("BRIDGE_SHUTDOWN_GRACE", default=20.0)
+# How long the producer keeps retrying one message before reporting it failed (ms).
+KAFKA_MESSAGE_TIMEOUT_MS = env.int("KAFKA_MESSAGE_TIMEOUT_MS", default=30_000)

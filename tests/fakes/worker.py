@@ -91,3 +91,42 @@ class BeatProcess:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class BridgeProcess:
+    """``manage.py kafka_bridge`` as its own process (consumer + outbox relay)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "bridge"):
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    def start(self, timeout: float = 60.0) -> "BridgeProcess":
+        log = open(self.log_path, "ab")
+        marker = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.proc = subprocess.Popen([sys.executable, "manage.py", "kafka_bridge"], cwd=ROOT,
+                                     env=dict(self.env, PYTHONUNBUFFERED="1"), stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bridge exited: {self.log_path.read_text()[-3000:]}")
+            if b"kafka bridge up" in self.log_path.read_bytes()[marker:]:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("bridge not up in time")
+
+    def stop(self, timeout: float = 40.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)

@@ -8,7 +8,7 @@ from montecarlo.celery import app
 def test_registered_task_names_are_pinned():
     app.loader.import_default_modules()
     ours = sorted(name for name in app.tasks if name.startswith("montecarlo."))
-    assert ours == ["montecarlo.run_simulation", "montecarlo.sweep_stale_jobs"]
+    assert ours == ["montecarlo.run_simulation", "montecarlo.schedule_daily_funded_runs", "montecarlo.sweep_stale_jobs"]
 
 
 def test_simulation_task_options_survive_crashes():

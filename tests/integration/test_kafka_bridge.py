@@ -1,0 +1,166 @@
+"""The Kafka edge on a real broker (KRaft, from Maven Central jars), with real
+bridge and worker processes and the real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+from django.db import connection
+
+from simulations import services
+from simulations.models import EventOutbox, JobStatus, SimulationJob
+from tests import factories
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def wait(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        connection.close()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_topic(topic: str, count: int, timeout: float = 60.0) -> list:
+    """Every message of ``topic`` from the start, until ``count`` arrived."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                out.append(msg)
+    finally:
+        consumer.close()
+    return out
+
+
+def kcat_produce(topic: str, lines: list[str]) -> None:
+    """Produce ``key:value`` lines with kcat, an independent client."""
+    subprocess.run(["kcat", "-b", BOOTSTRAP, "-t", topic, "-P", "-K:"], input="\n".join(lines) + "\n",
+                   text=True, check=True, timeout=30)
+
+
+def python_produce(topic: str, events: list[tuple[str, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True})
+    for key, value in events:
+        producer.produce(topic, key=key.encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+def test_events_become_one_job_per_assessment_and_bad_ones_go_to_the_dlq(
+        kafka_topics, make_bridge, make_worker, session_core_service):
+    for name in ("K-A1", "K-A2", "K-A3"):
+        session_core_service.assessment_trades[name] = factories.trades(60)
+    topic = kafka_topics["assessment.completed"]
+    kcat_produce(topic, [
+        'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
+        'K-A2:{"eventId": "e2", "assessmentId": "K-A2"}',
+        'K-A1:{"eventId": "e3", "assessmentId": "K-A1"}',  # the same assessment, redelivered
+        'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
+        "bad1:this is not json",
+        'bad2:{"traderId": 7}',
+    ])
+    python_produce(topic, [
+        ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
+        ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
+        ("bad3", b'{"assessmentId": "K-A9", "config": {"paths": -1}}'),
+    ])
+    make_worker("kafka-worker")
+    make_bridge()
+    wait(lambda: SimulationJob.objects.filter(status=JobStatus.COMPLETED).count() >= 3, 90, "3 completed jobs")
+    jobs = {j.assessment_id: j for j in SimulationJob.objects.all()}
+    assert sorted(jobs) == ["K-A1", "K-A2", "K-A3"]  # one per assessment, none for the bad ones
+    assert {j.trigger for j in jobs.values()} == {"kafka"}
+    assert jobs["K-A1"].result["paths"] == 2000
+
+    dlq = read_topic(kafka_topics["assessment.completed.dlq"], 3)
+    reasons = {m.key().decode(): dict(m.headers())["dlq.reason"].decode() for m in dlq}
+    assert set(reasons) == {"bad1", "bad2", "bad3"}
+    assert "not JSON" in reasons["bad1"] and "assessmentId: missing" in reasons["bad2"]
+    assert "config.paths" in reasons["bad3"]
+    assert [m.value() for m in dlq if m.key() == b"bad1"] == [b"this is not json"]  # the original bytes
+
+    started = read_topic(kafka_topics["montecarlo.simulation-started"], 3)
+    completed = read_topic(kafka_topics["montecarlo.simulation-completed"], 3)
+    ids = {str(j.id) for j in jobs.values()}
+    assert sorted(json.loads(m.value())["jobId"] for m in started) == sorted(ids)
+    done = {json.loads(m.value())["jobId"]: json.loads(m.value()) for m in completed}
+    assert set(done) == ids and {d["status"] for d in done.values()} == {"completed"}
+    assert done[str(jobs["K-A1"].id)]["summary"]["paths"] == 2000
+    assert {m.key().decode() for m in completed} == {"K-A1", "K-A2", "K-A3"}
+    wait(lambda: not EventOutbox.objects.filter(sent_at__isnull=True).exists(), 30, "an empty outbox")
+
+
+def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_job(kafka_topics, make_bridge):
+    topic = kafka_topics["assessment.completed"]
+    events = [(f"S-{i}", json.dumps({"eventId": f"e{i}", "assessmentId": f"S-{i}"}).encode()) for i in range(1000)]
+    python_produce(topic, events)
+    bridge = make_bridge("bridge-victim")
+    wait(lambda: SimulationJob.objects.count() >= 150, 90, "the bridge to be mid-stream")
+    bridge.kill()
+    mid = SimulationJob.objects.count()
+    assert mid < 1000, "the bridge finished before it could be killed: make the stream longer"
+    make_bridge("bridge-restarted")
+    wait(lambda: SimulationJob.objects.count() >= 1000, 120, "all 1000 jobs")
+    time.sleep(2)  # anything redelivered after the restart has been handled by now
+    assert SimulationJob.objects.count() == 1000
+    assert SimulationJob.objects.values("assessment_id").distinct().count() == 1000
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()  # 1000 tasks nobody needs
+
+
+def test_sigterm_leaves_the_group_cleanly_with_offsets_committed(kafka_topics, make_bridge):
+    topic = kafka_topics["assessment.completed"]
+    python_produce(topic, [(f"T-{i}", json.dumps({"assessmentId": f"T-{i}"}).encode()) for i in range(20)])
+    bridge = make_bridge("bridge-term")
+    wait(lambda: SimulationJob.objects.count() >= 20, 60, "20 jobs")
+    assert bridge.stop() == 0
+    assert b"kafka bridge stopped" in bridge.log_path.read_bytes()
+    # a restart in the same group starts after the committed offsets: nothing is handled again
+    python_produce(topic, [("T-new", b'{"assessmentId": "T-new"}')])
+    again = make_bridge("bridge-term-2", KAFKA_CONSUMER_GROUP=bridge.env["KAFKA_CONSUMER_GROUP"])
+    wait(lambda: SimulationJob.objects.filter(assessment_id="T-new").exists(), 60, "the new event's job")
+    assert again.log_path.read_text().count("dead-lettered") == 0
+    assert SimulationJob.objects.count() == 21
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+
+
+def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_topics, make_bridge):
+    make_bridge("bridge-outage")
+    kafka = ["bash", str(ROOT / "deploy" / "kafka.sh")]
+    subprocess.run(kafka + ["stop"], check=True, capture_output=True)
+    try:
+        ids = []
+        for i in range(5):
+            job = services.create_job(assessment_id=f"O-{i}", trades=factories.trades(), config=factories.config(),
+                                      enqueue=False)
+            services.run_job(job_id=job.id, worker_id="test:outage")
+            ids.append(str(job.id))
+        time.sleep(3)
+        assert EventOutbox.objects.filter(sent_at__isnull=True).count() == 10  # waiting, not lost
+    finally:
+        subprocess.run(kafka + ["start"], check=True, capture_output=True)
+    wait(lambda: not EventOutbox.objects.filter(sent_at__isnull=True).exists(), 90, "the outbox to drain")
+    started = read_topic(kafka_topics["montecarlo.simulation-started"], 5)
+    completed = read_topic(kafka_topics["montecarlo.simulation-completed"], 5)
+    assert sorted(json.loads(m.value())["jobId"] for m in started) == sorted(ids)
+    assert sorted(json.loads(m.value())["jobId"] for m in completed) == sorted(ids)
+

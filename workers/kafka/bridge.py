@@ -1,0 +1,154 @@
+"""The ``assessment.completed`` consumer: events in, jobs out, at least once.
+
+Per message: parse and validate (``schemas``), create the job through
+``services.create_job_for_completed_assessment`` (idempotent, enqueued after
+commit), and only then store the message's offset; the background commit sends
+stored offsets, ``close()`` the last ones. A message that cannot be parsed or
+validated is copied to the DLQ with the reason, and its offset is stored only once
+Kafka confirmed the copy. Any other failure (database or broker down) rewinds the
+partitions to the failed message and retries with backoff, so nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Optional
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from django.db import close_old_connections
+from django.utils import timezone
+
+from simulations import services
+from simulations.errors import InvalidInput
+from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, physical_topic
+from workers import metrics
+from workers.kafka.clients import new_consumer, producer_config
+from workers.kafka.schemas import AssessmentCompleted, InvalidEvent
+
+logger = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Processing failed for a reason that should pass (a dependency is down)."""
+
+
+class AssessmentCompletedBridge:
+    """Consumes ``assessment.completed`` in a consumer group until ``stop`` is set."""
+
+    def __init__(self, *, group_id: str, stop: threading.Event, batch_size: int = 100,
+                 poll_timeout: float = 1.0, max_backoff: float = 30.0):
+        self.topic = physical_topic(ASSESSMENT_COMPLETED)
+        self.dlq_topic = physical_topic(ASSESSMENT_COMPLETED_DLQ)
+        self.stop = stop
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self.max_backoff = max_backoff
+        self.consumer = new_consumer(group_id, stats_cb=self._on_stats)
+        self.dlq = Producer(producer_config())
+
+    def run(self) -> None:
+        self.consumer.subscribe([self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
+        backoff = 0.5
+        while not self.stop.is_set():
+            messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout)
+            if not messages:
+                continue
+            close_old_connections()  # a long-lived process: never use a dead connection
+            try:
+                self._handle_batch(messages)
+                backoff = 0.5
+            except RetryLater as exc:
+                metrics.KAFKA_ERRORS.labels(stage="consume").inc()
+                logger.warning("batch will be retried in %.1fs: %s", backoff, exc.__cause__ or exc)
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def close(self, timeout: float) -> None:
+        """Leave the group cleanly (committing stored offsets), bounded by ``timeout``."""
+        closer = threading.Thread(target=self.consumer.close, daemon=True)
+        closer.start()
+        closer.join(timeout)
+        if closer.is_alive():
+            logger.error("consumer close did not finish in %.0fs; leaving anyway", timeout)
+        self.dlq.flush(min(timeout, 5.0))
+
+    def _handle_batch(self, messages: list[Message]) -> None:
+        for i, msg in enumerate(messages):
+            error = msg.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                logger.warning("consumer error: %s", error)
+                continue
+            try:
+                self._handle(msg)
+                self.consumer.store_offsets(message=msg)
+            except Exception as exc:
+                self._rewind(messages[i:])
+                raise RetryLater(str(exc)) from exc
+
+    def _handle(self, msg: Message) -> None:
+        try:
+            event = AssessmentCompleted.parse(msg.value())
+            services.create_job_for_completed_assessment(
+                assessment_id=event.assessment_id, funded_account_id=event.funded_account_id, config=event.config,
+            )
+        except InvalidEvent as exc:
+            self._dead_letter(msg, str(exc))
+        except InvalidInput as exc:
+            self._dead_letter(msg, "invalid: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items()))
+        else:
+            metrics.KAFKA_EVENTS.labels(result="job").inc()
+
+    def _dead_letter(self, msg: Message, reason: str) -> None:
+        """Copy the original bytes to the DLQ with the reason, and wait for Kafka's ack."""
+        outcome: dict[str, Any] = {}
+
+        def delivered(err: Optional[KafkaError], _: Message) -> None:
+            outcome["error"] = err
+
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.original.topic", msg.topic().encode()),
+            ("dlq.original.partition", str(msg.partition()).encode()),
+            ("dlq.original.offset", str(msg.offset()).encode()),
+            ("dlq.failed.at", timezone.now().isoformat().encode()),
+        ]
+        self.dlq.produce(self.dlq_topic, key=msg.key(), value=msg.value(), headers=headers, on_delivery=delivered)
+        self.dlq.flush(30)
+        if "error" not in outcome or outcome["error"] is not None:
+            raise RuntimeError(f"DLQ copy not confirmed: {outcome.get('error', 'timeout')}")
+        metrics.KAFKA_EVENTS.labels(result="dlq").inc()
+        logger.info("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
+
+    def _rewind(self, messages: list[Message]) -> None:
+        """Seek each partition back to its first message not yet handled."""
+        first: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            if msg.error() is None:
+                first.setdefault((msg.topic(), msg.partition()), msg.offset())
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # partition revoked meanwhile: its new owner resumes
+                logger.warning("cannot rewind %s[%s]: %s", topic, partition, exc)
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        try:
+            consumer.commit(asynchronous=False)  # hand over what we finished
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                logger.warning("commit on revoke failed: %s", exc)
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        # never commit here: the partitions may already belong to someone else
+        logger.warning("partitions lost: %s", [p.partition for p in partitions])
+
+    def _on_stats(self, raw: str) -> None:
+        stats = json.loads(raw)
+        for topic, data in stats.get("topics", {}).items():
+            for partition, p in data.get("partitions", {}).items():
+                if partition != "-1" and p.get("consumer_lag", -1) >= 0:
+                    metrics.KAFKA_CONSUMER_LAG.labels(topic=topic, partition=partition).set(p["consumer_lag"])

@@ -1,0 +1,66 @@
+"""confluent-kafka client settings, and a producer per process.
+
+librdkafka's threads do not survive ``fork()``, so a producer is created lazily in
+the process that uses it (after any fork) and recreated if the pid changes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable, Optional
+
+from confluent_kafka import Consumer, Producer
+from django.conf import settings
+
+
+def producer_config() -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        # exactly-once per partition from the producer's side, in order
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        # how long librdkafka keeps retrying one message before reporting it failed
+        "message.timeout.ms": settings.KAFKA_MESSAGE_TIMEOUT_MS,
+    }
+
+
+def consumer_config(group_id: str, stats_cb: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        # At-least-once: the offset of a message is stored only after its job (or its
+        # DLQ copy) is safely recorded; the background commit sends stored offsets.
+        "enable.auto.commit": True,
+        "enable.auto.offset.store": False,
+        "auto.commit.interval.ms": 1_000,
+        # the bridge only writes a row and enqueues, far below this
+        "max.poll.interval.ms": 300_000,
+        "session.timeout.ms": 10_000,
+        "statistics.interval.ms": 5_000,
+    }
+    if stats_cb is not None:
+        config["stats_cb"] = stats_cb
+    return config
+
+
+_producer: Optional[Producer] = None
+_producer_pid: Optional[int] = None
+_lock = threading.Lock()
+
+
+def process_producer() -> Producer:
+    """The producer of this process, created after fork."""
+    global _producer, _producer_pid
+    with _lock:
+        if _producer is None or _producer_pid != os.getpid():
+            _producer = Producer(producer_config())
+            _producer_pid = os.getpid()
+        return _producer
+
+
+def new_consumer(group_id: str, stats_cb: Optional[Callable[[str], None]] = None) -> Consumer:
+    return Consumer(consumer_config(group_id, stats_cb))

@@ -1,0 +1,65 @@
+"""``python manage.py kafka_bridge``: assessment.completed -> jobs, outbox -> Kafka.
+
+SIGTERM (or SIGINT) stops taking new batches, finishes the current one, commits and
+leaves the consumer group within BRIDGE_SHUTDOWN_GRACE seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from prometheus_client import start_http_server
+
+from workers.kafka.bridge import AssessmentCompletedBridge
+from workers.kafka.relay import OutboxRelay
+from workers.kafka.topics import ensure_topics
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Consume assessment.completed into jobs and relay the outbox to Kafka."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--no-relay", action="store_true", help="consume only")
+        mode.add_argument("--relay-only", action="store_true", help="relay the outbox only")
+        parser.add_argument("--group", default=None, help="consumer group (default KAFKA_CONSUMER_GROUP)")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if not settings.KAFKA_BOOTSTRAP_SERVERS:
+            raise CommandError("KAFKA_BOOTSTRAP_SERVERS is not set")
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        topics = ensure_topics()
+        if settings.BRIDGE_METRICS_PORT:
+            start_http_server(settings.BRIDGE_METRICS_PORT)
+        relay_thread = None
+        if not opts["no_relay"]:
+            relay = OutboxRelay(stop=stop, batch_size=settings.OUTBOX_BATCH_SIZE, idle_wait=settings.OUTBOX_IDLE_WAIT,
+                                max_backoff=settings.OUTBOX_MAX_BACKOFF,
+                                flush_timeout=settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 10)
+            relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
+            relay_thread.start()
+        self.stdout.write(f"kafka bridge up: topics {', '.join(topics)}", ending="\n")
+        self.stdout.flush()
+        if opts["relay_only"]:
+            stop.wait()
+        else:
+            bridge = AssessmentCompletedBridge(
+                group_id=opts["group"] or settings.KAFKA_CONSUMER_GROUP, stop=stop,
+                batch_size=settings.KAFKA_BATCH_SIZE, poll_timeout=settings.KAFKA_POLL_TIMEOUT,
+            )
+            try:
+                bridge.run()
+            finally:
+                bridge.close(settings.BRIDGE_SHUTDOWN_GRACE)
+        if relay_thread is not None:
+            relay_thread.join(settings.BRIDGE_SHUTDOWN_GRACE)
+        self.stdout.write("kafka bridge stopped")
