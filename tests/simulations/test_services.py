@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from simulations import services
+from simulations.services import execution
 from simulations.engine import SimulationConfig, simulate
 from simulations.errors import InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, SimulationJob
@@ -97,7 +98,7 @@ def test_an_unexpected_error_fails_the_job_and_is_raised(monkeypatch):
     def explode(*a, **k):
         raise ZeroDivisionError("kernel bug")
 
-    monkeypatch.setattr(services, "simulate", explode)
+    monkeypatch.setattr(execution, "simulate", explode)
     with pytest.raises(ZeroDivisionError):
         services.run_job(job_id=job.id, worker_id="w:1")
     job.refresh_from_db()

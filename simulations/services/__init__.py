@@ -1,0 +1,30 @@
+"""Every change to a SimulationJob happens in this package, and nowhere else.
+
+- ``jobs``: create, claim, finish (the state machine and its outbox events)
+- ``recovery``: jobs of dead workers (sweep, redelivery, attempt cap)
+- ``intake``: jobs from completed assessments and the daily funded-account run
+- ``execution``: running a job in a worker
+- ``batch``: finishing many jobs in one transaction (the batch writer's flush)
+"""
+
+from simulations.services.jobs import (  # noqa: F401
+    Claim,
+    JobId,
+    complete_job,
+    create_job,
+    engine_limits,
+    enqueue_job,
+    fail_job,
+    record_progress,
+    start_job,
+)
+from simulations.services.recovery import (  # noqa: F401
+    claim_job,
+    requeue_jobs_of_dead_workers,
+    requeue_stale_job,
+)
+from simulations.services.intake import (  # noqa: F401
+    create_daily_funded_jobs,
+    create_job_for_completed_assessment,
+)
+from simulations.services.execution import run_job  # noqa: F401

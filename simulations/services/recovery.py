@@ -1,0 +1,80 @@
+"""Recovering jobs whose worker died: the sweep, the redelivered task, the attempt cap."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional
+
+from django.db import transaction
+from django.utils import timezone
+
+from simulations import selectors
+from simulations.models import JobStatus, SimulationJob
+from simulations.services.jobs import JobId, _finish, enqueue_job, start_job
+from workers import metrics
+
+logger = logging.getLogger(__name__)
+
+def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
+                      enqueue: bool = True) -> Optional[SimulationJob]:
+    """Give a running job whose worker died back to the queue, or fail it for good.
+
+    Conditional on the job still being held by ``dead_worker_id``, so a sweep and a
+    redelivered message racing for the same job requeue it once. A job that has
+    already taken down ``max_attempts`` workers (out of memory, say) fails with the
+    reason instead of looping. Returns the job if it changed, else ``None``.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (SimulationJob.objects.select_for_update()
+               .filter(pk=job_id, status=JobStatus.RUNNING, worker_id=dead_worker_id).first())
+        if job is None:
+            return None
+        if job.attempts >= max_attempts:
+            error = (f"gave up after {job.attempts} attempts: each time the worker running it died "
+                     f"(last {dead_worker_id}); the job may exhaust a worker's memory")
+            return _finish(job.id, JobStatus.FAILED, claim=(dead_worker_id, job.attempts), error=error)
+        SimulationJob.objects.filter(pk=job.id).update(
+            status=JobStatus.PENDING, worker_id="", paths_done=0, updated_at=now,
+        )
+        if enqueue:
+            transaction.on_commit(lambda: enqueue_job(job_id=job.id))
+        logger.warning("job %s requeued: worker %s died", job.id, dead_worker_id)
+    metrics.JOBS_REQUEUED.inc()
+    return SimulationJob.objects.get(pk=job_id)
+
+def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempts: int,
+                                 grace_seconds: float) -> list[SimulationJob]:
+    """The sweep: every running job whose worker's heartbeat is gone is requeued (or failed).
+
+    Jobs claimed within ``grace_seconds`` are left alone, and command-line runs have
+    no worker heartbeat to check, so they are never swept.
+    """
+    changed = []
+    for job_id, holder in selectors.running_jobs_older_than(seconds=grace_seconds):
+        if is_alive(holder):
+            continue
+        metrics.STALE_HEARTBEATS.inc()
+        job = requeue_stale_job(job_id=job_id, dead_worker_id=holder, max_attempts=max_attempts)
+        if job is not None:
+            changed.append(job)
+    return changed
+
+def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
+              max_attempts: int) -> Optional[SimulationJob]:
+    """Claim a job for a delivered task, recovering it first if its worker is dead.
+
+    A redelivered message (the broker gave it back after its worker was killed)
+    finds the job still 'running' under the dead worker; if that worker's heartbeat
+    is gone the job is requeued (or failed past ``max_attempts``) and claimed here.
+    """
+    job = start_job(job_id=job_id, worker_id=worker_id)
+    if job is not None:
+        return job
+    holder = SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).values_list("worker_id", flat=True).first()
+    if holder and holder != worker_id and not is_alive(holder):
+        # this delivery claims it right away: no new message needed
+        requeued = requeue_stale_job(job_id=job_id, dead_worker_id=holder, max_attempts=max_attempts, enqueue=False)
+        if requeued is not None and requeued.status == JobStatus.PENDING:
+            return start_job(job_id=job_id, worker_id=worker_id)
+    return None
