@@ -34,6 +34,11 @@ KAFKA_ERRORS = Counter("montecarlo_kafka_errors_total", "Kafka consume/relay rou
 OUTBOX_PUBLISHED = Counter("montecarlo_outbox_published_total", "Outbox events acknowledged by Kafka", ["topic"])
 OUTBOX_PENDING = Gauge("montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)",
                        multiprocess_mode="max")
+BATCH_FLUSHES = Counter("montecarlo_batch_flushes_total", "Batch writer flushes", ["result"])
+BATCH_SIZE = Histogram("montecarlo_batch_size", "Job changes per batch flush",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+BATCH_FLUSH_SECONDS = Histogram("montecarlo_batch_flush_seconds", "Time to write one batch (one transaction)",
+                                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 SCHEDULED_JOBS = Counter("montecarlo_scheduled_jobs_total", "Jobs created by the daily funded-account run")
 
 

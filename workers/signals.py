@@ -9,6 +9,8 @@ from typing import Any, Optional
 
 from celery.signals import (
     celeryd_init,
+    worker_init,
+    worker_shutdown,
     task_postrun,
     task_prerun,
     worker_process_init,
@@ -16,6 +18,7 @@ from celery.signals import (
 )
 
 from workers import heartbeat
+from workers.batching import stop_process_writer
 
 logger = logging.getLogger(__name__)
 _node_name = "worker"
@@ -26,6 +29,21 @@ def remember_node_name(sender: Optional[str] = None, **_: Any) -> None:
     """Runs in the parent before forking: children inherit the node name."""
     global _node_name
     _node_name = sender or _node_name
+
+
+@worker_init.connect
+def prepare_threaded_worker(sender: Any = None, **_: Any) -> None:
+    """Thread and solo pools run tasks in the main process, which never forks: set it
+    up here. (Prefork children are set up after their fork, below.)"""
+    global _node_name
+    if sender is None or "prefork" in str(getattr(sender, "pool_cls", "prefork")).lower():
+        return
+    from simulations.engine import warm_up
+
+    _node_name = getattr(sender, "hostname", None) or _node_name
+    heartbeat.start_process_heartbeat(_node_name)
+    warm_up()
+    logger.info("worker %s (%s pool) ready", os.getpid(), sender.pool_cls)
 
 
 @worker_process_init.connect
@@ -54,6 +72,7 @@ def prepare_child_process(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def stop_heartbeat(**_: Any) -> None:
+    stop_process_writer()  # flush finished jobs before the process goes
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.stop()
@@ -71,3 +90,9 @@ def mark_idle(state: Optional[str] = None, **_: Any) -> None:
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.task_finished(failed=state not in ("SUCCESS", None))
+
+
+@worker_shutdown.connect
+def flush_on_shutdown(**_: Any) -> None:
+    """Thread-pool workers have no child processes: flush in the main process."""
+    stop_process_writer()

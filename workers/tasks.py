@@ -7,30 +7,38 @@ import datetime as dt
 from typing import Optional
 
 from celery import shared_task
+from celery.exceptions import Reject
 from django.conf import settings
 from django.utils import timezone
 
 from simulations import services
 from simulations.clients import CoreServiceError, core_service_client
 from workers import heartbeat
+from workers.batching import BatchWriteFailed, process_writer
 from workers.identity import worker_id
 
 
 @shared_task(name="montecarlo.run_simulation", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_simulation(job_id: str) -> None:
-    """Claim and run one job; a duplicate delivery finds nothing to claim."""
-    services.run_job(job_id=job_id, worker_id=worker_id(), is_alive=heartbeat.is_alive,
-                     max_attempts=settings.SIMULATION_MAX_ATTEMPTS)
+    """Run one job; a duplicate delivery finds nothing to do. If its result could not
+    be written, the message goes back to the queue instead of being acknowledged."""
+    try:
+        services.run_job(job_id=job_id, worker_id=worker_id(), is_alive=heartbeat.is_alive,
+                         max_attempts=settings.SIMULATION_MAX_ATTEMPTS, write=process_writer().write,
+                         parallel=settings.ENGINE_PARALLEL)
+    except BatchWriteFailed as exc:
+        raise Reject(f"result not written, redeliver: {exc}", requeue=True) from exc
 
 
 @shared_task(name="montecarlo.sweep_stale_jobs", ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
-    """Requeue running jobs whose worker's heartbeat expired (beat, every 30 s)."""
+    """Requeue running jobs whose worker's heartbeat expired, and re-send jobs pending
+    for too long (beat, every 30 s)."""
     jobs = services.requeue_jobs_of_dead_workers(
         is_alive=heartbeat.is_alive, max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
         grace_seconds=settings.WORKER_HEARTBEAT_TTL,
     )
-    return len(jobs)
+    return len(jobs) + services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
 
 
 @shared_task(name="montecarlo.schedule_daily_funded_runs", ignore_result=True,

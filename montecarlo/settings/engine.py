@@ -18,3 +18,14 @@ STALE_JOB_SWEEP_INTERVAL = env.int("STALE_JOB_SWEEP_INTERVAL", default=30)
 DEFAULT_JOB_CONFIG = env.json("DEFAULT_JOB_CONFIG", default={"paths": 10_000})
 # Daily funded-account run, in UTC ("HH:MM").
 DAILY_FUNDED_RUN_TIME = env.str("DAILY_FUNDED_RUN_TIME", default="02:00")
+# Jobs up to this many trade samples (paths x horizon) run without a claim and are
+# finished by the batch writer; larger ones are claimed first (progress, recovery).
+SMALL_JOB_MAX_SAMPLES = env.int("SMALL_JOB_MAX_SAMPLES", default=20_000_000)
+# Kernels on numba's thread pool (prefork workers); false for thread-pool workers,
+# whose own threads run simulations side by side.
+ENGINE_PARALLEL = env.bool("ENGINE_PARALLEL", default=True)
+# Batch writer: flush at this many finished jobs or after this many ms, whichever first.
+BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=64)
+BATCH_MAX_WAIT_MS = env.int("BATCH_MAX_WAIT_MS", default=20)
+# Pending jobs older than this are enqueued again by the sweep (a lost enqueue).
+PENDING_REQUEUE_AFTER = env.int("PENDING_REQUEUE_AFTER", default=600)

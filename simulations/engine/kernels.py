@@ -235,37 +235,72 @@ def _path_loop(
     return equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
+def _simulate_range(
+    lo, hi, perm, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
+    horizon, first_path, seed_key, compound, start_balance, target, static_floor, trail,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+):  # type: ignore[no-untyped-def]
+    """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
+    for i in range(lo, hi):
+        eq, dd, ddp, oc, at, ls, ru = _run_path(
+            first_path + i, values, unit_start, unit_len, single_trades, units_per_day,
+            method, restart_p, horizon, seed_key, compound, start_balance, target,
+            static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
+            bands, perm,
+        )
+        final_equity[i] = eq
+        max_dd[i] = dd
+        max_dd_pct[i] = ddp
+        outcome[i] = oc
+        decided_at[i] = at
+        longest_streak[i] = ls
+        ruined[i] = ru
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def simulate_paths(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
     daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):  # type: ignore[no-untyped-def]
-    """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs.
+    """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
+    on numba's thread pool.
 
     Outputs are indexed from 0 for ``first_path``; ``bands`` has one row per global
     path index below ``bands.shape[0]`` and one column per checkpoint.
     """
     n_paths = final_equity.shape[0]
-    n_units = unit_start.shape[0]
     n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    perm_size = n_units if method == PERMUTATION else 0
+    perm_size = unit_start.shape[0] if method == PERMUTATION else 0
     for c in prange(n_chunks):
         perm = np.empty(perm_size, dtype=np.int64)
-        lo = c * CHUNK
-        hi = min(lo + CHUNK, n_paths)
-        for i in range(lo, hi):
-            eq, dd, ddp, oc, at, ls, ru = _run_path(
-                first_path + i, values, unit_start, unit_len, single_trades, units_per_day,
-                method, restart_p, horizon, seed_key, compound, start_balance, target,
-                static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
-                bands, perm,
-            )
-            final_equity[i] = eq
-            max_dd[i] = dd
-            max_dd_pct[i] = ddp
-            outcome[i] = oc
-            decided_at[i] = at
-            longest_streak[i] = ls
-            ruined[i] = ru
+        _simulate_range(
+            c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, unit_start, unit_len,
+            single_trades, units_per_day, method, restart_p, horizon, first_path, seed_key,
+            compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
+            stop_at_decision, checkpoints, final_equity, max_dd, max_dd_pct, outcome,
+            decided_at, longest_streak, ruined, bands,
+        )
+
+
+@njit(cache=True, nogil=True)
+def simulate_paths_serial(
+    values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
+    first_path, seed_key, compound, start_balance, target, static_floor, trail,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+):  # type: ignore[no-untyped-def]
+    """``simulate_paths`` on the calling thread alone, without the GIL: for callers
+    that run many simulations on threads of their own (numba's default thread pool
+    must not be entered from several threads at once). Same numbers, bit for bit."""
+    perm = np.empty(unit_start.shape[0] if method == PERMUTATION else 0, dtype=np.int64)
+    _simulate_range(
+        0, final_equity.shape[0], perm, values, unit_start, unit_len, single_trades,
+        units_per_day, method, restart_p, horizon, first_path, seed_key, compound,
+        start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
+        checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
+        ruined, bands,
+    )

@@ -11,14 +11,14 @@ BAND_PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
 
 @dataclass(frozen=True)
 class Distribution:
-    """Summary of one per-path quantity across paths."""
+    """Summary of one per-path quantity across paths (all None when count is 0)."""
 
     count: int
-    mean: float
-    std: float
-    min: float
-    max: float
-    percentiles: dict[str, float]  # "p1" .. "p99"
+    mean: Optional[float]
+    std: Optional[float]
+    min: Optional[float]
+    max: Optional[float]
+    percentiles: dict[str, Optional[float]]  # "p1" .. "p99"
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,15 @@ def simulate(
     limits: EngineLimits = EngineLimits(),
     progress: Optional[ProgressCallback] = None,
     should_stop: Optional[Callable[[], bool]] = None,
+    parallel: bool = True,
 ) -> SimulationResult:
     """Resample ``history`` along many paths, replay ``config.rules``, summarise.
 
     A pure function of its inputs and ``config.seed``: the same seed gives
     bit-identical results on any number of threads. Memory grows with the number
-    of paths (about 40 bytes each), never with paths x horizon.
+    of paths (about 40 bytes each), never with paths x horizon. ``parallel=False``
+    keeps the work on the calling thread (and releases the GIL), for callers that
+    run simulations on several threads of their own.
     """
     started = time.perf_counter()
     if not isinstance(history, TradeHistory):
@@ -87,6 +90,7 @@ def simulate(
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
+    kernel = kernels.simulate_paths if parallel else kernels.simulate_paths_serial
     # Allocated once and filled chunk by chunk through views: no concatenation copy.
     out = _allocate(total)
     done = 0
@@ -95,7 +99,7 @@ def simulate(
             raise SimulationCancelled(f"stopped after {done} paths")
         n = min(step, total - done)
         view = {k: v[done:done + n] for k, v in out.items()}
-        kernels.simulate_paths(
+        kernel(
             *fixed_args, np.int64(done), *rule_args,
             view["final_equity"], view["max_dd"], view["max_dd_pct"], view["outcome"],
             view["decided_at"], view["longest_streak"], view["ruined"], bands,
@@ -119,7 +123,9 @@ def warm_up() -> None:
     for method in _METHOD_CODES:
         for mode in ("pnl", "returns"):
             values = history.values / 100.0 if mode == "returns" else history.values
-            simulate(TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1))
+            for parallel in (True, False):
+                simulate(TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1),
+                         parallel=parallel)
 
 
 def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits) -> _Plan:
@@ -224,9 +230,12 @@ def _summarise(
 
 def _scaled(d: "stats.Distribution", factor: float) -> "stats.Distribution":
     """The distribution of ``x * factor`` (factor > 0) from that of ``x``, without a new array."""
+    def scale(v: Optional[float]) -> Optional[float]:
+        return None if v is None else v * factor
+
     return stats.Distribution(
-        count=d.count, mean=d.mean * factor, std=d.std * factor, min=d.min * factor, max=d.max * factor,
-        percentiles={k: v * factor for k, v in d.percentiles.items()},
+        count=d.count, mean=scale(d.mean), std=scale(d.std), min=scale(d.min), max=scale(d.max),
+        percentiles={k: scale(v) for k, v in d.percentiles.items()},
     )
 
 

@@ -21,9 +21,8 @@ Z95 = 1.959963984540054
 
 def distribution(values: np.ndarray) -> Distribution:
     v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        nan = float("nan")
-        return Distribution(0, nan, nan, nan, nan, {f"p{p}": nan for p in PERCENTILES})
+    if v.size == 0:  # e.g. steps to pass when no path passed: no numbers, not NaN (invalid JSON)
+        return Distribution(0, None, None, None, None, {f"p{p}": None for p in PERCENTILES})
     qs = np.percentile(v, PERCENTILES)
     return Distribution(
         count=int(v.size),

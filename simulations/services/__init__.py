@@ -20,6 +20,7 @@ from simulations.services.jobs import (  # noqa: F401
 )
 from simulations.services.recovery import (  # noqa: F401
     claim_job,
+    reenqueue_stale_pending,
     requeue_jobs_of_dead_workers,
     requeue_stale_job,
 )
@@ -27,4 +28,5 @@ from simulations.services.intake import (  # noqa: F401
     create_daily_funded_jobs,
     create_job_for_completed_assessment,
 )
-from simulations.services.execution import run_job  # noqa: F401
+from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
+from simulations.services.execution import run_job, write_now  # noqa: F401

@@ -10,40 +10,87 @@ from django.conf import settings
 
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.engine import EngineValidationError, SimulationConfig, TradeHistory, simulate
-from simulations.models import SimulationJob
-from simulations.services.jobs import JobId, complete_job, engine_limits, fail_job, record_progress
+from django.utils import timezone
+
+from simulations.errors import InvalidTransition
+from simulations.models import JobStatus, SimulationJob
+from simulations.services.batch import JobChange, finish_jobs
+from simulations.services.jobs import JobId, engine_limits, record_progress
 from simulations.services.recovery import claim_job
+
+# Writes one job's end state; returns False if the job's guard no longer held.
+ChangeWriter = Callable[[JobChange], bool]
+
+
+def write_now(change: JobChange) -> bool:
+    """The unbatched writer: one transaction for this one change."""
+    return change.job_id in finish_jobs([change])
 from workers import metrics
 
 logger = logging.getLogger(__name__)
 
 def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = lambda _: True,
-            max_attempts: Optional[int] = None) -> Optional[SimulationJob]:
-    """Claim, simulate and finish one job: what a worker does with a delivered task.
+            max_attempts: Optional[int] = None, write: ChangeWriter = write_now,
+            parallel: bool = True) -> Optional[SimulationJob]:
+    """Simulate one job and write its end state: what a worker does with a task.
+
+    Small jobs (``SMALL_JOB_MAX_SAMPLES``) run straight from ``pending``: their end
+    state is written by ``write`` (the batch writer) only if the job is still pending,
+    so a duplicate delivery's result is discarded and a failed write leaves the job
+    pending for the redelivered task. Larger jobs are claimed first (``running``,
+    with progress and dead-worker recovery).
 
     Bad input and an unusable Core Service fail the job with the reason; any other
     error fails it too and is re-raised so the worker logs and counts it. Returns
-    ``None`` when there was nothing to claim (a duplicate or late delivery).
+    ``None`` when there was nothing to do (a duplicate or late delivery).
     """
-    job = claim_job(job_id=job_id, worker_id=worker_id, is_alive=is_alive,
-                    max_attempts=max_attempts or settings.SIMULATION_MAX_ATTEMPTS)
-    if job is None:
-        logger.info("job %s: nothing to claim (already taken or finished)", job_id)
+    job = SimulationJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        logger.info("job %s: nothing to do (%s)", job_id, "unknown" if job is None else job.status)
         return None
-    claim = (worker_id, job.attempts)
+    small = job.status == JobStatus.PENDING and _is_small(job)
+    if not small:
+        job = claim_job(job_id=job_id, worker_id=worker_id, is_alive=is_alive,
+                        max_attempts=max_attempts or settings.SIMULATION_MAX_ATTEMPTS)
+        if job is None:
+            logger.info("job %s: nothing to claim (already taken or finished)", job_id)
+            return None
+    change = JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker_id, started_at=timezone.now(),
+                       from_pending=small, attempt=job.attempts)
     started = time.perf_counter()
     try:
         history = _load_history(job)
         config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
-        result = simulate(history, config, limits=engine_limits(), progress=_progress_writer(job))
+        result = simulate(history, config, limits=engine_limits(), parallel=parallel,
+                          progress=None if small else _progress_writer(job))
     except (EngineValidationError, CoreServiceError) as exc:
-        return fail_job(job_id=job.id, error=str(exc), claim=claim)
+        change.status, change.error = JobStatus.FAILED, str(exc)[:4000]
     except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
-        fail_job(job_id=job.id, error=f"internal error: {exc.__class__.__name__}: {exc}", claim=claim)
+        change.status, change.error = JobStatus.FAILED, f"internal error: {exc.__class__.__name__}: {exc}"[:4000]
+        write(change)
         raise
-    metrics.JOB_DURATION.labels(method=config.method).observe(time.perf_counter() - started)
-    metrics.PATHS_SIMULATED.inc(result.paths)
-    return complete_job(job_id=job.id, result=result, claim=claim)
+    else:
+        change.result, change.summary = result.to_dict(), result.summary()
+        metrics.JOB_DURATION.labels(method=config.method).observe(time.perf_counter() - started)
+        metrics.PATHS_SIMULATED.inc(result.paths)
+    change.completed_at = timezone.now()
+    if not write(change):
+        if small:
+            return None  # another delivery of the same job wrote first
+        raise InvalidTransition(f"job {job.id} is no longer held by {worker_id} (attempt {job.attempts})")
+    return SimulationJob.objects.get(pk=job.id)
+
+
+def _is_small(job: SimulationJob) -> bool:
+    """Cheap enough to run without a claim: paths x horizon x trades per step, estimated."""
+    config = job.input_data.get("config") or {}
+    paths = config.get("paths", 10_000)
+    if not isinstance(paths, int):
+        return False  # "auto" (or invalid: the claimed path reports it)
+    trades = job.input_data.get("trades")
+    horizon = config.get("horizon") or (len(trades) if isinstance(trades, list) else 1_000)
+    return isinstance(horizon, int) and paths * horizon <= settings.SMALL_JOB_MAX_SAMPLES
+
 
 def _load_history(job: SimulationJob) -> TradeHistory:
     trades = job.input_data.get("trades")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Callable, Optional
 
@@ -78,3 +79,22 @@ def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
         if requeued is not None and requeued.status == JobStatus.PENDING:
             return start_job(job_id=job_id, worker_id=worker_id)
     return None
+
+
+def reenqueue_stale_pending(*, older_than_seconds: float, limit: int = 1_000) -> int:
+    """Enqueue again jobs pending for longer than ``older_than_seconds``.
+
+    The safety net for a task that never reached the broker (it refused the message
+    after the job committed) or whose message was dropped: a duplicate task is a
+    no-op, a missing one would leave the job pending forever. ``updated_at`` is
+    touched so the same job is re-sent at most once per period.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    ids = list(SimulationJob.objects.filter(status=JobStatus.PENDING, updated_at__lt=cutoff)
+               .order_by("updated_at").values_list("id", flat=True)[:limit])
+    if ids:
+        SimulationJob.objects.filter(id__in=ids, status=JobStatus.PENDING).update(updated_at=timezone.now())
+        for job_id in ids:
+            enqueue_job(job_id=job_id)
+        logger.warning("re-enqueued %d jobs pending for over %ss", len(ids), older_than_seconds)
+    return len(ids)

@@ -30,6 +30,7 @@ class WorkerProcess:
         cmd = [
             sys.executable, "-m", "celery", "-A", "montecarlo", "worker",
             "-Q", self.queues, "-c", str(self.concurrency), "-n", f"{self.name}@%h",
+            "-P", self.env.get("WORKER_POOL", "prefork"),
             "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         ]
         env = dict(self.env, WORKER_CONCURRENCY=str(self.concurrency), PYTHONUNBUFFERED="1")

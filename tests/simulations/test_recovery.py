@@ -72,3 +72,16 @@ def test_a_stale_claim_cannot_finish_the_job():
     assert done is None  # new-host:2 already holds it: this delivery is a duplicate
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and job.worker_id == "new-host:2"
+
+
+def test_jobs_pending_too_long_are_sent_again_once_per_period(django_capture_on_commit_callbacks, monkeypatch):
+    from simulations.services import recovery
+
+    sent = []
+    monkeypatch.setattr(recovery, "enqueue_job", lambda job_id: sent.append(job_id))
+    old = services.create_job(assessment_id="P-1", enqueue=False)
+    services.create_job(assessment_id="P-2", enqueue=False)  # fresh
+    SimulationJob.objects.filter(pk=old.id).update(updated_at=timezone.now() - dt.timedelta(minutes=20))
+    assert services.reenqueue_stale_pending(older_than_seconds=600) == 1
+    assert sent == [old.id]
+    assert services.reenqueue_stale_pending(older_than_seconds=600) == 0  # not again right away

@@ -197,3 +197,15 @@ def test_a_million_paths_of_a_thousand_trades_stay_under_300_mb():
     paths, max_rss_kib = map(int, proc.stdout.split())
     assert paths == 1_000_000
     assert max_rss_kib / 1024 < 300, f"peak RSS {max_rss_kib / 1024:.0f} MB"
+
+
+def test_the_serial_kernel_gives_the_same_numbers():
+    config = SimulationConfig(paths=3_000, method="block", seed=13, trades_per_day=3,
+                              rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200))
+    assert comparable(simulate(HISTORY, config)) == comparable(simulate(HISTORY, config, parallel=False))
+
+
+def test_no_nan_reaches_the_result_when_nothing_passes():
+    result = simulate([-1.0, -2.0], SimulationConfig(paths=100, seed=1, rules=Rules(profit_target=1_000)))
+    assert result.steps_to_pass.count == 0 and result.steps_to_pass.mean is None
+    json.dumps(result.to_dict(), allow_nan=False)  # strict JSON: PostgreSQL's jsonb refuses NaN

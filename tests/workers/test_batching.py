@@ -1,0 +1,184 @@
+"""The batch writer on the real PostgreSQL: same rows as per-row writes, one
+transaction per flush, nothing half-written when a flush fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from simulations import services
+from simulations.engine import SimulationConfig, simulate
+from simulations.models import EventOutbox, JobStatus, SimulationJob
+from simulations.services.batch import JobChange, finish_jobs, finish_jobs_executemany
+from tests import factories
+from workers.batching import BatchWriter, BatchWriteFailed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+RESULTS: dict = {}  # one simulation per index, so both sides store the same result
+
+
+def make_jobs(n, prefix="B"):
+    return [services.create_job(assessment_id=f"{prefix}-{i}", trades=factories.trades(), config=factories.config(),
+                                enqueue=False) for i in range(n)]
+
+
+def change_for(job, i, *, from_pending=True, attempt=0, worker="w:1"):
+    if i % 5 == 4:
+        return JobChange(job_id=job.id, status=JobStatus.FAILED, worker_id=worker, started_at=timezone.now(),
+                         error=f"bad input {i}", from_pending=from_pending, attempt=attempt)
+    result = RESULTS.setdefault(i, simulate([1.0, -1.0, 2.0 + i], SimulationConfig(paths=50, seed=i)))
+    return JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker, started_at=timezone.now(),
+                     result=result.to_dict(), summary=result.summary(), from_pending=from_pending, attempt=attempt)
+
+
+def snapshot(jobs):
+    rows = []
+    for job in jobs:
+        j = SimulationJob.objects.get(pk=job.id)
+        events = [(e.topic, e.key[2:], {k: v for k, v in e.payload.items()
+                                        if k not in ("timestamp", "jobId", "assessmentId")})
+                  for e in EventOutbox.objects.filter(job=j).order_by("id")]
+        rows.append((j.assessment_id[2:], j.status, j.result, j.error, j.attempts, j.paths_done,
+                     j.started_at is not None, j.completed_at is not None, events))
+    return rows
+
+
+@pytest.mark.parametrize("flush", [finish_jobs, finish_jobs_executemany])
+def test_batched_writes_equal_per_row_writes(flush):
+    per_row, batched = make_jobs(20, "R"), make_jobs(20, "B")
+    for i, job in enumerate(per_row):  # the per-row way: claim, then one transaction per finish
+        claimed = services.start_job(job_id=job.id, worker_id="w:1")
+        change = change_for(job, i)
+        if change.status == JobStatus.COMPLETED:
+            services.jobs._finish(job.id, JobStatus.COMPLETED, claim=("w:1", claimed.attempts),
+                                  result=change.result, summary=change.summary)
+        else:
+            services.fail_job(job_id=job.id, error=change.error, claim=("w:1", claimed.attempts))
+    written = flush([change_for(job, i) for i, job in enumerate(batched)])
+    assert written == {j.id for j in batched}
+    assert snapshot(batched) == snapshot(per_row)
+
+
+def test_claimed_jobs_are_written_only_under_their_claim():
+    jobs = make_jobs(3)
+    for job in jobs:
+        services.start_job(job_id=job.id, worker_id="w:1")
+    changes = [change_for(jobs[0], 0, from_pending=False, attempt=1),
+               change_for(jobs[1], 1, from_pending=False, attempt=1, worker="w:other"),
+               change_for(jobs[2], 2, from_pending=True)]
+    assert finish_jobs(changes) == {jobs[0].id}
+    assert [SimulationJob.objects.get(pk=j.id).status for j in jobs] == ["completed", "running", "running"]
+    assert EventOutbox.objects.filter(topic="montecarlo.simulation-started").count() == 3  # from the claims only
+
+
+def test_a_batch_flushes_when_full_and_a_lone_change_after_the_wait():
+    sizes = []
+
+    def flush(changes):
+        sizes.append(len(changes))
+        return finish_jobs(changes)
+
+    jobs = make_jobs(10)
+    writer = BatchWriter(max_items=5, max_wait_ms=10_000, flush=flush)
+    started = time.monotonic()
+    results = []
+    threads = [threading.Thread(target=lambda j=j, i=i: results.append(writer.write(change_for(j, i))))
+               for i, j in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sizes == [5, 5] and all(results)
+    assert time.monotonic() - started < 5  # full batches did not wait for the timer
+    writer.stop()
+
+    lone = make_jobs(1, "L")[0]
+    quick = BatchWriter(max_items=100, max_wait_ms=50, flush=flush)
+    assert quick.write(change_for(lone, 0)) is True
+    assert sizes[-1] == 1
+    quick.stop()
+
+
+def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
+    jobs = make_jobs(6)
+    poison = jobs[3]
+    with connection.cursor() as cursor:  # fails the UPDATE after the COPY went through: mid-flush
+        cursor.execute("""
+            CREATE OR REPLACE FUNCTION mc_test_poison() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.assessment_id = %s THEN
+                RAISE EXCEPTION 'injected failure' USING ERRCODE = '40001';  -- serialization: retry me
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql""", [poison.assessment_id])
+        cursor.execute("CREATE TRIGGER mc_test_poison BEFORE UPDATE ON simulations_simulationjob "
+                       "FOR EACH ROW EXECUTE FUNCTION mc_test_poison()")
+    try:
+        writer = BatchWriter(max_items=6, max_wait_ms=5_000)
+        errors = []
+
+        def submit(job, i):
+            try:
+                writer.write(change_for(job, i))
+            except BatchWriteFailed as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=submit, args=(j, i)) for i, j in enumerate(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        writer.stop()
+        assert len(errors) == 6 and all("injected failure" in e for e in errors)
+        assert {SimulationJob.objects.get(pk=j.id).status for j in jobs} == {"pending"}
+        assert not EventOutbox.objects.filter(job__in=jobs).exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS mc_test_poison ON simulations_simulationjob")
+
+
+def test_stop_flushes_what_is_waiting():
+    job = make_jobs(1)[0]
+    writer = BatchWriter(max_items=100, max_wait_ms=60_000)
+    outcome = []
+    t = threading.Thread(target=lambda: outcome.append(writer.write(change_for(job, 0))))
+    t.start()
+    time.sleep(0.2)
+    writer.stop()
+    t.join(5)
+    assert outcome == [True]
+    assert SimulationJob.objects.get(pk=job.id).status == "completed"
+
+
+def test_unknown_jobs_are_simply_not_written():
+    ghost = JobChange(job_id=uuid.uuid4(), status="completed", worker_id="w", started_at=timezone.now(), result={})
+    assert finish_jobs([ghost]) == set()
+
+
+def test_an_unstorable_result_fails_its_job_and_the_rest_of_the_batch_is_written():
+    jobs = make_jobs(4)
+    changes = [change_for(j, i) for i, j in enumerate(jobs[:3])]
+    bad = change_for(jobs[3], 0)
+    bad.result = {"note": "bad\u0000byte"}  # PostgreSQL's jsonb refuses NUL characters
+    writer = BatchWriter(max_items=4, max_wait_ms=5_000)
+    outcomes = {}
+    threads = [threading.Thread(target=lambda c=c: outcomes.setdefault(c.job_id, writer.write(c)))
+               for c in changes + [bad]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.stop()
+    assert all(outcomes.values()) and len(outcomes) == 4
+    statuses = {j.id: SimulationJob.objects.get(pk=j.id) for j in jobs}
+    assert [statuses[j.id].status for j in jobs[:3]] == ["completed", "completed", "completed"]
+    failed = statuses[jobs[3].id]
+    assert failed.status == "failed" and "could not be stored" in failed.error
+    assert EventOutbox.objects.filter(job=failed, topic="montecarlo.simulation-completed").count() == 1
