@@ -4,7 +4,7 @@ A ``JobChange`` is one job's end state (completed with a result, or failed with 
 reason). ``finish_jobs`` applies a list of them and writes their outbox events in
 one transaction, with one statement per table on PostgreSQL:
 
-    COPY the changes into a temporary table
+    COPY the changes into a temporary table (results as text, parsed once below)
     UPDATE simulationjob ... FROM that table WHERE <the transition is allowed> RETURNING
     COPY the outbox rows of exactly the jobs that changed
 
@@ -50,11 +50,20 @@ class JobChange:
     error: str = ""
     from_pending: bool = True  # False: the job was claimed (running) by (worker_id, attempt)
     attempt: int = 0
+    # The result as JSON, encoded by the task that computed it (in parallel with other
+    # tasks) rather than in the flush that every task waits for.
+    result_json: Optional[str] = None
+
+    def encode(self) -> "JobChange":
+        """Encode the result now; NaN or infinity is not JSON (PostgreSQL refuses it)."""
+        if self.result is not None and self.result_json is None:
+            self.result_json = json.dumps(self.result, allow_nan=False)
+        return self
 
 
 _CHANGES_TABLE = """
 CREATE TEMP TABLE IF NOT EXISTS mc_job_changes (
-    id uuid PRIMARY KEY, status text, result jsonb, error text, started_at timestamptz,
+    id uuid PRIMARY KEY, status text, result text COMPRESSION lz4, error text, started_at timestamptz,
     completed_at timestamptz, worker_id text, attempts integer, from_pending boolean
 ) ON COMMIT DELETE ROWS
 """
@@ -62,7 +71,7 @@ CREATE TEMP TABLE IF NOT EXISTS mc_job_changes (
 _APPLY = """
 UPDATE simulations_simulationjob AS j SET
     status = c.status,
-    result = c.result,
+    result = c.result::jsonb,  -- parsed once, straight into the job row
     error = c.error,
     started_at = COALESCE(j.started_at, c.started_at),
     completed_at = c.completed_at,
@@ -93,7 +102,7 @@ def finish_jobs(changes: list[JobChange]) -> set[uuid.UUID]:
             " from_pending) FROM STDIN"
         ) as copy:
             for c in by_id.values():
-                copy.write_row((c.job_id, c.status, _json(c.result), c.error,
+                copy.write_row((c.job_id, c.status, c.encode().result_json, c.error,
                                 c.started_at, c.completed_at, c.worker_id, c.attempt, c.from_pending))
         cursor.execute(_APPLY)
         written = cursor.fetchall()
@@ -119,7 +128,7 @@ def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
                            " %s::jsonb AS result, %s::text AS error, %s::timestamptz AS started_at,"
                            " %s::timestamptz AS completed_at, %s::text AS worker_id, %s::int AS attempts,"
                            " %s::boolean AS from_pending) AS c"),
-            [(c.job_id, c.status, _json(c.result), c.error, c.started_at,
+            [(c.job_id, c.status, c.encode().result_json, c.error, c.started_at,
               c.completed_at, c.worker_id, c.attempt, c.from_pending) for c in by_id.values()],
             returning=True,
         )
@@ -132,11 +141,6 @@ def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
             " VALUES (%s, %s, %s, %s, %s, %s, %s)", _outbox_rows(written, by_id))
         _count(written)
     return {row[0] for row in written}
-
-
-def _json(value: Optional[dict[str, Any]]) -> Optional[str]:
-    # NaN or infinity is not JSON (PostgreSQL refuses it): fail here, with the reason
-    return None if value is None else json.dumps(value, allow_nan=False)
 
 
 def _outbox_rows(written: list[tuple], by_id: dict[uuid.UUID, JobChange]) -> list[tuple]:

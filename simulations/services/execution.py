@@ -74,6 +74,11 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         metrics.JOB_DURATION.labels(method=config.method).observe(time.perf_counter() - started)
         metrics.PATHS_SIMULATED.inc(result.paths)
     change.completed_at = timezone.now()
+    try:
+        change.encode()
+    except ValueError as exc:  # a result that is not JSON cannot be stored
+        change.status, change.result, change.summary = JobStatus.FAILED, None, None
+        change.error = f"result could not be stored: {exc}"
     if not write(change):
         if small:
             return None  # another delivery of the same job wrote first

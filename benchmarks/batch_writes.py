@@ -1,0 +1,123 @@
+"""Batch writer vs one ORM ``save()`` per row, same rows, same run, real PostgreSQL.
+
+    deploy/bench.sh batch_writes        (starts PostgreSQL, migrates, runs this)
+
+Each "row" is one finished job: its status, result (a real ~20 KB result document)
+and its two outbox events. Strategies:
+- ``orm``: per job, ``save()`` the job and ``create()`` two outbox rows, autocommit
+  (three round trips and a transaction each);
+- ``executemany``: ``finish_jobs_executemany``, pipelined UPDATEs, one transaction per batch;
+- ``copy``: ``finish_jobs`` (what the writer uses): COPY into a temp table + one
+  UPDATE ... FROM + COPY of the outbox rows, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Callable, Optional
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "montecarlo.settings")
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from simulations import events  # noqa: E402
+from simulations.engine import SimulationConfig, simulate  # noqa: E402
+from simulations.models import EventOutbox, JobStatus, SimulationJob  # noqa: E402
+from simulations.services.batch import JobChange, finish_jobs, finish_jobs_executemany  # noqa: E402
+
+PREFIX = "bench-batch-"
+
+
+def make_jobs(n: int) -> list[SimulationJob]:
+    jobs = [SimulationJob(assessment_id=f"{PREFIX}{i}", input_data={"config": {"paths": 1000}}) for i in range(n)]
+    return SimulationJob.objects.bulk_create(jobs, batch_size=2_000)
+
+
+def changes_for(jobs: list[SimulationJob], result: Optional[dict], summary: Optional[dict]) -> list[JobChange]:
+    """As tasks hand them to the writer: results already encoded by the task threads.
+    Without a result, the change is a failure with a short reason (a status update)."""
+    now = timezone.now()
+    if result is None:
+        return [JobChange(job_id=j.id, status=JobStatus.FAILED, worker_id="bench:1", started_at=now,
+                          error="Core Service answered with HTTP 503") for j in jobs]
+    return [JobChange(job_id=j.id, status=JobStatus.COMPLETED, worker_id="bench:1", started_at=now,
+                      result=result, summary=summary).encode() for j in jobs]
+
+
+def orm_per_row(changes: list[JobChange]) -> None:
+    for c in changes:
+        job = SimulationJob.objects.get(pk=c.job_id)
+        job.status, job.result, job.error = c.status, c.result, c.error
+        job.started_at, job.completed_at, job.worker_id = c.started_at, c.completed_at, c.worker_id
+        job.attempts += 1
+        job.save()
+        key = events.event_key(job)
+        EventOutbox.objects.create(job=job, topic=events.SIMULATION_STARTED, key=key,
+                                   payload=events.started_payload(job))
+        EventOutbox.objects.create(job=job, topic=events.SIMULATION_COMPLETED, key=key,
+                                   payload=events.completed_payload(job, c.summary))
+
+
+def batched(flush: Callable[[list[JobChange]], set], batch: int) -> Callable[[list[JobChange]], None]:
+    def run(changes: list[JobChange]) -> None:
+        for lo in range(0, len(changes), batch):
+            written = flush(changes[lo:lo + batch])
+            assert len(written) == len(changes[lo:lo + batch])
+    return run
+
+
+def cleanup() -> None:
+    SimulationJob.objects.filter(assessment_id__startswith=PREFIX).delete()
+
+
+def measure(strategy: Callable[[list[JobChange]], None], n: int, result: Optional[dict],
+            summary: Optional[dict]) -> float:
+    cleanup()
+    jobs = make_jobs(n)
+    changes = changes_for(jobs, result, summary)
+    started = time.perf_counter()
+    strategy(changes)
+    elapsed = time.perf_counter() - started
+    assert SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
+    assert EventOutbox.objects.filter(job__assessment_id__startswith=PREFIX).count() == 2 * n
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--batch", type=int, default=500, help="changes per flush")
+    args = parser.parse_args()
+    assert connection.vendor == "postgresql", "run against PostgreSQL (deploy/bench.sh)"
+    result_obj = simulate([120.0, -80.0, 35.5, -240.0, 60.0], SimulationConfig(paths=2_000, seed=1))
+    result, summary = result_obj.to_dict(), result_obj.summary()
+    strategies = {
+        "orm save() per row": orm_per_row,
+        "executemany (pipelined)": batched(finish_jobs_executemany, args.batch),
+        "COPY + UPDATE FROM": batched(finish_jobs, args.batch),
+    }
+    sizes = [int(s) for s in args.sizes.split(",")]
+    kb = len(json.dumps(result)) / 1024
+    try:
+        for title, payload in ((f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
+                               ("status updates: failed + reason + 2 outbox events", None)):
+            print(f"\n{title}; batch = {args.batch} per transaction")
+            print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | copy / orm")
+            print("-" * 110)
+            for n in sizes:
+                rates = {name: measure(fn, n, payload, summary if payload else None) for name, fn in strategies.items()}
+                cells = " | ".join(f"{rates[name]:>17,.0f} rows/s" for name in strategies)
+                print(f"{n:>7,} | {cells} | {rates['COPY + UPDATE FROM'] / rates['orm save() per row']:>8.1f}x")
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run a benchmark against the real services: deploy/bench.sh engine|batch_writes|end_to_end [args]
+source "$(dirname "$0")/lib.sh"
+"$MC_ROOT/deploy/bootstrap.sh"
+name="${1:?usage: deploy/bench.sh engine|batch_writes|end_to_end [args]}"; shift
+if [ "$name" != engine ]; then
+  "$MC_ROOT/deploy/services.sh" up
+  source "$MC_ROOT/deploy/env.sh"
+  # benchmarks own Redis database 7 as their broker
+  export CELERY_BROKER_URL="redis://127.0.0.1:$MC_REDIS_PORT/7"
+  (cd "$MC_ROOT" && .venv/bin/python manage.py migrate --noinput -v0)
+fi
+cd "$MC_ROOT"
+exec .venv/bin/python -m "benchmarks.$name" "$@"
