@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, Mapping, Optional, Union
 
 from .errors import EngineValidationError
@@ -177,7 +177,9 @@ class SimulationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config, snake_case, JSON-ready."""
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rules"}
+        data["rules"] = {f.name: getattr(self.rules, f.name) for f in fields(Rules)}
+        return data
 
 
 def _is_int(value: Any) -> bool:

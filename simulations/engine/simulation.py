@@ -208,17 +208,19 @@ def _summarise(
     }
     effective = config.with_seed(plan.seed).to_dict()
     effective.update(horizon=plan.horizon, unit=plan.unit)
+    pnl_d, dd_d, dd_pct_d, streak_d = stats.distributions(
+        final_pnl, out["max_dd"], out["max_dd_pct"], out["longest_streak"])
     return SimulationResult(
         paths=int(final_pnl.shape[0]),
         horizon=plan.horizon,
         unit=plan.unit,
         seed=plan.seed,
         config=effective,
-        final_pnl=stats.distribution(final_pnl),
-        final_return=_scaled(stats.distribution(final_pnl), 1.0 / balance),
-        max_drawdown=stats.distribution(out["max_dd"]),
-        max_drawdown_pct=stats.distribution(out["max_dd_pct"]),
-        longest_losing_streak=stats.distribution(out["longest_streak"]),
+        final_pnl=pnl_d,
+        final_return=_scaled(pnl_d, 1.0 / balance),
+        max_drawdown=dd_d,
+        max_drawdown_pct=dd_pct_d,
+        longest_losing_streak=streak_d,
         steps_to_pass=stats.distribution(out["decided_at"][passed]) if config.rules.profit_target else None,
         probabilities=probabilities,
         equity_fan=stats.equity_fan([int(s) for s in plan.checkpoints], bands, balance),

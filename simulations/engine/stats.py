@@ -34,6 +34,23 @@ def distribution(values: np.ndarray) -> Distribution:
     )
 
 
+def distributions(*arrays: np.ndarray) -> list[Distribution]:
+    """``distribution`` of several same-length arrays, with one percentile call for all."""
+    if not arrays or arrays[0].size == 0:
+        return [distribution(a) for a in arrays]
+    stacked = np.vstack([np.asarray(a, dtype=np.float64) for a in arrays])
+    qs = np.percentile(stacked, PERCENTILES, axis=1)
+    means, mins, maxs = stacked.mean(axis=1), stacked.min(axis=1), stacked.max(axis=1)
+    stds = stacked.std(axis=1, ddof=1) if stacked.shape[1] > 1 else np.zeros(len(arrays))
+    return [
+        Distribution(
+            count=int(stacked.shape[1]), mean=float(means[i]), std=float(stds[i]), min=float(mins[i]),
+            max=float(maxs[i]), percentiles={f"p{p}": float(q) for p, q in zip(PERCENTILES, qs[:, i])},
+        )
+        for i in range(len(arrays))
+    ]
+
+
 def wilson_interval(successes: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval: well-behaved at 0 and 1, unlike the normal one."""
     if n == 0:

@@ -83,7 +83,18 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         if small:
             return None  # another delivery of the same job wrote first
         raise InvalidTransition(f"job {job.id} is no longer held by {worker_id} (attempt {job.attempts})")
-    return SimulationJob.objects.get(pk=job.id)
+    return _as_written(job, change)
+
+
+def _as_written(job: SimulationJob, change: JobChange) -> SimulationJob:
+    """The job as the write left it, without reading it back (a round trip per job)."""
+    job.status, job.result, job.error = change.status, change.result, change.error
+    job.started_at = job.started_at or change.started_at
+    job.completed_at, job.worker_id = change.completed_at, change.worker_id
+    job.attempts += int(change.from_pending)
+    if change.status == JobStatus.COMPLETED:
+        job.paths_done = job.paths_total
+    return job
 
 
 def _is_small(job: SimulationJob) -> bool:
