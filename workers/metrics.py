@@ -13,6 +13,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
@@ -42,11 +43,27 @@ BATCH_FLUSH_SECONDS = Histogram("montecarlo_batch_flush_seconds", "Time to write
 SCHEDULED_JOBS = Counter("montecarlo_scheduled_jobs_total", "Jobs created by the daily funded-account run")
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Exposition for this process, or all processes when PROMETHEUS_MULTIPROC_DIR is set."""
+def registry() -> CollectorRegistry:
+    """This process's metrics, or every process's when PROMETHEUS_MULTIPROC_DIR is set
+    (gunicorn workers, prefork children): one exporter reads them all."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = DEFAULT_REGISTRY
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return collected
+    return DEFAULT_REGISTRY
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def serve_worker_metrics(port: int) -> None:
+    """One HTTP exporter in the worker's main process for all its children; children
+    that each started one would expose 1/N of the numbers (PostHog/posthog#56109)."""
+    start_http_server(port, registry=registry())
+
+
+def forget_process(pid: int) -> None:
+    """A child exited: drop its live gauges from the shared directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)

@@ -17,7 +17,7 @@ from celery.signals import (
     worker_process_shutdown,
 )
 
-from workers import heartbeat
+from workers import heartbeat, metrics
 from workers.batching import stop_process_writer
 
 logger = logging.getLogger(__name__)
@@ -26,9 +26,13 @@ _node_name = "worker"
 
 @celeryd_init.connect
 def remember_node_name(sender: Optional[str] = None, **_: Any) -> None:
-    """Runs in the parent before forking: children inherit the node name."""
+    """Runs in the parent before forking: children inherit the node name. Starts the
+    worker's metrics exporter when WORKER_METRICS_PORT is set."""
     global _node_name
     _node_name = sender or _node_name
+    port = int(os.environ.get("WORKER_METRICS_PORT", "0") or 0)
+    if port:
+        metrics.serve_worker_metrics(port)
 
 
 @worker_init.connect
@@ -71,8 +75,9 @@ def prepare_child_process(**_: Any) -> None:
 
 
 @worker_process_shutdown.connect
-def stop_heartbeat(**_: Any) -> None:
+def stop_heartbeat(pid: Optional[int] = None, **_: Any) -> None:
     stop_process_writer()  # flush finished jobs before the process goes
+    metrics.forget_process(pid or os.getpid())
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.stop()

@@ -1,0 +1,72 @@
+"""Deployment files stay in step with the code: metric names, processes, settings."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+from prometheus_client import Counter, Gauge, Histogram
+
+from workers import metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def exported_series() -> set[str]:
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Counter):
+            names.add(value._name + "_total")
+        elif isinstance(value, Histogram):
+            names |= {value._name + s for s in ("_bucket", "_sum", "_count")}
+        elif isinstance(value, Gauge):
+            names.add(value._name)
+    return names
+
+
+def referenced(text: str) -> set[str]:
+    return set(re.findall(r"\bmontecarlo_[a-z_]+", text))
+
+
+def test_alert_rules_use_metrics_that_exist():
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert len(exprs) >= 8 and all(r.get("annotations", {}).get("summary") for g in rules["groups"] for r in g["rules"])
+    missing = referenced("\n".join(exprs)) - exported_series()
+    assert not missing, missing
+
+
+def test_the_dashboard_uses_metrics_that_exist():
+    dash = json.loads((ROOT / "deploy/grafana/dashboards/montecarlo.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    missing = referenced("\n".join(exprs)) - exported_series()
+    assert not missing, missing
+    assert len(dash["panels"]) >= 10
+
+
+def test_compose_and_helm_run_every_process_of_the_architecture():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    commands = {name: " ".join(svc.get("command", [])) for name, svc in compose.items()}
+    assert commands["web"].startswith("gunicorn") and "montecarlo.wsgi" in commands["web"]
+    assert "worker -Q simulations" in commands["worker"]
+    assert "beat -S django_celery_beat.schedulers:DatabaseScheduler" in commands["beat"]
+    assert commands["bridge"] == "python manage.py kafka_bridge"
+    assert {"postgres", "broker", "keys", "kafka", "prometheus", "grafana"} <= set(compose)
+    templates = "\n".join(p.read_text() for p in (ROOT / "helm/montecarlo/templates").glob("*.yaml"))
+    for needle in ('"gunicorn"', '"worker"', '"beat"', '"kafka_bridge"', "worker_alive", "type: Recreate"):
+        assert needle in templates
+    values = yaml.safe_load((ROOT / "helm/montecarlo/values.yaml").read_text())
+    assert values["worker"]["terminationGracePeriodSeconds"] > 60
+
+
+def test_env_example_lists_every_setting():
+    read = set()
+    for path in list((ROOT / "montecarlo/settings").glob("*.py")) + [ROOT / "workers/signals.py",
+                                                                       ROOT / "deploy/gunicorn.conf.py"]:
+        text = path.read_text()
+        read |= set(re.findall(r'env\.(?:str|int|float|bool|list|json|db)\("([A-Z_]+)"', text))
+        read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', text))
+    listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read - listed == set()
