@@ -19,7 +19,6 @@ a time, every batch holds one change and the writer costs nothing extra.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -32,6 +31,7 @@ from simulations import services
 from simulations.models import JobStatus
 from simulations.services import JobChange
 from workers import metrics
+from workers.process_local import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -153,22 +153,16 @@ class BatchWriter:
             p.done.set()
 
 
-_writer: Optional[BatchWriter] = None
-_writer_pid: Optional[int] = None
-_lock = threading.Lock()
+_writer: PerProcess[BatchWriter] = PerProcess(
+    lambda: BatchWriter(max_items=settings.BATCH_MAX_ITEMS, max_wait_ms=settings.BATCH_MAX_WAIT_MS))
 
 
 def process_writer() -> BatchWriter:
     """The batch writer of this process, started on first use (after any fork)."""
-    global _writer, _writer_pid
-    with _lock:
-        if _writer is None or _writer_pid != os.getpid():
-            _writer = BatchWriter(max_items=settings.BATCH_MAX_ITEMS, max_wait_ms=settings.BATCH_MAX_WAIT_MS)
-            _writer_pid = os.getpid()
-        return _writer
+    return _writer.get()
 
 
 def stop_process_writer() -> None:
-    with _lock:
-        if _writer is not None and _writer_pid == os.getpid():
-            _writer.stop()
+    writer = _writer.existing()
+    if writer is not None:
+        writer.stop()

@@ -9,9 +9,7 @@ One client per process, created lazily so it is never shared across a fork.
 
 from __future__ import annotations
 
-import os
-import threading
-from typing import Optional, Union
+from typing import Union
 
 import redis
 from django.conf import settings
@@ -19,27 +17,18 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-KeysRedis = Union[redis.Redis, RedisCluster]
+from workers.process_local import PerProcess
 
-_client: Optional[KeysRedis] = None
-_client_pid: Optional[int] = None
-_lock = threading.Lock()
+KeysRedis = Union[redis.Redis, RedisCluster]
 
 
 def keys_redis() -> KeysRedis:
-    global _client, _client_pid
-    with _lock:
-        if _client is None or _client_pid != os.getpid():
-            _client = _connect()
-            _client_pid = os.getpid()
-        return _client
+    return _client.get()
 
 
 def reset_keys_redis() -> None:
-    """Forget the client (after settings change in tests, or after a fork)."""
-    global _client
-    with _lock:
-        _client = None
+    """Forget the client (after a settings change in tests)."""
+    _client.reset()
 
 
 def _connect() -> KeysRedis:
@@ -48,3 +37,6 @@ def _connect() -> KeysRedis:
     if settings.KEYS_REDIS_CLUSTER:
         return RedisCluster.from_url(settings.KEYS_REDIS_URL, **common)
     return redis.Redis.from_url(settings.KEYS_REDIS_URL, health_check_interval=15, **common)
+
+
+_client: PerProcess[KeysRedis] = PerProcess(_connect)

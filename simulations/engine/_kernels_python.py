@@ -7,7 +7,7 @@ give exactly the numbers the numba kernels give; tests compare the two.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .kernels import BLOCK, BOOTSTRAP, FAILED, PASSED, PERMUTATION, UNDECIDED
 

@@ -15,22 +15,17 @@ COLUMNS = [
 ]
 
 
-def use_lz4(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql" or connection.pg_version < 140000:
-        return
-    for table, column in COLUMNS:
-        schema_editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET COMPRESSION lz4')
+def compression(method):
+    def apply(apps, schema_editor):
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql" or connection.pg_version < 140000:
+            return
+        for table, column in COLUMNS:
+            schema_editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET COMPRESSION {method}')
 
-
-def use_pglz(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql" or connection.pg_version < 140000:
-        return
-    for table, column in COLUMNS:
-        schema_editor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET COMPRESSION pglz')
+    return apply
 
 
 class Migration(migrations.Migration):
     dependencies = [("simulations", "0002_scheduled_run_date")]
-    operations = [migrations.RunPython(use_lz4, use_pglz)]
+    operations = [migrations.RunPython(compression("lz4"), compression("pglz"))]

@@ -164,3 +164,39 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
     assert sorted(json.loads(m.value())["jobId"] for m in started) == sorted(ids)
     assert sorted(json.loads(m.value())["jobId"] for m in completed) == sorted(ids)
 
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(
+        kafka_topics, make_bridge):
+    topic = kafka_topics["assessment.completed"]
+    port = free_port()
+    make_bridge("bridge-a", BRIDGE_METRICS_PORT=str(port), KAFKA_BATCH_SIZE="20")
+    python_produce(topic, [(f"RB-{i}", json.dumps({"assessmentId": f"RB-{i}"}).encode()) for i in range(600)])
+    wait(lambda: SimulationJob.objects.count() >= 50, 60, "bridge a to be busy")
+    make_bridge("bridge-b", KAFKA_BATCH_SIZE="20")  # same group: partitions are revoked and reassigned
+    wait(lambda: SimulationJob.objects.count() >= 600, 120, "all 600 jobs")
+    time.sleep(2)
+    assert SimulationJob.objects.count() == 600
+    assert SimulationJob.objects.values("assessment_id").distinct().count() == 600
+    exposed = wait(lambda: "montecarlo_kafka_consumer_lag{" in (
+        text := requests_get(f"http://127.0.0.1:{port}/metrics")) and text, 30, "the lag metric")
+    lags = [line for line in exposed.splitlines() if line.startswith("montecarlo_kafka_consumer_lag{")]
+    assert lags and all(topic in line for line in lags)
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+
+
+def requests_get(url: str) -> str:
+    import requests
+
+    try:
+        return requests.get(url, timeout=5).text
+    except requests.RequestException:
+        return ""

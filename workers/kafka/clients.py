@@ -6,12 +6,12 @@ the process that uses it (after any fork) and recreated if the pid changes.
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Any, Callable, Optional
 
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
+
+from workers.process_local import PerProcess
 
 
 def producer_config() -> dict[str, Any]:
@@ -47,19 +47,12 @@ def consumer_config(group_id: str, stats_cb: Optional[Callable[[str], None]] = N
     return config
 
 
-_producer: Optional[Producer] = None
-_producer_pid: Optional[int] = None
-_lock = threading.Lock()
+_producer: PerProcess[Producer] = PerProcess(lambda: Producer(producer_config()))
 
 
 def process_producer() -> Producer:
     """The producer of this process, created after fork."""
-    global _producer, _producer_pid
-    with _lock:
-        if _producer is None or _producer_pid != os.getpid():
-            _producer = Producer(producer_config())
-            _producer_pid = os.getpid()
-        return _producer
+    return _producer.get()
 
 
 def new_consumer(group_id: str, stats_cb: Optional[Callable[[str], None]] = None) -> Consumer:

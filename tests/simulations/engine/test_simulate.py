@@ -192,8 +192,12 @@ def test_a_million_paths_of_a_thousand_trades_stay_under_300_mb():
         "    rules=Rules(max_drawdown=20_000, daily_loss_limit=5_000), trades_per_day=10))\n"
         "print(r.paths, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # As in a worker: kernels come from numba's cache (compiling them takes LLVM's memory, once)
+    subprocess.run([sys.executable, "-c", "from simulations.engine import warm_up; warm_up()"], cwd=ROOT,
+                   check=True, env=env)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                          check=True, env=env)
     paths, max_rss_kib = map(int, proc.stdout.split())
     assert paths == 1_000_000
     assert max_rss_kib / 1024 < 300, f"peak RSS {max_rss_kib / 1024:.0f} MB"
