@@ -151,8 +151,6 @@ def _path_loop(
     ruined = False
     next_cp = 0
     cp_step = checkpoints[0] if n_cp > 0 else -1
-    # Countdown to the next day boundary: a modulo per step would cost a division.
-    day_left = units_per_day
     # Every floor that does not move with the peak, folded into one number so the
     # common case costs two compares; refreshed when a day starts.
     fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
@@ -162,72 +160,81 @@ def _path_loop(
         for k in range(n_units):
             perm[k] = k
 
-    for step in range(horizon):
-        if method == BOOTSTRAP:
-            # One 64-bit draw serves two steps: high half now, low half next step.
-            if step & 1 == 0:
-                state = state + _GOLDEN
-                z = mix64(state)
-                u = np.int64(((z >> _S32) * np.uint64(n_units)) >> _S32)
-                spare = z & _LOW32
-            else:
-                u = np.int64((spare * np.uint64(n_units)) >> _S32)
-        elif method == PERMUTATION:
-            state, j = next_below(state, n_units - step)
-            j += step
-            tmp = perm[step]
-            perm[step] = perm[j]
-            perm[j] = tmp
-            u = perm[step]
-        else:  # stationary bootstrap: a new block with probability 1/blockSize
-            state, r = next_uniform(state)
-            if step == 0 or r < restart_p:
-                state, u = next_below(state, n_units)
-            else:
-                u += 1
-                if u == n_units:
-                    u = 0
+    # Steps run in segments between events (a day boundary, a fan checkpoint), so the
+    # per-step loop carries only the trade itself and its rule check.
+    step = 0
+    stop = False
+    next_day = units_per_day if units_per_day > 0 else horizon + 1
+    while step < horizon:
+        seg_end = min(horizon, next_day)
+        if 0 < cp_step < seg_end:
+            seg_end = cp_step
+        while step < seg_end:
+            if method == BOOTSTRAP:
+                # One 64-bit draw serves two steps: high half now, low half next step.
+                if step & 1 == 0:
+                    state = state + _GOLDEN
+                    z = mix64(state)
+                    u = np.int64(((z >> _S32) * np.uint64(n_units)) >> _S32)
+                    spare = z & _LOW32
+                else:
+                    u = np.int64((spare * np.uint64(n_units)) >> _S32)
+            elif method == PERMUTATION:
+                state, j = next_below(state, n_units - step)
+                j += step
+                tmp = perm[step]
+                perm[step] = perm[j]
+                perm[j] = tmp
+                u = perm[step]
+            else:  # stationary bootstrap: a new block with probability 1/blockSize
+                state, r = next_uniform(state)
+                if step == 0 or r < restart_p:
+                    state, u = next_below(state, n_units)
+                else:
+                    u += 1
+                    if u == n_units:
+                        u = 0
 
-        stop = False
-        if single_trades:  # the common case, without the inner loop
-            equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
-                values[u], compound, equity, peak, max_dd, max_dd_pct, run, longest
-            )
-            if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
-                ruined, outcome, decided_at = _decide(
-                    equity, peak, day_start, static_floor, trail, daily_limit, ruin_level,
-                    target, ruined, outcome, decided_at, step,
-                )
-                # A ruined account cannot trade on; a decided one stops if the rules say so.
-                stop = ruined or (outcome != UNDECIDED and stop_at_decision)
-        else:
-            first = unit_start[u]
-            for k in range(first, first + unit_len[u]):
+            if single_trades:  # the common case, without the inner loop
                 equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
-                    values[k], compound, equity, peak, max_dd, max_dd_pct, run, longest
+                    values[u], compound, equity, peak, max_dd, max_dd_pct, run, longest
                 )
                 if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
                     ruined, outcome, decided_at = _decide(
                         equity, peak, day_start, static_floor, trail, daily_limit, ruin_level,
                         target, ruined, outcome, decided_at, step,
                     )
+                    # A ruined account cannot trade on; a decided one stops if the rules say so.
                     stop = ruined or (outcome != UNDECIDED and stop_at_decision)
-                    if stop:
-                        break
+            else:
+                first = unit_start[u]
+                for k in range(first, first + unit_len[u]):
+                    equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
+                        values[k], compound, equity, peak, max_dd, max_dd_pct, run, longest
+                    )
+                    if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
+                        ruined, outcome, decided_at = _decide(
+                            equity, peak, day_start, static_floor, trail, daily_limit, ruin_level,
+                            target, ruined, outcome, decided_at, step,
+                        )
+                        stop = ruined or (outcome != UNDECIDED and stop_at_decision)
+                        if stop:
+                            break
 
-        done = step + 1
-        day_left -= 1
-        if day_left == 0:
+            step += 1
+            if stop:
+                break
+        if stop:
+            break
+        if step == next_day:
             day_start = equity
-            day_left = units_per_day
+            next_day += units_per_day
             fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
-        if done == cp_step:
+        if step == cp_step:
             if band_row >= 0:
                 bands[band_row, next_cp] = equity
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
-        if stop:
-            break
 
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
