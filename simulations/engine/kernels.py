@@ -150,7 +150,8 @@ def _path_loop(
     longest = 0
     ruined = False
     next_cp = 0
-    cp_step = checkpoints[0] if n_cp > 0 else -1
+    # only the paths that draw the fan stop at its checkpoints
+    cp_step = checkpoints[0] if n_cp > 0 and band_row >= 0 else -1
     # Every floor that does not move with the peak, folded into one number so the
     # common case costs two compares; refreshed when a day starts.
     fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
