@@ -38,10 +38,17 @@ class WorkerState:
     worker_id: str
     worker_name: str
     started: float = field(default_factory=time.time)
-    status: str = "idle"
-    current_task_id: Optional[str] = None
+    running: list[str] = field(default_factory=list)  # several at once in a thread pool
     tasks_processed: int = 0
     tasks_failed: int = 0
+
+    @property
+    def status(self) -> str:
+        return "processing" if self.running else "idle"
+
+    @property
+    def current_task_id(self) -> Optional[str]:
+        return self.running[-1] if self.running else None
 
     def as_json(self, interval: float, ttl: int) -> str:
         now = time.time()
@@ -78,12 +85,15 @@ class Heartbeat:
 
     def task_started(self, task_id: str) -> None:
         with self._lock:
-            self.state.status, self.state.current_task_id = "processing", task_id
+            self.state.running.append(task_id)
         self._wake.set()
 
-    def task_finished(self, *, failed: bool) -> None:
+    def task_finished(self, task_id: Optional[str] = None, *, failed: bool) -> None:
         with self._lock:
-            self.state.status, self.state.current_task_id = "idle", None
+            if task_id in self.state.running:
+                self.state.running.remove(task_id)
+            elif self.state.running:
+                self.state.running.pop()
             self.state.tasks_processed += 1
             self.state.tasks_failed += int(failed)
         self._wake.set()

@@ -9,12 +9,12 @@ from typing import Any, Optional
 
 from celery.signals import (
     celeryd_init,
-    worker_init,
-    worker_shutdown,
     task_postrun,
     task_prerun,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
+    worker_shutdown,
 )
 
 from workers import heartbeat, metrics
@@ -91,13 +91,16 @@ def mark_processing(task_id: Optional[str] = None, **_: Any) -> None:
 
 
 @task_postrun.connect
-def mark_idle(state: Optional[str] = None, **_: Any) -> None:
+def mark_idle(task_id: Optional[str] = None, state: Optional[str] = None, **_: Any) -> None:
     beat = heartbeat.process_heartbeat()
     if beat is not None:
-        beat.task_finished(failed=state not in ("SUCCESS", None))
+        beat.task_finished(task_id, failed=state not in ("SUCCESS", None))
 
 
 @worker_shutdown.connect
 def flush_on_shutdown(**_: Any) -> None:
-    """Thread-pool workers have no child processes: flush in the main process."""
+    """Thread-pool workers have no child processes: flush and say goodbye here."""
     stop_process_writer()
+    beat = heartbeat.process_heartbeat()
+    if beat is not None:
+        beat.stop()

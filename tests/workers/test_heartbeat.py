@@ -40,10 +40,15 @@ def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):
         time.sleep(0.5)
         data = json.loads(keys_redis().get(key))
         assert (data["status"], data["current_task_id"]) == ("processing", "task-1")
-        beat.task_finished(failed=True)
+        beat.task_started("task-2")  # a thread pool runs several at once
+        beat.task_finished("task-1", failed=True)
         time.sleep(0.5)
         data = json.loads(keys_redis().get(key))
-        assert (data["status"], data["tasks_processed"], data["tasks_failed"]) == ("idle", 1, 1)
+        assert (data["status"], data["current_task_id"]) == ("processing", "task-2")
+        beat.task_finished("task-2", failed=False)
+        time.sleep(0.5)
+        data = json.loads(keys_redis().get(key))
+        assert (data["status"], data["tasks_processed"], data["tasks_failed"]) == ("idle", 2, 1)
         assert beat.state.worker_id in [w["worker_id"] for w in heartbeat.live_workers()]
     finally:
         beat.stop()
