@@ -14,8 +14,8 @@ leaves nothing of it behind. Guards are the same as for one job: a change from
 pending; a change from ``running`` only if the claim (worker, attempt) still holds.
 Jobs whose guard failed are left alone and reported as not written.
 
-SQLite (the quick start) falls back to one conditional UPDATE per change, still in
-one transaction. ``finish_jobs_executemany`` is the other PostgreSQL strategy that
+SQLite (the quick start) falls back to the one-job services (claim, then finish),
+still in one transaction. ``finish_jobs_executemany`` is the other PostgreSQL strategy that
 was measured (``benchmarks/batch_writes.py``); COPY won.
 """
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from django.db import connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from simulations import events
-from simulations.models import EventOutbox, JobStatus, SimulationJob
+from simulations.errors import InvalidTransition, JobNotFound
+from simulations.models import SimulationJob
 from workers import metrics
 
 
@@ -159,31 +159,25 @@ def _outbox_rows(written: list[tuple], by_id: dict[uuid.UUID, JobChange]) -> lis
 
 
 def _finish_one_by_one(changes: list[JobChange]) -> set[uuid.UUID]:
+    """SQLite: the same guards and events through the one-job services, in one transaction."""
+    from simulations.services.jobs import _finish, start_job  # jobs imports nothing from here
+
     written = set()
     with transaction.atomic():
         for c in changes:
-            guard = (Q(status=JobStatus.PENDING) if c.from_pending else
-                     Q(status=JobStatus.RUNNING, worker_id=c.worker_id, attempts=c.attempt))
-            updated = SimulationJob.objects.filter(guard, pk=c.job_id).update(
-                status=c.status, result=c.result, error=c.error, completed_at=c.completed_at,
-                worker_id=c.worker_id, updated_at=timezone.now(),
-                attempts=F("attempts") + (1 if c.from_pending else 0),
-            )
-            if not updated:
+            try:
+                with transaction.atomic():
+                    attempt = c.attempt
+                    if c.from_pending:  # claim now: the job never showed 'running'
+                        claimed = start_job(job_id=c.job_id, worker_id=c.worker_id)
+                        if claimed is None:
+                            continue
+                        attempt = claimed.attempts
+                    _finish(c.job_id, c.status, claim=(c.worker_id, attempt), result=c.result,
+                            summary=c.summary, error=c.error)
+            except (InvalidTransition, JobNotFound):
                 continue
-            job = SimulationJob.objects.get(pk=c.job_id)
-            if job.started_at is None:
-                SimulationJob.objects.filter(pk=c.job_id).update(started_at=c.started_at)
-            if c.status == JobStatus.COMPLETED:
-                SimulationJob.objects.filter(pk=c.job_id).update(paths_done=F("paths_total"))
-            key = events.event_key(job)
-            if c.from_pending and job.attempts == 1:
-                EventOutbox.objects.create(job=job, topic=events.SIMULATION_STARTED, key=key,
-                                           payload=events.started_payload(job))
-            EventOutbox.objects.create(job=job, topic=events.SIMULATION_COMPLETED, key=key,
-                                       payload=events.completed_payload(job, c.summary))
             written.add(c.job_id)
-        transaction.on_commit(lambda: _count_statuses([c.status for c in changes if c.job_id in written]))
     return written
 
 

@@ -17,6 +17,9 @@ from simulations.models import JobStatus, SimulationJob
 from simulations.services.batch import JobChange, finish_jobs
 from simulations.services.jobs import JobId, engine_limits, record_progress
 from simulations.services.recovery import claim_job
+from workers import metrics
+
+logger = logging.getLogger(__name__)
 
 # Writes one job's end state; returns False if the job's guard no longer held.
 ChangeWriter = Callable[[JobChange], bool]
@@ -25,9 +28,7 @@ ChangeWriter = Callable[[JobChange], bool]
 def write_now(change: JobChange) -> bool:
     """The unbatched writer: one transaction for this one change."""
     return change.job_id in finish_jobs([change])
-from workers import metrics
 
-logger = logging.getLogger(__name__)
 
 def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = lambda _: True,
             max_attempts: Optional[int] = None, write: ChangeWriter = write_now,
@@ -115,6 +116,7 @@ def _load_history(job: SimulationJob) -> TradeHistory:
     return core_service_client().trade_history(
         assessment_id=job.assessment_id, funded_account_id=job.funded_account_id
     )
+
 
 def _progress_writer(job: SimulationJob) -> Callable[[int, int], None]:
     interval = settings.SIMULATION_PROGRESS_INTERVAL

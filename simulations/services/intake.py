@@ -15,6 +15,7 @@ from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.jobs import create_job, engine_limits, enqueue_job
 from workers import metrics
 
+
 def create_job_for_completed_assessment(
     *, assessment_id: str, funded_account_id: Optional[str] = None, config: Optional[Mapping[str, Any]] = None,
 ) -> SimulationJob:
@@ -37,6 +38,7 @@ def create_job_for_completed_assessment(
     if existing.status == JobStatus.PENDING:
         enqueue_job(job_id=existing.id)
     return existing
+
 
 def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -> list[SimulationJob]:
     """The daily run: a job for every funded account without a job in the last 24 hours.

@@ -35,7 +35,9 @@ from workers import metrics
 
 logger = logging.getLogger(__name__)
 
+
 JobId = Union[str, uuid.UUID]
+
 
 def engine_limits() -> EngineLimits:
     return EngineLimits(
@@ -44,6 +46,7 @@ def engine_limits() -> EngineLimits:
         max_samples=settings.SIMULATION_MAX_SAMPLES,
         max_history=settings.SIMULATION_MAX_TRADES,
     )
+
 
 def create_job(
     *,
@@ -104,11 +107,13 @@ def create_job(
         raise
     return job
 
+
 def enqueue_job(*, job_id: JobId) -> None:
     """Send the job to the simulation queue (called after the creating transaction commits)."""
     from workers.tasks import run_simulation  # workers depends on simulations, not the reverse
 
     run_simulation.delay(str(job_id))
+
 
 def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
     """Claim a pending job for this worker; ``None`` if someone else has it or it is done.
@@ -133,7 +138,9 @@ def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
             _emit(job, events.SIMULATION_STARTED, events.started_payload(job))
     return job
 
+
 Claim = tuple[str, int]  # (worker id, attempt): who holds a running job
+
 
 def complete_job(*, job_id: JobId, result: SimulationResult, claim: Optional[Claim] = None) -> SimulationJob:
     """Store the result of a running job and announce it.
@@ -144,15 +151,18 @@ def complete_job(*, job_id: JobId, result: SimulationResult, claim: Optional[Cla
     """
     return _finish(job_id, JobStatus.COMPLETED, claim=claim, result=result.to_dict(), summary=result.summary())
 
+
 def fail_job(*, job_id: JobId, error: str, claim: Optional[Claim] = None) -> SimulationJob:
     """Mark a pending or running job failed with a reason, and announce it."""
     return _finish(job_id, JobStatus.FAILED, claim=claim, error=error[:4000])
+
 
 def record_progress(*, job_id: JobId, paths_done: int, paths_total: int) -> None:
     """Progress of a running job (no event: it is not a state change)."""
     SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
         paths_done=paths_done, paths_total=paths_total
     )
+
 
 def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result: Optional[dict[str, Any]] = None,
             summary: Optional[dict[str, Any]] = None, error: str = "") -> SimulationJob:
@@ -178,8 +188,10 @@ def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result
         transaction.on_commit(lambda: metrics.JOBS_FINISHED.labels(status=status).inc())
     return job
 
+
 def _emit(job: SimulationJob, topic: str, payload: dict[str, Any]) -> EventOutbox:
     return EventOutbox.objects.create(job=job, topic=topic, key=events.event_key(job), payload=payload)
+
 
 def _parse_config(config: Optional[Mapping[str, Any]], errors: dict[str, list[str]]) -> Optional[SimulationConfig]:
     if config is not None and not isinstance(config, Mapping):
@@ -192,6 +204,7 @@ def _parse_config(config: Optional[Mapping[str, Any]], errors: dict[str, list[st
             errors[f"config.{field}"] = reasons
         return None
 
+
 def _check_trades(trades: Any, config: Optional[SimulationConfig], errors: dict[str, list[str]]) -> None:
     if not isinstance(trades, list):
         errors["trades"] = ["must be a list of trades"]
@@ -202,6 +215,7 @@ def _check_trades(trades: Any, config: Optional[SimulationConfig], errors: dict[
     except EngineValidationError as exc:
         errors.update(exc.errors)
 
+
 def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
     if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
         raise IdempotencyConflict(
@@ -209,9 +223,11 @@ def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
         )
     return existing
 
+
 def _fingerprint(assessment_id: Optional[str], funded_account_id: Optional[str], input_data: dict[str, Any]) -> str:
     canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
 
 def _clean_id(value: Any) -> Optional[str]:
     if value is None:

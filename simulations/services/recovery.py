@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from simulations import selectors
 from simulations.models import JobStatus, SimulationJob
-from simulations.services.jobs import JobId, _finish, enqueue_job, start_job
+from simulations.services.jobs import JobId, enqueue_job, fail_job, start_job
 from workers import metrics
 
 logger = logging.getLogger(__name__)
+
 
 def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
                       enqueue: bool = True) -> Optional[SimulationJob]:
@@ -34,7 +35,7 @@ def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
         if job.attempts >= max_attempts:
             error = (f"gave up after {job.attempts} attempts: each time the worker running it died "
                      f"(last {dead_worker_id}); the job may exhaust a worker's memory")
-            return _finish(job.id, JobStatus.FAILED, claim=(dead_worker_id, job.attempts), error=error)
+            return fail_job(job_id=job.id, error=error, claim=(dead_worker_id, job.attempts))
         SimulationJob.objects.filter(pk=job.id).update(
             status=JobStatus.PENDING, worker_id="", paths_done=0, updated_at=now,
         )
@@ -43,6 +44,7 @@ def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
         logger.warning("job %s requeued: worker %s died", job.id, dead_worker_id)
     metrics.JOBS_REQUEUED.inc()
     return SimulationJob.objects.get(pk=job_id)
+
 
 def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempts: int,
                                  grace_seconds: float) -> list[SimulationJob]:
@@ -60,6 +62,7 @@ def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempt
         if job is not None:
             changed.append(job)
     return changed
+
 
 def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
               max_attempts: int) -> Optional[SimulationJob]:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from simulations import services
 from simulations.engine import SimulationConfig, simulate
 from simulations.models import EventOutbox, JobStatus, SimulationJob
-from simulations.services.batch import JobChange, finish_jobs, finish_jobs_executemany
+from simulations.services.batch import JobChange, _finish_one_by_one, finish_jobs, finish_jobs_executemany
 from tests import factories
 from workers.batching import BatchWriter, BatchWriteFailed
 
@@ -50,7 +50,7 @@ def snapshot(jobs):
     return rows
 
 
-@pytest.mark.parametrize("flush", [finish_jobs, finish_jobs_executemany])
+@pytest.mark.parametrize("flush", [finish_jobs, finish_jobs_executemany, _finish_one_by_one])
 def test_batched_writes_equal_per_row_writes(flush):
     per_row, batched = make_jobs(20, "R"), make_jobs(20, "B")
     for i, job in enumerate(per_row):  # the per-row way: claim, then one transaction per finish
