@@ -2,13 +2,14 @@
 
     deploy/bench.sh batch_writes        (starts PostgreSQL, migrates, runs this)
 
-Each "row" is one finished job: its status, result (a real ~20 KB result document)
+Each "row" is one finished job: its status, result (a real ~4 KB result document,
+stored compressed by simulations/fields.py)
 and its two outbox events. Strategies:
 - ``orm``: per job, ``save()`` the job and ``create()`` two outbox rows, autocommit
   (three round trips and a transaction each);
 - ``executemany``: ``finish_jobs_executemany``, pipelined UPDATEs, one transaction per batch;
 - ``copy``: ``finish_jobs`` (what the writer uses): COPY into a temp table + one
-  UPDATE ... FROM + COPY of the outbox rows, one transaction per batch.
+  UPDATE ... FROM that also inserts the outbox rows, one transaction per batch.
 """
 
 from __future__ import annotations

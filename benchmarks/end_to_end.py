@@ -107,8 +107,10 @@ def wait_done(prefix: str, n: int, timeout: float) -> None:
 
 
 def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[str, float]:
-    jobs = list(SimulationJob.objects.filter(assessment_id__startswith=prefix)
-                .values_list("created_at", "started_at", "completed_at", "result__elapsed_seconds", "status"))
+    jobs = [(created, started, completed, (result or {}).get("elapsed_seconds", 0.0), status)
+            for created, started, completed, result, status in SimulationJob.objects
+            .filter(assessment_id__startswith=prefix)
+            .values_list("created_at", "started_at", "completed_at", "result", "status")]
     assert len(jobs) == n and {j[4] for j in jobs} == {"completed"}, "a job was lost or failed"
     first = min(j[0] for j in jobs)
     last = max(j[2] for j in jobs)

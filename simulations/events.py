@@ -5,12 +5,22 @@ The one module that names topics; the bridge, the outbox relay and tests import 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import datetime as dt
+import uuid
+from typing import Any, Optional, Protocol
 
 from django.conf import settings
 from django.utils import timezone
 
-from .models import SimulationJob
+
+class AnnouncedJob(Protocol):
+    """What an event says about a job: a ``SimulationJob`` or a row the batch writer got back."""
+
+    id: uuid.UUID
+    assessment_id: Optional[str]
+    funded_account_id: Optional[str]
+    status: str
+    error: str
 
 ASSESSMENT_COMPLETED = "assessment.completed"
 ASSESSMENT_COMPLETED_DLQ = "assessment.completed.dlq"
@@ -28,21 +38,22 @@ def physical_topic(name: str) -> str:
     return f"{settings.KAFKA_TOPIC_PREFIX}{name}"
 
 
-def event_key(job: SimulationJob) -> str:
+def event_key(job: AnnouncedJob) -> str:
     """Partition key: the assessment (or account), so one trader's events stay in order."""
     return str(job.assessment_id or job.funded_account_id)
 
 
-def started_payload(job: SimulationJob) -> dict[str, Any]:
+def started_payload(job: AnnouncedJob, at: Optional[dt.datetime] = None) -> dict[str, Any]:
     return {
         "jobId": str(job.id),
         "assessmentId": job.assessment_id,
         "fundedAccountId": job.funded_account_id,
-        "timestamp": _now(),
+        "timestamp": (at or timezone.now()).isoformat(),
     }
 
 
-def completed_payload(job: SimulationJob, summary: Optional[dict[str, Any]]) -> dict[str, Any]:
+def completed_payload(job: AnnouncedJob, summary: Optional[dict[str, Any]],
+                      at: Optional[dt.datetime] = None) -> dict[str, Any]:
     return {
         "jobId": str(job.id),
         "assessmentId": job.assessment_id,
@@ -50,9 +61,5 @@ def completed_payload(job: SimulationJob, summary: Optional[dict[str, Any]]) -> 
         "status": job.status,
         "summary": summary,
         "error": job.error or None,
-        "timestamp": _now(),
+        "timestamp": (at or timezone.now()).isoformat(),
     }
-
-
-def _now() -> str:
-    return timezone.now().isoformat()

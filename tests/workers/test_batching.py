@@ -166,7 +166,9 @@ def test_an_unstorable_result_fails_its_job_and_the_rest_of_the_batch_is_written
     jobs = make_jobs(4)
     changes = [change_for(j, i) for i, j in enumerate(jobs[:3])]
     bad = change_for(jobs[3], 0)
-    bad.result = {"note": "bad\u0000byte"}  # PostgreSQL's jsonb refuses NUL characters
+    # Results are stored compressed (any JSON goes); the summary travels in a jsonb
+    # event payload, and PostgreSQL's jsonb refuses NUL characters.
+    bad.summary = {"note": "bad\u0000byte"}
     writer = BatchWriter(max_items=4, max_wait_ms=5_000)
     outcomes = {}
     threads = [threading.Thread(target=lambda c=c: outcomes.setdefault(c.job_id, writer.write(c)))
