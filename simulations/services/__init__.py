@@ -25,8 +25,10 @@ from simulations.services.recovery import (  # noqa: F401
     requeue_stale_job,
 )
 from simulations.services.intake import (  # noqa: F401
+    CompletedAssessment,
     create_daily_funded_jobs,
     create_job_for_completed_assessment,
+    create_jobs_for_completed_assessments,
 )
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
 from simulations.services.execution import run_job, write_now  # noqa: F401

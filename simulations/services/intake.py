@@ -3,17 +3,71 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Mapping, Optional
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from simulations.engine import SimulationConfig
-from simulations.errors import IdempotencyConflict
+from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
-from simulations.services.jobs import create_job, engine_limits, enqueue_job
+from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs
 from workers import metrics
+
+
+@dataclass(frozen=True)
+class CompletedAssessment:
+    """One ``assessment.completed`` event, as the bridge parsed it."""
+
+    assessment_id: str
+    funded_account_id: Optional[str] = None
+    config: Optional[Mapping[str, Any]] = None
+
+
+def _assessment_key(assessment_id: str) -> str:
+    return f"assessment-completed:{assessment_id}"
+
+
+def create_jobs_for_completed_assessments(
+    assessments: Sequence[CompletedAssessment],
+) -> list[Union[SimulationJob, InvalidInput]]:
+    """The bridge's poll batch at once: one job per assessment, as one event at a time would.
+
+    One query finds the assessments that have a job already, one INSERT creates the
+    others, and their tasks go out over one broker connection after the commit;
+    pending jobs that existed are enqueued again (see the single-event version).
+    Returns, per event in order, its job or the validation error that keeps it out
+    (for the dead-letter queue). If another bridge inserts one of these assessments
+    meanwhile, the batch falls back to one event at a time, which resolves the race.
+    """
+    outcomes: list[Union[SimulationJob, InvalidInput]] = []
+    new: dict[str, SimulationJob] = {}
+    for event in assessments:
+        key = _assessment_key(event.assessment_id)
+        try:
+            job = new.get(key) or build_job(
+                assessment_id=event.assessment_id, funded_account_id=event.funded_account_id,
+                config=event.config if event.config is not None else settings.DEFAULT_JOB_CONFIG,
+                trigger=JobTrigger.KAFKA, idempotency_key=key)
+        except InvalidInput as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(new.setdefault(key, job))
+    existing = {job.idempotency_key: job for job in SimulationJob.objects.filter(idempotency_key__in=list(new))}
+    inserted = [job for key, job in new.items() if key not in existing]
+    stale = [job.id for job in existing.values() if job.status == JobStatus.PENDING]
+    try:
+        with transaction.atomic():
+            SimulationJob.objects.bulk_create(inserted)
+            transaction.on_commit(lambda: enqueue_jobs([job.id for job in inserted] + stale))
+    except IntegrityError:
+        return [outcome if isinstance(outcome, InvalidInput) else create_job_for_completed_assessment(
+            assessment_id=outcome.assessment_id, funded_account_id=outcome.funded_account_id,
+            config=outcome.input_data["config"]) for outcome in outcomes]
+    metrics.JOBS_CREATED.labels(trigger=JobTrigger.KAFKA).inc(len(inserted))
+    return [existing.get(o.idempotency_key, o) if isinstance(o, SimulationJob) else o for o in outcomes]
 
 
 def create_job_for_completed_assessment(
@@ -26,7 +80,7 @@ def create_job_for_completed_assessment(
     (the broker refused it after the row committed), so it is enqueued again: a
     duplicate task is harmless, a missing one is not.
     """
-    key = f"assessment-completed:{assessment_id}"
+    key = _assessment_key(assessment_id)
     existing = SimulationJob.objects.filter(idempotency_key=key).first()
     if existing is None:
         try:

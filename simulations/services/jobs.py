@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -64,6 +64,37 @@ def create_job(
     not a check-then-insert); reusing a key for a different request raises
     :class:`IdempotencyConflict`.
     """
+    job = build_job(assessment_id=assessment_id, funded_account_id=funded_account_id, config=config,
+                    trades=trades, trigger=trigger, idempotency_key=idempotency_key)
+    if idempotency_key:
+        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, job.request_fingerprint)
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
+            if enqueue:
+                transaction.on_commit(lambda: enqueue_job(job_id=job.id))
+    except IntegrityError:
+        # Lost a race for the same idempotency key: the winner's job is the answer.
+        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        if idempotency_key and existing is not None:
+            return _replay(existing, job.request_fingerprint)
+        raise
+    return job
+
+
+def build_job(
+    *,
+    assessment_id: Optional[str] = None,
+    funded_account_id: Optional[str] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    trades: Optional[list[Any]] = None,
+    trigger: str = JobTrigger.API,
+    idempotency_key: Optional[str] = None,
+) -> SimulationJob:
+    """A validated, unsaved pending job; :class:`InvalidInput` names every bad field."""
     assessment_id = _clean_id(assessment_id)
     funded_account_id = _clean_id(funded_account_id)
     errors: dict[str, list[str]] = {}
@@ -77,35 +108,16 @@ def create_job(
         _check_trades(trades, parsed, errors)
     if errors:
         raise InvalidInput(errors)
-
     input_data = {"config": dict(config or {}), "trades": trades}
-    fingerprint = _fingerprint(assessment_id, funded_account_id, input_data)
-    if idempotency_key:
-        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return _replay(existing, fingerprint)
-    job = SimulationJob(
+    return SimulationJob(
         assessment_id=assessment_id,
         funded_account_id=funded_account_id,
         trigger=trigger,
         idempotency_key=idempotency_key or None,
-        request_fingerprint=fingerprint,
+        request_fingerprint=_fingerprint(assessment_id, funded_account_id, input_data),
         input_data=input_data,
         paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
     )
-    try:
-        with transaction.atomic():
-            job.save(force_insert=True)
-            transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
-            if enqueue:
-                transaction.on_commit(lambda: enqueue_job(job_id=job.id))
-    except IntegrityError:
-        # Lost a race for the same idempotency key: the winner's job is the answer.
-        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
-        if idempotency_key and existing is not None:
-            return _replay(existing, fingerprint)
-        raise
-    return job
 
 
 def enqueue_job(*, job_id: JobId) -> None:
@@ -113,6 +125,15 @@ def enqueue_job(*, job_id: JobId) -> None:
     from workers.tasks import run_simulation  # workers depends on simulations, not the reverse
 
     run_simulation.delay(str(job_id))
+
+
+def enqueue_jobs(job_ids: Iterable[JobId]) -> None:
+    """Send many jobs over one broker connection (a bulk intake's burst of tasks)."""
+    from workers.tasks import run_simulation
+
+    with run_simulation.app.producer_or_acquire() as producer:
+        for job_id in job_ids:
+            run_simulation.apply_async((str(job_id),), producer=producer)
 
 
 def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:

@@ -1,12 +1,12 @@
 """The ``assessment.completed`` consumer: events in, jobs out, at least once.
 
-Per message: parse and validate (``schemas``), create the job through
-``services.create_job_for_completed_assessment`` (idempotent, enqueued after
-commit), and only then store the message's offset; the background commit sends
+Per poll batch: parse and validate each message (``schemas``), create their jobs
+through ``services.create_jobs_for_completed_assessments`` (one transaction,
+idempotent, enqueued after commit), and only then store the offsets; the background commit sends
 stored offsets, ``close()`` the last ones. A message that cannot be parsed or
 validated is copied to the DLQ with the reason, and its offset is stored only once
 Kafka confirmed the copy. Any other failure (database or broker down) rewinds the
-partitions to the failed message and retries with backoff, so nothing is skipped.
+partitions to the batch's first message and retries with backoff, so nothing is skipped.
 """
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ class AssessmentCompletedBridge:
         self.dlq.flush(min(timeout, 5.0))
 
     def _handle_batch(self, messages: list[Message]) -> None:
+        """The poll batch at once: its jobs created in one transaction and enqueued, bad
+        messages dead-lettered (confirmed), and only then every offset stored. Any
+        failure rewinds the whole batch; creating its jobs again changes nothing."""
+        good: list[int] = []  # indexes in messages
+        parsed: list[services.CompletedAssessment] = []
+        rejected: dict[int, str] = {}  # index in messages -> DLQ reason
         for i, msg in enumerate(messages):
             error = msg.error()
             if error is not None:
@@ -83,24 +89,27 @@ class AssessmentCompletedBridge:
                 logger.warning("consumer error: %s", error)
                 continue
             try:
-                self._handle(msg)
-                self.consumer.store_offsets(message=msg)
-            except Exception as exc:
-                self._rewind(messages[i:])
-                raise RetryLater(str(exc)) from exc
-
-    def _handle(self, msg: Message) -> None:
+                event = AssessmentCompleted.parse(msg.value())
+            except InvalidEvent as exc:
+                rejected[i] = str(exc)
+                continue
+            good.append(i)
+            parsed.append(services.CompletedAssessment(event.assessment_id, event.funded_account_id, event.config))
         try:
-            event = AssessmentCompleted.parse(msg.value())
-            services.create_job_for_completed_assessment(
-                assessment_id=event.assessment_id, funded_account_id=event.funded_account_id, config=event.config,
-            )
-        except InvalidEvent as exc:
-            self._dead_letter(msg, str(exc))
-        except InvalidInput as exc:
-            self._dead_letter(msg, "invalid: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items()))
-        else:
-            metrics.KAFKA_EVENTS.labels(result="job").inc()
+            outcomes = services.create_jobs_for_completed_assessments(parsed) if parsed else []
+            for i, outcome in zip(good, outcomes):
+                if isinstance(outcome, InvalidInput):
+                    rejected[i] = "invalid: " + "; ".join(
+                        f"{k}: {', '.join(v)}" for k, v in outcome.errors.items())
+            for i in sorted(rejected):
+                self._dead_letter(messages[i], rejected[i])
+            for msg in messages:
+                if msg.error() is None:
+                    self.consumer.store_offsets(message=msg)
+        except Exception as exc:
+            self._rewind(messages)
+            raise RetryLater(str(exc)) from exc
+        metrics.KAFKA_EVENTS.labels(result="job").inc(len(outcomes) - sum(isinstance(o, InvalidInput) for o in outcomes))
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
         """Copy the original bytes to the DLQ with the reason, and wait for Kafka's ack."""
