@@ -2,7 +2,7 @@
 
 A ``JobChange`` is one job's end state (completed with a result, or failed with a
 reason). ``finish_jobs`` applies a list of them and writes their outbox events in
-one transaction, with one statement per table on PostgreSQL:
+one transaction of two statements on PostgreSQL:
 
     COPY the changes into a temporary table (binary; results compressed by the tasks)
     WITH done AS (UPDATE simulationjob ... FROM that table
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 from django.db import connection, transaction
-from psycopg.types.json import Jsonb
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from simulations import events
 from simulations.errors import InvalidTransition, JobNotFound
