@@ -1,4 +1,4 @@
-"""numba kernels: one path per call of ``_run_path``, many paths per ``simulate_paths``.
+"""numba kernels: one path per call of ``_run_path`` (or LANES side by side), many per ``simulate_paths``.
 
 Randomness is derived, not drawn: each path owns a SplitMix64 stream seeded from
 ``(seed, path index)``, so a path's numbers do not depend on which thread runs it,
@@ -7,6 +7,8 @@ results bit-identical on any thread count (numba's own ``np.random`` inside
 ``prange`` is not reproducible). Nothing of size paths x horizon is ever allocated.
 
 Each kernel has a plain-Python twin in ``_kernels_python.py``; tests compare them.
+The SIMD lane kernel (``_bootstrap_lanes``, the common case) is compared with the
+one-path loop it replaces, output by output.
 """
 
 from __future__ import annotations
@@ -243,6 +245,151 @@ def _path_loop(
     return equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined
 
 
+# Lanes: the common case (iid bootstrap of single trades) runs LANES paths side by
+# side, step by step, so the compiler turns the per-path arithmetic into SIMD
+# instructions (measured ~2.5x the one-path-at-a-time loop). The layout is chosen
+# for that: the per-lane state is one 2-D array (separate arrays defeat LLVM's
+# alias checks), the trade values are gathered in the RNG loop, the rule check
+# only flags lanes (an integer count, not a float sum, so no fast-math is needed),
+# and ``error_model="numpy"`` drops the zero-division branch. Same random streams,
+# same arithmetic in the same order as ``_path_loop``: the numbers are bit-identical
+# (tests compare the two).
+LANES = 64
+_EQ, _PEAK, _MAX_DD, _MAX_DD_PCT, _RUN, _LONGEST, _FLOOR, _TARGET, _TRAIL, _HIT, _DAY_START, _X = range(12)
+
+
+@njit(inline="always", error_model="numpy")
+def _book_lanes(s, compound):  # type: ignore[no-untyped-def]
+    """One step of every lane: the SIMD loop. A stopped lane books x = 0, a no-op.
+    Returns how many lanes crossed a threshold."""
+    hits = 0
+    for lane in range(LANES):
+        x = s[_X, lane]
+        e = s[_EQ, lane] * (1.0 + x) if compound else s[_EQ, lane] + x
+        s[_EQ, lane] = e
+        r = (s[_RUN, lane] + 1.0) * (x < 0.0)
+        s[_RUN, lane] = r
+        s[_LONGEST, lane] = max(s[_LONGEST, lane], r)
+        p = max(s[_PEAK, lane], e)
+        s[_PEAK, lane] = p
+        dd = p - e
+        s[_MAX_DD, lane] = max(s[_MAX_DD, lane], dd)
+        m = s[_MAX_DD_PCT, lane]
+        s[_MAX_DD_PCT, lane] = dd / p if dd > m * p else m
+        h = (e <= max(s[_FLOOR, lane], p - s[_TRAIL, lane])) | (e >= s[_TARGET, lane])
+        s[_HIT, lane] = h
+        hits += np.int64(h)
+    return hits
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _bootstrap_lanes(
+    lo, hi, values, n_units, units_per_day, horizon, first_path, seed_key, compound, start_balance,
+    target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+):  # type: ignore[no-untyped-def]
+    """Paths ``lo .. hi`` (at most LANES) of an iid bootstrap over single trades."""
+    n_lanes = hi - lo
+    n_units = np.uint64(n_units)
+    inf = np.inf
+    s = np.zeros((12, LANES))
+    state = np.empty(LANES, dtype=np.uint64)
+    spare = np.zeros(LANES, dtype=np.uint64)
+    active = np.zeros(LANES, dtype=np.bool_)
+    lane_outcome = np.zeros(LANES, dtype=np.int64)
+    lane_decided_at = np.full(LANES, -1, dtype=np.int64)
+    lane_ruined = np.zeros(LANES, dtype=np.bool_)
+    band_rows = 0
+    for lane in range(LANES):
+        s[_EQ, lane] = start_balance
+        s[_PEAK, lane] = start_balance
+        s[_DAY_START, lane] = start_balance
+        if lane < n_lanes:
+            state[lane] = path_state(seed_key, first_path + lo + lane)
+            active[lane] = True
+            s[_FLOOR, lane] = max(static_floor, max(ruin_level, start_balance - daily_limit))
+            s[_TARGET, lane] = target
+            s[_TRAIL, lane] = trail
+            if first_path + lo + lane < bands.shape[0]:
+                band_rows += 1
+        else:  # an unused lane: never trades, never hits
+            state[lane] = np.uint64(0)
+            s[_FLOOR, lane] = -inf
+            s[_TARGET, lane] = inf
+            s[_TRAIL, lane] = inf
+    n_active = n_lanes
+    n_cp = checkpoints.shape[0]
+    next_cp = 0
+    cp_step = checkpoints[0] if n_cp > 0 and band_rows > 0 else -1
+    next_day = units_per_day if units_per_day > 0 else horizon + 1
+
+    step = 0
+    while step < horizon and n_active > 0:
+        seg_end = min(horizon, next_day)
+        if 0 < cp_step < seg_end:
+            seg_end = cp_step
+        while step < seg_end and n_active > 0:
+            if step & 1 == 0:  # one 64-bit draw serves two steps, as in _path_loop
+                for lane in range(LANES):
+                    st = state[lane] + _GOLDEN
+                    state[lane] = st
+                    z = mix64(st)
+                    spare[lane] = z & _LOW32
+                    s[_X, lane] = values[np.int64(((z >> _S32) * n_units) >> _S32)] * active[lane]
+            else:
+                for lane in range(LANES):
+                    s[_X, lane] = values[np.int64((spare[lane] * n_units) >> _S32)] * active[lane]
+            hits = _book_lanes(s, True) if compound else _book_lanes(s, False)
+            if hits > 0:  # rare: which rule, for the lanes that crossed a threshold
+                for lane in range(LANES):
+                    if s[_HIT, lane] == 0.0 or not active[lane]:
+                        continue
+                    r_, o_, a_ = _decide(
+                        s[_EQ, lane], s[_PEAK, lane], s[_DAY_START, lane], static_floor, trail, daily_limit,
+                        ruin_level, target, lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane], step,
+                    )
+                    lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane] = r_, o_, a_
+                    if r_ or (o_ != UNDECIDED and stop_at_decision):
+                        active[lane] = False
+                        n_active -= 1
+                        s[_FLOOR, lane] = -inf
+                        s[_TARGET, lane] = inf
+                        s[_TRAIL, lane] = inf
+                    elif o_ != UNDECIDED:  # decided, trading on: only ruin is left to see
+                        s[_FLOOR, lane] = ruin_level
+                        s[_TARGET, lane] = inf
+                        s[_TRAIL, lane] = inf
+            step += 1
+        if step == next_day:
+            next_day += units_per_day
+            for lane in range(LANES):
+                if active[lane]:
+                    s[_DAY_START, lane] = s[_EQ, lane]
+                    if lane_outcome[lane] == UNDECIDED:
+                        s[_FLOOR, lane] = max(static_floor, max(ruin_level, s[_EQ, lane] - daily_limit))
+        if step == cp_step:
+            for lane in range(n_lanes):
+                row = first_path + lo + lane
+                if row < bands.shape[0]:
+                    bands[row, next_cp] = s[_EQ, lane]
+            next_cp += 1
+            cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
+
+    for lane in range(n_lanes):
+        i = lo + lane
+        row = first_path + i
+        if row < bands.shape[0]:  # a stopped account keeps its last equity
+            for q in range(next_cp, n_cp):
+                bands[row, q] = s[_EQ, lane]
+        final_equity[i] = s[_EQ, lane]
+        max_dd[i] = s[_MAX_DD, lane]
+        max_dd_pct[i] = s[_MAX_DD_PCT, lane]
+        outcome[i] = lane_outcome[lane]
+        decided_at[i] = lane_decided_at[lane]
+        longest_streak[i] = np.int64(s[_LONGEST, lane])
+        ruined[i] = lane_ruined[lane]
+
+
 @njit(cache=True, nogil=True)
 def _simulate_range(
     lo, hi, perm, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
@@ -251,6 +398,15 @@ def _simulate_range(
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):  # type: ignore[no-untyped-def]
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
+    if method == BOOTSTRAP and single_trades:
+        for start in range(lo, hi, LANES):
+            _bootstrap_lanes(
+                start, min(start + LANES, hi), values, unit_start.shape[0], units_per_day, horizon, first_path, seed_key,
+                compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
+                stop_at_decision, checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at,
+                longest_streak, ruined, bands,
+            )
+        return
     for i in range(lo, hi):
         eq, dd, ddp, oc, at, ls, ru = _run_path(
             first_path + i, values, unit_start, unit_len, single_trades, units_per_day,

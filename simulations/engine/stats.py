@@ -19,11 +19,39 @@ from .result import (  # noqa: F401  (Distribution is re-exported for callers)
 Z95 = 1.959963984540054
 
 
+def percentiles(rows: np.ndarray, percents: "tuple[float, ...]") -> np.ndarray:
+    """``np.percentile(rows, percents, axis=-1)`` (method "linear"), bit for bit, by sorting.
+
+    numpy partitions once per pair of order statistics needed, which for the nine
+    percentiles of a result cost ~10x a full sort (numpy's sort is SIMD): 1.7 ms
+    against 0.2 ms for 4 x 10,000 values, 11 ms against 2 ms for the fan's bands.
+    The interpolation below is numpy's own (``_lerp``), so the numbers are the same.
+    """
+    return percentiles_of_sorted(np.sort(rows, axis=-1), percents)
+
+
+def percentiles_of_sorted(ordered: np.ndarray, percents: "tuple[float, ...]") -> np.ndarray:
+    """``percentiles`` of rows already sorted (e.g. in place, saving the copy)."""
+    n = ordered.shape[-1]
+    virtual = (n - 1) * np.true_divide(np.asarray(percents, dtype=np.float64), 100)
+    below = np.floor(virtual)
+    gamma = virtual - below
+    below = below.astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    a = np.moveaxis(ordered[..., below], -1, 0)
+    b = np.moveaxis(ordered[..., above], -1, 0)
+    t = gamma.reshape((-1,) + (1,) * (a.ndim - 1))
+    diff = b - a
+    out = a + diff * t
+    np.subtract(b, diff * (1 - t), out=out, where=np.broadcast_to(t >= 0.5, out.shape))
+    return out
+
+
 def distribution(values: np.ndarray) -> Distribution:
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:  # e.g. steps to pass when no path passed: no numbers, not NaN (invalid JSON)
         return Distribution(0, None, None, None, None, {f"p{p}": None for p in PERCENTILES})
-    qs = np.percentile(v, PERCENTILES)
+    qs = percentiles(v, PERCENTILES)
     return Distribution(
         count=int(v.size),
         mean=float(v.mean()),
@@ -43,9 +71,10 @@ def distributions(*arrays: np.ndarray) -> list[Distribution]:
     if not arrays or arrays[0].size == 0 or arrays[0].size > 100_000:
         return [distribution(a) for a in arrays]
     stacked = np.vstack([np.asarray(a, dtype=np.float64) for a in arrays])
-    qs = np.percentile(stacked, PERCENTILES, axis=1)
     means, mins, maxs = stacked.mean(axis=1), stacked.min(axis=1), stacked.max(axis=1)
     stds = stacked.std(axis=1, ddof=1) if stacked.shape[1] > 1 else np.zeros(len(arrays))
+    stacked.sort(axis=1)  # our own copy: sorted in place
+    qs = percentiles_of_sorted(stacked, PERCENTILES)
     return [
         Distribution(
             count=int(stacked.shape[1]), mean=float(means[i]), std=float(stds[i]), min=float(mins[i]),
@@ -77,9 +106,11 @@ def probability(mask: BoolArray) -> Probability:
 
 def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float) -> EquityFan:
     """``band_values`` is paths x checkpoints; step 0 is the starting balance."""
-    # Partition along contiguous rows: across strided columns it is several times slower.
+    # Sort along contiguous rows (across strided columns it is several times slower),
+    # in place: the transposed copy is ours.
     by_step = np.ascontiguousarray(band_values.T)
-    qs = np.percentile(by_step, BAND_PERCENTILES, axis=1) if band_values.size else None
+    by_step.sort(axis=1)
+    qs = percentiles_of_sorted(by_step, BAND_PERCENTILES) if band_values.size else None
     bands: dict[str, list[float]] = {}
     for i, p in enumerate(BAND_PERCENTILES):
         series = [float(start_balance)]
@@ -90,7 +121,7 @@ def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float
 
 
 def histogram(values: Float64Array, bins: int) -> Histogram:
-    lo, hi = (float(x) for x in np.percentile(values, (0.5, 99.5)))
+    lo, hi = (float(x) for x in percentiles(values, (0.5, 99.5)))
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(values, bins=bins, range=(lo, hi))

@@ -111,3 +111,47 @@ def test_permutation_uses_every_trade_exactly_once():
                         ruin=-math.inf)
     np.testing.assert_allclose(out["final_equity"], 10_000.0 + sum(HISTORY), rtol=1e-12)
     assert len(set(np.round(out["max_dd"], 6))) > 10  # yet the order differs between paths
+
+
+def _one_path_at_a_time(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
+    outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
+               np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
+    bands = np.full((band_rows, cps.shape[0]), np.nan)
+    units = np.arange(values.shape[0], dtype=np.int64)
+    for i in range(paths):
+        numbers = kernels._run_path(first + i, values, units, np.ones_like(units), True, per_day, kernels.BOOTSTRAP,
+                                    0.0, horizon, np.uint64(mix64(11)), compound, 10_000.0, *rules, stop, cps, bands,
+                                    np.empty(0, np.int64))
+        for output, number in zip(outputs, numbers):
+            output[i] = number
+    return outputs, bands
+
+
+def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
+    outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
+               np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
+    bands = np.full((band_rows, cps.shape[0]), np.nan)
+    units = np.arange(values.shape[0], dtype=np.int64)
+    kernels._simulate_range(0, paths, np.empty(0, np.int64), values, units, np.ones_like(units), True, per_day,
+                            kernels.BOOTSTRAP, 0.0, horizon, first, np.uint64(mix64(11)), compound, 10_000.0,
+                            *rules, stop, cps, *outputs, bands)
+    return outputs, bands
+
+
+@pytest.mark.parametrize("compound,stop,per_day,trailing,daily", list(itertools.product(
+    [False, True], [False, True], [0, 7], [False, True], [False, True])))
+def test_the_simd_lanes_give_the_one_path_loop_numbers_bit_for_bit(compound, stop, per_day, trailing, daily):
+    """Bootstrap over single trades runs LANES paths side by side; every output, the
+    fan included, must equal the one-path-at-a-time loop's, whatever rule decides."""
+    rng = np.random.default_rng(1)
+    values = rng.normal(0.001, 0.02, 37) if compound else rng.normal(5.0, 100.0, 37)
+    rules = (11_000.0, -math.inf if trailing else 9_200.0, 800.0 if trailing else math.inf,
+             400.0 if daily else math.inf, 8_500.0)  # target, static floor, trail, daily limit, ruin
+    cps = np.array([3, 10, 50, 120, 199], dtype=np.int64)
+    # 150 paths from path 5: two full lane blocks and a partial one; 100 of them draw the fan.
+    args = (values, 200, per_day, compound, rules, stop, cps, 150, 5, 105)
+    (lanes, lane_bands), (loop, loop_bands) = _in_lanes(*args), _one_path_at_a_time(*args)
+    for name, a, b in zip(("equity", "max dd", "max dd %", "outcome", "decided at", "streak", "ruined"), lanes, loop):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    np.testing.assert_array_equal(lane_bands, loop_bands)
+    assert len(set(loop[3])) >= 2  # the rules decided differently along different paths

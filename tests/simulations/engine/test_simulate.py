@@ -215,3 +215,14 @@ def test_no_nan_reaches_the_result_when_nothing_passes():
     result = simulate([-1.0, -2.0], SimulationConfig(paths=100, seed=1, rules=Rules(profit_target=1_000)))
     assert result.steps_to_pass.count == 0 and result.steps_to_pass.mean is None
     json.dumps(result.to_dict(), allow_nan=False)  # strict JSON: PostgreSQL's jsonb refuses NaN
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (3,), (10,), (9_999,), (4, 10_000), (200, 2_000), (5, 1)])
+def test_percentiles_by_sorting_equal_numpys_bit_for_bit(shape):
+    from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
+    from simulations.engine.stats import percentiles
+
+    values = np.random.default_rng(len(shape) * 100 + shape[-1]).normal(size=shape) * 1_000
+    values[..., ::3] = np.round(values[..., ::3])  # ties too
+    for percents in (PERCENTILES, BAND_PERCENTILES, (0.5, 99.5)):
+        np.testing.assert_array_equal(percentiles(values, percents), np.percentile(values, percents, axis=-1))
