@@ -63,17 +63,25 @@ class BatchWriter:
 
     def write(self, change: JobChange, timeout: float = 120.0) -> bool:
         """Queue ``change`` and wait for its flush; True if written, False if its guard failed."""
-        item = _Pending(change)
+        return change.job_id in self.write_many([change], timeout)
+
+    def write_many(self, changes: list[JobChange], timeout: float = 120.0) -> set:
+        """Queue several changes (a batch task's jobs) and wait for their flushes; the
+        ids written. If any flush failed, raise: the task's message goes back to the
+        queue, and what was written already is a duplicate's no-op next time."""
+        items = [_Pending(change) for change in changes]
         with self._cond:
             if self._stopping:
                 raise BatchWriteFailed("batch writer is shutting down")
-            self._queue.append(item)
+            self._queue.extend(items)
             self._cond.notify()
-        if not item.done.wait(timeout):
-            raise BatchWriteFailed(f"no flush within {timeout}s")
-        if item.error is not None:
-            raise BatchWriteFailed(str(item.error)) from item.error
-        return item.written
+        deadline = time.monotonic() + timeout
+        for item in items:
+            if not item.done.wait(max(0.0, deadline - time.monotonic())):
+                raise BatchWriteFailed(f"no flush within {timeout}s")
+            if item.error is not None:
+                raise BatchWriteFailed(str(item.error)) from item.error
+        return {item.change.job_id for item in items if item.written}
 
     def stop(self, timeout: float = 30.0) -> None:
         """Flush what is waiting and stop (worker shutdown)."""

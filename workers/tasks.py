@@ -30,6 +30,18 @@ def run_simulation(job_id: str) -> None:
         raise Reject(f"result not written, redeliver: {exc}", requeue=True) from exc
 
 
+@shared_task(name="montecarlo.run_simulations", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_simulations(job_ids: list[str]) -> None:
+    """Run a batch of jobs sent as one message (bulk intake); small ones are written
+    together. If their results could not be written, the message goes back to the queue."""
+    try:
+        services.run_small_jobs(job_ids=job_ids, worker_id=worker_id(), write=process_writer().write_many,
+                                parallel=settings.ENGINE_PARALLEL, is_alive=heartbeat.is_alive,
+                                max_attempts=settings.SIMULATION_MAX_ATTEMPTS)
+    except BatchWriteFailed as exc:
+        raise Reject(f"results not written, redeliver: {exc}", requeue=True) from exc
+
+
 @shared_task(name="montecarlo.sweep_stale_jobs", ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
     """Requeue running jobs whose worker's heartbeat expired, and re-send jobs pending

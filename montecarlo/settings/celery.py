@@ -54,5 +54,6 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_DEFAULT_QUEUE = "simulations"
 CELERY_TASK_ROUTES = {
     "montecarlo.run_simulation": {"queue": "simulations"},
+    "montecarlo.run_simulations": {"queue": "simulations"},
     "montecarlo.*": {"queue": "maintenance"},
 }

@@ -24,6 +24,11 @@ SMALL_JOB_MAX_SAMPLES = env.int("SMALL_JOB_MAX_SAMPLES", default=20_000_000)
 # Kernels on numba's thread pool (prefork workers); false for thread-pool workers,
 # whose own threads run simulations side by side.
 ENGINE_PARALLEL = env.bool("ENGINE_PARALLEL", default=True)
+# Bulk intake (the Kafka bridge's poll batch, POST /simulations/batch) sends up to this
+# many jobs per task message: rows loaded in one query, results written together.
+SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=16)
+# Most jobs one POST /simulations/batch may create.
+SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)
 # Batch writer: flush at this many finished jobs or after this many ms, whichever first.
 BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=64)
 BATCH_MAX_WAIT_MS = env.int("BATCH_MAX_WAIT_MS", default=20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from drf_spectacular.utils import extend_schema_field
+from django.conf import settings
 from rest_framework import serializers
 
 from simulations.models import JobStatus, SimulationJob
@@ -60,9 +61,24 @@ class SimulationCreateInput(serializers.Serializer):
     config = ConfigField(required=False, allow_null=True)
 
 
+class SimulationBatchCreateInput(serializers.Serializer):
+    jobs = SimulationCreateInput(many=True, allow_empty=False,
+                                 help_text="each as for POST /simulations, at most SIMULATION_BATCH_MAX_JOBS "
+                                           "(1,000 by default); all are created, or none")
+
+    def validate_jobs(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(jobs) > settings.SIMULATION_BATCH_MAX_JOBS:
+            raise serializers.ValidationError(f"at most {settings.SIMULATION_BATCH_MAX_JOBS} jobs per request")
+        return jobs
+
+
 class JobCreatedOutput(serializers.Serializer):
     job_id = serializers.UUIDField(source="id")
     status = serializers.ChoiceField(choices=JobStatus.choices)
+
+
+class JobBatchCreatedOutput(serializers.Serializer):
+    jobs = JobCreatedOutput(many=True, help_text="in the order of the request")
 
 
 class ProgressOutput(serializers.Serializer):

@@ -12,10 +12,12 @@ from simulations import selectors, services
 from simulations.api.filters import JobFilter
 from simulations.api.pagination import JobPagination
 from simulations.api.serializers import (
+    JobBatchCreatedOutput,
     JobCreatedOutput,
     JobDetailOutput,
     JobListItemOutput,
     JobPageOutput,
+    SimulationBatchCreateInput,
     SimulationCreateInput,
 )
 
@@ -61,6 +63,21 @@ class SimulationCollectionApi(APIView):
         paginator = JobPagination()
         page = paginator.paginate_queryset(filtered.qs, request, view=self)
         return paginator.get_paginated_response(JobListItemOutput(page, many=True).data)
+
+
+class SimulationBatchApi(APIView):
+    """``POST /simulations/batch`` creates many jobs at once: all of them, or none."""
+
+    @extend_schema(
+        operation_id="simulations_create_batch",
+        request=SimulationBatchCreateInput,
+        responses={202: JobBatchCreatedOutput, 400: ERRORS[400], 503: ERRORS[503]},
+    )
+    def post(self, request: Request) -> Response:
+        payload = SimulationBatchCreateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        jobs = services.create_jobs(payload.validated_data["jobs"])
+        return Response({"jobs": JobCreatedOutput(jobs, many=True).data}, status=202)
 
 
 class SimulationDetailApi(APIView):

@@ -12,6 +12,7 @@ from simulations.services.jobs import (  # noqa: F401
     JobId,
     complete_job,
     create_job,
+    create_jobs,
     engine_limits,
     enqueue_job,
     fail_job,
@@ -31,4 +32,4 @@ from simulations.services.intake import (  # noqa: F401
     create_jobs_for_completed_assessments,
 )
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
-from simulations.services.execution import run_job, write_now  # noqa: F401
+from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401

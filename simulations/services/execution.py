@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from django.conf import settings
 
@@ -56,6 +56,39 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         if job is None:
             logger.info("job %s: nothing to claim (already taken or finished)", job_id)
             return None
+    change = _compute(job, worker_id=worker_id, small=small, parallel=parallel, write_on_crash=write)
+    if not write(change):
+        if small:
+            return None  # another delivery of the same job wrote first
+        raise InvalidTransition(f"job {job.id} is no longer held by {worker_id} (attempt {job.attempts})")
+    return _as_written(job, change)
+
+
+def run_small_jobs(*, job_ids: Sequence[JobId], worker_id: str, write: Callable[[list[JobChange]], set],
+                   parallel: bool = False, **claimed_options) -> int:
+    """Run a batch of jobs sent as one task (a bulk intake's burst): rows loaded in one
+    query, the small ones simulated straight from ``pending`` and written together by
+    ``write`` (one transaction: all or nothing, so a failed write leaves every one of
+    them pending for the redelivered task). A job that is not small (or not pending)
+    goes through ``run_job``, claimed and written on its own. Returns how many were written.
+    """
+    jobs = SimulationJob.objects.in_bulk([str(j) for j in job_ids])
+    changes: dict[Any, JobChange] = {}
+    written = 0
+    for job in jobs.values():
+        if job.is_finished or job.id in changes:
+            continue
+        if job.status == JobStatus.PENDING and _is_small(job):
+            changes[job.id] = _compute(job, worker_id=worker_id, small=True, parallel=parallel,
+                                       write_on_crash=lambda change: bool(write([change])))
+        elif run_job(job_id=job.id, worker_id=worker_id, parallel=parallel, **claimed_options) is not None:
+            written += 1
+    return written + len(write(list(changes.values())))
+
+
+def _compute(job: SimulationJob, *, worker_id: str, small: bool, parallel: bool,
+             write_on_crash: ChangeWriter) -> JobChange:
+    """Simulate one job into its end state (completed, or failed with the reason)."""
     change = JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker_id, started_at=timezone.now(),
                        from_pending=small, attempt=job.attempts)
     started = time.perf_counter()
@@ -68,7 +101,7 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         change.status, change.error = JobStatus.FAILED, str(exc)[:4000]
     except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
         change.status, change.error = JobStatus.FAILED, f"internal error: {exc.__class__.__name__}: {exc}"[:4000]
-        write(change)
+        write_on_crash(change)
         raise
     else:
         change.result, change.summary = result.to_dict(), result.summary()
@@ -80,11 +113,7 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
     except ValueError as exc:  # a result that is not JSON cannot be stored
         change.status, change.result, change.summary = JobStatus.FAILED, None, None
         change.error = f"result could not be stored: {exc}"
-    if not write(change):
-        if small:
-            return None  # another delivery of the same job wrote first
-        raise InvalidTransition(f"job {job.id} is no longer held by {worker_id} (attempt {job.attempts})")
-    return _as_written(job, change)
+    return change
 
 
 def _as_written(job: SimulationJob, change: JobChange) -> SimulationJob:

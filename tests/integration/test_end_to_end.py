@@ -57,3 +57,19 @@ def test_core_service_garbage_fails_the_job_not_the_worker(live_server, celery_w
     ok = requests.post(f"{live_server.url}/simulations", json={
         "assessmentId": "E2E-2", "trades": factories.trades(), "config": factories.config()}, timeout=10)
     assert wait_for_finish(live_server.url, ok.json()["jobId"])["status"] == "completed"
+
+
+def test_a_batch_created_over_http_is_completed_by_a_worker_in_batch_tasks(live_server, celery_worker):
+    from simulations.models import EventOutbox, SimulationJob
+
+    jobs = [{"assessmentId": f"E2E-B{i}", "trades": factories.trades(40, seed=i), "config": factories.config(paths=500)}
+            for i in range(40)]
+    response = requests.post(f"{live_server.url}/simulations/batch", json={"jobs": jobs}, timeout=30)
+    assert response.status_code == 202, response.text
+    ids = [j["jobId"] for j in response.json()["jobs"]]
+    finished = [wait_for_finish(live_server.url, job_id) for job_id in ids]
+    assert {j["status"] for j in finished} == {"completed"}
+    assert [j["assessmentId"] for j in finished] == [f"E2E-B{i}" for i in range(40)]
+    assert {j["result"]["paths"] for j in finished} == {500}
+    assert SimulationJob.objects.filter(pk__in=ids).values_list("attempts", flat=True).distinct().get() == 1
+    assert EventOutbox.objects.filter(job_id__in=ids, topic="montecarlo.simulation-completed").count() == 40

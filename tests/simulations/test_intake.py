@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def queued_job_ids() -> list[str]:
-    """Job ids of the run_simulation messages waiting on the real broker's queue."""
+    """Job ids of the run_simulation(s) messages waiting on the real broker's queue."""
     import base64
     import json
 
@@ -26,7 +26,10 @@ def queued_job_ids() -> list[str]:
     for raw in broker.lrange("simulations", 0, -1):
         message = json.loads(raw)
         args, _, _ = json.loads(base64.b64decode(message["body"]))
-        ids.append(args[0])
+        if message["headers"]["task"] == "montecarlo.run_simulations":
+            ids.extend(args[0])  # a batch of jobs in one message
+        else:
+            ids.append(args[0])
     return ids
 
 

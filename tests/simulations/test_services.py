@@ -145,3 +145,35 @@ def test_invalid_input_lists_every_field():
     with pytest.raises(InvalidInput) as info:
         services.create_job(config={"paths": 0, "method": "x"}, trades=[], enqueue=False)
     assert {"assessmentId", "config.paths", "config.method", "trades"} <= set(info.value.errors)
+
+
+def test_a_batch_task_runs_its_small_jobs_and_writes_them_together():
+    jobs = [new_job(assessment_id=f"RS-{i}") for i in range(4)]
+    bad = new_job(assessment_id="RS-bad", trades=None)  # the Core Service is not reachable here
+    flushes = []
+
+    def write(changes):
+        flushes.append(len(changes))
+        return services.finish_jobs(changes)
+
+    ids = [j.id for j in jobs] + [bad.id, jobs[0].id]  # a duplicate id in the same message
+    assert services.run_small_jobs(job_ids=ids, worker_id="w:batch", write=write) == 5
+    assert flushes == [5]  # one write for the whole batch
+    rows = SimulationJob.objects.in_bulk(ids)
+    assert {rows[j.id].status for j in jobs} == {JobStatus.COMPLETED}
+    assert all(rows[j.id].result["paths"] == factories.config()["paths"] for j in jobs)
+    assert rows[bad.id].status == JobStatus.FAILED and "Core Service" in rows[bad.id].error
+    # delivered again: nothing left to do, nothing written twice
+    assert services.run_small_jobs(job_ids=ids, worker_id="w:batch", write=write) == 0
+    assert EventOutbox.objects.filter(job_id__in=ids, topic="montecarlo.simulation-completed").count() == 5
+
+
+def test_a_batch_whose_write_fails_leaves_every_job_pending():
+    jobs = [new_job(assessment_id=f"RF-{i}") for i in range(3)]
+
+    def write(changes):
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        services.run_small_jobs(job_ids=[j.id for j in jobs], worker_id="w:batch", write=write)
+    assert set(SimulationJob.objects.filter(pk__in=[j.id for j in jobs]).values_list("status", flat=True)) == {"pending"}

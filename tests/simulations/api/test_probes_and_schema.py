@@ -87,6 +87,7 @@ def test_the_schema_describes_every_endpoint():
     paths = spec["paths"]
     assert {"post", "get"} <= set(paths["/simulations"])
     assert "get" in paths["/simulations/{job_id}"]
+    assert "202" in paths["/simulations/batch"]["post"]["responses"]
     assert "/health" in paths and "/ready" in paths
     assert "202" in paths["/simulations"]["post"]["responses"]
     params = {p["name"] for p in paths["/simulations"]["get"]["parameters"]}
@@ -106,5 +107,8 @@ def test_responses_match_the_schema(api):
     jsonschema.validate(detail, json_schema(spec, "JobDetailOutput"))
     page = api.get("/simulations").json()
     jsonschema.validate(page, json_schema(spec, "JobPageOutput"))
+    batch = api.post("/simulations/batch", {"jobs": [{"assessmentId": "A-b1"}, {"fundedAccountId": "F-b2"}]},
+                     format="json").json()
+    jsonschema.validate(batch, json_schema(spec, "JobBatchCreatedOutput"))
     with pytest.raises(jsonschema.ValidationError):  # the check can fail
         jsonschema.validate({"jobId": job_id}, json_schema(spec, "JobCreatedOutput"))

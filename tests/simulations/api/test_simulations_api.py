@@ -169,3 +169,44 @@ def test_services_write_the_outbox_with_each_state_change():
     completed = EventOutbox.objects.get(job=job, topic="montecarlo.simulation-completed")
     assert completed.payload["status"] == "completed" and completed.payload["jobId"] == str(job.id)
     assert completed.key == "A-7"
+
+
+def post_batch(api, jobs):
+    return api.post("/simulations/batch", {"jobs": jobs}, format="json")
+
+
+def test_a_batch_creates_every_job_in_order_and_enqueues_after_commit(api, django_capture_on_commit_callbacks):
+    jobs = [{"assessmentId": f"BA-{i}", "trades": factories.trades(), "config": factories.config()} for i in range(3)]
+    jobs.append({"fundedAccountId": "BF-1"})
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = post_batch(api, jobs)
+    assert response.status_code == 202, response.json()
+    created = response.json()["jobs"]
+    assert [c["status"] for c in created] == ["pending"] * 4
+    rows = SimulationJob.objects.in_bulk([c["jobId"] for c in created])
+    assert [rows[uuid.UUID(c["jobId"])].assessment_id for c in created] == ["BA-0", "BA-1", "BA-2", None]
+    assert rows[uuid.UUID(created[3]["jobId"])].funded_account_id == "BF-1"
+    assert len(callbacks) == 2  # the metric and the enqueue, only after commit
+
+
+def test_a_batch_with_one_bad_job_creates_none_and_names_it(api):
+    jobs = [{"assessmentId": "OK-1"}, {"assessmentId": "BAD", "config": {"paths": 0}}, {"trades": []}]
+    response = post_batch(api, jobs)
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert "jobs[1].config.paths" in fields and "jobs[2].assessmentId" in fields, fields
+    assert SimulationJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("body", [{}, {"jobs": []}, {"jobs": "many"}, {"jobs": [{"assessmentId": "x" * 65}]}])
+def test_a_malformed_batch_is_a_400(api, body):
+    response = api.post("/simulations/batch", body, format="json")
+    assert response.status_code == 400 and response.json()["error"] == "invalid"
+    assert SimulationJob.objects.count() == 0
+
+
+def test_a_batch_larger_than_the_limit_is_a_400(api, settings):
+    settings.SIMULATION_BATCH_MAX_JOBS = 2
+    response = post_batch(api, [{"assessmentId": f"L-{i}"} for i in range(3)])
+    assert response.status_code == 400 and "jobs" in response.json()["fields"]
+    assert SimulationJob.objects.count() == 0
