@@ -3,9 +3,10 @@ processes on real Redis and PostgreSQL; jobs/s, latency percentiles, where time 
 
     deploy/bench.sh end_to_end [--jobs 2000] [--paths 1000]
 
-Processes started here: gunicorn (the web app), ``manage.py kafka_bridge``, and 1 or
-2 Celery worker processes (thread pool, 8 threads, kernels on the calling thread,
-batch writer). A small local HTTP server plays the Core Service for the Kafka path.
+Rows: jobs POSTed one per request (16 clients), POSTed 100 per request to
+``/simulations/batch`` (4 clients), and produced to Kafka. Processes started here:
+gunicorn (the web app), ``manage.py kafka_bridge``, and 1 or 2 Celery worker processes
+(thread pool, 8 threads, kernels on the calling thread, batch writer). A small local HTTP server plays the Core Service for the Kafka path.
 Every job must complete: a lost job fails the run.
 """
 
@@ -84,6 +85,23 @@ def create_over_http(prefix: str, n: int, config: dict, clients: int = 16) -> li
         return list(pool.map(post, range(n)))
 
 
+def create_over_http_in_batches(prefix: str, n: int, config: dict, per_request: int = 100,
+                                 clients: int = 4) -> list[float]:
+    """POST /simulations/batch with ``per_request`` jobs each; returns each request's latency."""
+    session = requests.Session()
+
+    def post(lo: int) -> float:
+        started = time.perf_counter()
+        jobs = [{"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config}
+                for i in range(lo, min(n, lo + per_request))]
+        r = session.post(f"http://127.0.0.1:{WEB_PORT}/simulations/batch", json={"jobs": jobs}, timeout=60)
+        assert r.status_code == 202, r.text
+        return time.perf_counter() - started
+
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(post, range(0, n, per_request)))
+
+
 def create_over_kafka(prefix: str, n: int, config: dict, topic: str) -> None:
     producer = Producer({"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"], "linger.ms": 5})
     for i in range(n):
@@ -124,7 +142,7 @@ def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[st
         "api p50": pct([x * 1000 for x in api_latency], 50) if api_latency else float("nan"),
         "queue p50": pct(queue, 50), "engine p50": pct(kernel, 50), "load+write p50": pct(write, 50),
     }
-    print(f"{label:<22} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
+    print(f"{label:<24} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
           f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
           f"{row['load+write p50']:>14.1f}")
     return row
@@ -155,7 +173,7 @@ def main() -> None:
     bridge = BridgeProcess(env, log_dir).start()
     print(f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms);"
           f" logs in {log_dir}")
-    print(f"{'workers / path':<22} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
+    print(f"{'workers / path':<24} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
           f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}")
     print("-" * 130)
     try:
@@ -168,6 +186,10 @@ def main() -> None:
                 api = create_over_http(prefix, args.jobs, config)
                 wait_done(prefix, args.jobs, 600)
                 report(f"{processes} worker(s), API", prefix, args.jobs, api)
+                prefix = f"bbatch-{run}-"
+                api = create_over_http_in_batches(prefix, args.jobs, config)
+                wait_done(prefix, args.jobs, 600)
+                report(f"{processes} worker(s), API batch", prefix, args.jobs, api)
                 prefix = f"bkafka-{run}-"
                 for i in range(args.jobs):
                     core.assessment_trades[f"{prefix}{i}"] = TRADES
@@ -181,7 +203,7 @@ def main() -> None:
         bridge.stop()
         web.stop()
         core.stop()
-        SimulationJob.objects.filter(assessment_id__regex=r"^b(api|kafka)-").delete()
+        SimulationJob.objects.filter(assessment_id__regex=r"^b(api|batch|kafka)-").delete()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ class FakeCoreService:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as the real service (behind its load balancer) speaks: a new
+            # TCP connection per request would put the fake's own cost into every job.
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:  # noqa: N802
                 parsed = urlparse(self.path)
                 fake.requests.append(parsed.path)
