@@ -126,6 +126,10 @@ def finish_jobs(changes: list[JobChange]) -> set[uuid.UUID]:
                    ((c.job_id, c.status, c.encode().result_blob, c.error, c.started_at, c.completed_at,
                      c.worker_id, c.attempt, c.from_pending, None if c.summary is None else Jsonb(c.summary))
                     for c in by_id.values()))
+        # A temp table has no statistics: without them the planner expects thousands of
+        # changes and hash-joins a sequential scan of every job (it grows with the table);
+        # with them it looks each job up by primary key. ~1 ms for a batch of 500.
+        cursor.execute("ANALYZE mc_job_changes")
         cursor.execute(_APPLY_WITH_EVENTS, {"started": events.SIMULATION_STARTED,
                                             "completed": events.SIMULATION_COMPLETED})
         written = cursor.fetchall()

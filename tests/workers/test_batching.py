@@ -184,3 +184,28 @@ def test_an_unstorable_result_fails_its_job_and_the_rest_of_the_batch_is_written
     failed = statuses[jobs[3].id]
     assert failed.status == "failed" and "could not be stored" in failed.error
     assert EventOutbox.objects.filter(job=failed, topic="montecarlo.simulation-completed").count() == 1
+
+
+def _sequential_scans_of_jobs() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # our own counters, published now
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'simulations_simulationjob'")
+        return cursor.fetchone()[0]
+
+
+def test_a_flush_looks_jobs_up_by_key_instead_of_scanning_the_table():
+    """The changes sit in a temp table; without statistics on it the planner scanned
+    every job for every flush, a cost that grows with the table."""
+    SimulationJob.objects.bulk_create([SimulationJob(assessment_id=f"BIG-{i}") for i in range(20_000)])
+    jobs = SimulationJob.objects.bulk_create([SimulationJob(assessment_id=f"SC-{i}") for i in range(64)])
+    changes = [change_for(j, i % 4) for i, j in enumerate(jobs)]  # a full batch, as a worker's writer sends
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE simulations_simulationjob")  # as autovacuum would have
+    before = _sequential_scans_of_jobs()
+    SimulationJob.objects.filter(error__contains="no such error").count()  # the measure can see a scan
+    scanned = _sequential_scans_of_jobs()
+    assert scanned > before
+    assert len(finish_jobs(changes)) == 64
+    assert _sequential_scans_of_jobs() == scanned
