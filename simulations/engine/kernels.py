@@ -138,7 +138,7 @@ def _path_loop(
     unused one is -inf / +inf), so every breach test is "equity at or below a floor"."""
     state = path_state(seed_key, path)
     n_units = unit_start.shape[0]
-    band_row = path if path < bands.shape[0] else -1
+    band_row = path if path < bands.shape[1] else -1
     n_cp = checkpoints.shape[0]
 
     equity = start_balance
@@ -235,13 +235,13 @@ def _path_loop(
             fixed_floor = max(static_floor, max(ruin_level, day_start - daily_limit))
         if step == cp_step:
             if band_row >= 0:
-                bands[band_row, next_cp] = equity
+                bands[next_cp, band_row] = equity
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
 
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
-            bands[band_row, q] = equity
+            bands[q, band_row] = equity
     return equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined
 
 
@@ -310,7 +310,7 @@ def _bootstrap_lanes(
             s[_FLOOR, lane] = max(static_floor, max(ruin_level, start_balance - daily_limit))
             s[_TARGET, lane] = target
             s[_TRAIL, lane] = trail
-            if first_path + lo + lane < bands.shape[0]:
+            if first_path + lo + lane < bands.shape[1]:
                 band_rows += 1
         else:  # an unused lane: never trades, never hits
             state[lane] = np.uint64(0)
@@ -370,17 +370,17 @@ def _bootstrap_lanes(
         if step == cp_step:
             for lane in range(n_lanes):
                 row = first_path + lo + lane
-                if row < bands.shape[0]:
-                    bands[row, next_cp] = s[_EQ, lane]
+                if row < bands.shape[1]:
+                    bands[next_cp, row] = s[_EQ, lane]
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
 
     for lane in range(n_lanes):
         i = lo + lane
         row = first_path + i
-        if row < bands.shape[0]:  # a stopped account keeps its last equity
+        if row < bands.shape[1]:  # a stopped account keeps its last equity
             for q in range(next_cp, n_cp):
-                bands[row, q] = s[_EQ, lane]
+                bands[q, row] = s[_EQ, lane]
         final_equity[i] = s[_EQ, lane]
         max_dd[i] = s[_MAX_DD, lane]
         max_dd_pct[i] = s[_MAX_DD_PCT, lane]
@@ -433,8 +433,9 @@ def simulate_paths(
     """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
     on numba's thread pool.
 
-    Outputs are indexed from 0 for ``first_path``; ``bands`` has one row per global
-    path index below ``bands.shape[0]`` and one column per checkpoint.
+    Outputs are indexed from 0 for ``first_path``; ``bands`` has one row per checkpoint
+    and one column per global path index below ``bands.shape[1]`` (checkpoint-major, so
+    the fan's percentiles sort contiguous rows without a transposed copy).
     """
     n_paths = final_equity.shape[0]
     n_chunks = (n_paths + CHUNK - 1) // CHUNK

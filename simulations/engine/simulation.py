@@ -85,7 +85,7 @@ def simulate(
         plan.checkpoints,
     )
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
-    bands = np.zeros((band_rows, plan.checkpoints.shape[0]), dtype=np.float64)
+    bands = np.zeros((plan.checkpoints.shape[0], band_rows), dtype=np.float64)  # checkpoint-major
 
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)
@@ -111,7 +111,7 @@ def simulate(
             break
 
     merged = {k: v[:done] for k, v in out.items()}
-    return _summarise(merged, bands[: min(band_rows, done)], plan, config, time.perf_counter() - started)
+    return _summarise(merged, bands[:, : min(band_rows, done)], plan, config, time.perf_counter() - started)
 
 
 def warm_up() -> None:

@@ -105,19 +105,17 @@ def probability(mask: BoolArray) -> Probability:
 
 
 def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float) -> EquityFan:
-    """``band_values`` is paths x checkpoints; step 0 is the starting balance."""
-    # Sort along contiguous rows (across strided columns it is several times slower),
-    # in place: the transposed copy is ours.
-    by_step = np.ascontiguousarray(band_values.T)
-    by_step.sort(axis=1)
-    qs = percentiles_of_sorted(by_step, BAND_PERCENTILES) if band_values.size else None
+    """``band_values`` is checkpoints x paths, and is sorted in place (no copy of a
+    2,000 x 200 array for every job); step 0 is the starting balance."""
+    band_values.sort(axis=1)
+    qs = percentiles_of_sorted(band_values, BAND_PERCENTILES) if band_values.size else None
     bands: dict[str, list[float]] = {}
     for i, p in enumerate(BAND_PERCENTILES):
         series = [float(start_balance)]
         if qs is not None:
             series += [float(x) for x in qs[i]]
         bands[f"p{p}"] = series
-    return EquityFan(steps=[0] + [int(s) for s in steps], bands=bands, paths=int(band_values.shape[0]))
+    return EquityFan(steps=[0] + [int(s) for s in steps], bands=bands, paths=int(band_values.shape[1]))
 
 
 def histogram(values: Float64Array, bins: int) -> Histogram:

@@ -29,7 +29,7 @@ def run_kernel(values, units, units_per_day, method, horizon, *, paths, seed, co
         "longest_streak": np.empty(paths, np.int32), "ruined": np.empty(paths, np.bool_),
     }
     cps = np.array(checkpoints, dtype=np.int64)
-    bands = np.zeros((band_rows, len(cps)))
+    bands = np.zeros((len(cps), band_rows))
     kernels.simulate_paths(
         np.asarray(values, dtype=np.float64), starts, lens, bool((lens == 1).all()),
         np.int64(units_per_day), np.int64(method), np.float64(1.0 / block_size), np.int64(horizon),
@@ -91,8 +91,8 @@ def test_kernel_matches_python_twin_path_by_path(method_item, compound, by_day, 
         assert out["decided_at"][p] == twin.decided_at
         assert out["longest_streak"][p] == twin.longest_streak
         assert bool(out["ruined"][p]) == twin.ruined
-        if p < bands.shape[0]:
-            assert bands[p].tolist() == pytest.approx(twin.band, rel=1e-12)
+        if p < bands.shape[1]:
+            assert bands[:, p].tolist() == pytest.approx(twin.band, rel=1e-12)
 
 
 def test_a_path_does_not_depend_on_its_neighbours():
@@ -116,7 +116,7 @@ def test_permutation_uses_every_trade_exactly_once():
 def _one_path_at_a_time(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
     outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
                np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
-    bands = np.full((band_rows, cps.shape[0]), np.nan)
+    bands = np.full((cps.shape[0], band_rows), np.nan)
     units = np.arange(values.shape[0], dtype=np.int64)
     for i in range(paths):
         numbers = kernels._run_path(first + i, values, units, np.ones_like(units), True, per_day, kernels.BOOTSTRAP,
@@ -130,7 +130,7 @@ def _one_path_at_a_time(values, horizon, per_day, compound, rules, stop, cps, pa
 def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
     outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
                np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
-    bands = np.full((band_rows, cps.shape[0]), np.nan)
+    bands = np.full((cps.shape[0], band_rows), np.nan)
     units = np.arange(values.shape[0], dtype=np.int64)
     kernels._simulate_range(0, paths, np.empty(0, np.int64), values, units, np.ones_like(units), True, per_day,
                             kernels.BOOTSTRAP, 0.0, horizon, first, np.uint64(mix64(11)), compound, 10_000.0,
