@@ -49,3 +49,21 @@ class CompressedJSONField(models.BinaryField):
 
     def value_to_string(self, obj) -> str:
         return json.dumps(self.value_from_object(obj))
+
+
+class PlainJSONField(models.JSONField):
+    """JSON kept as PostgreSQL ``json`` (its text, validated) instead of ``jsonb``.
+
+    For outbox payloads: built by the batch flush's ``json_build_object``, read whole
+    by the relay, never queried inside. ``jsonb`` made PostgreSQL convert every payload
+    to its binary form on write, about 40% of a flush with two events per finished job
+    (``benchmarks/batch_writes.py``). Other databases keep Django's default column.
+    """
+
+    def db_type(self, connection) -> str:
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value: Any, expression, connection) -> Any:
+        if value is None or isinstance(value, (dict, list, int, float, bool)):
+            return value  # psycopg already decoded the json column
+        return super().from_db_value(value, expression, connection)

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from simulations.fields import CompressedJSONField
+from simulations.fields import CompressedJSONField, PlainJSONField
 
 
 class JobStatus(models.TextChoices):
@@ -94,7 +94,7 @@ class EventOutbox(models.Model):
     job = models.ForeignKey(SimulationJob, on_delete=models.CASCADE, related_name="events", db_constraint=False)
     topic = models.CharField(max_length=128)
     key = models.CharField(max_length=128)
-    payload = models.JSONField()
+    payload = PlainJSONField()  # json, not jsonb: see simulations/fields.py
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

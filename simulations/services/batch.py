@@ -106,10 +106,10 @@ WITH done AS (
     INSERT INTO simulations_eventoutbox (job_id, topic, key, payload, created_at, attempts, last_error)
     SELECT d.id, e.topic, COALESCE(d.assessment_id, d.funded_account_id), e.payload, now(), 0, ''
     FROM done AS d CROSS JOIN LATERAL (VALUES
-        (1, %(started)s, d.from_pending AND d.attempts = 1, jsonb_build_object(
+        (1, %(started)s, d.from_pending AND d.attempts = 1, json_build_object(
             'jobId', d.id, 'assessmentId', d.assessment_id, 'fundedAccountId', d.funded_account_id,
             'timestamp', now())),
-        (2, %(completed)s, true, jsonb_build_object(
+        (2, %(completed)s, true, json_build_object(
             'jobId', d.id, 'assessmentId', d.assessment_id, 'fundedAccountId', d.funded_account_id,
             'status', d.status, 'summary', d.summary, 'error', NULLIF(d.error, ''), 'timestamp', now()))
     ) AS e(position, topic, wanted, payload)
