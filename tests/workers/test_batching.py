@@ -195,11 +195,10 @@ def _sequential_scans_of_jobs() -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.parametrize("others,batch", [(20_000, 64), (1_500, 500)])
+@pytest.mark.parametrize("others,batch", [(20_000, 1), (20_000, 64)])
 def test_a_flush_looks_jobs_up_by_key_instead_of_scanning_the_table(others, batch):
-    """The changes sit in a temp table without statistics; the planner used to scan
-    every job for every flush (a worker's batch of 64 among many jobs; a large batch
-    in a small table), a cost that grows with the table."""
+    """The changes sit in a temp table, which autovacuum never analyses; the planner
+    used to scan every job for every flush, a cost that grows with the table."""
     SimulationJob.objects.bulk_create([SimulationJob(assessment_id=f"BIG-{i}") for i in range(others)])
     jobs = SimulationJob.objects.bulk_create([SimulationJob(assessment_id=f"SC-{i}") for i in range(batch)])
     changes = [change_for(j, i % 4) for i, j in enumerate(jobs)]
