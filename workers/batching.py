@@ -143,7 +143,7 @@ class BatchWriter:
             reason = f"result could not be stored: {exc.__class__.__name__}: {exc}"[:4000]
             logger.error("job %s: %s", p.change.job_id, reason)
             connection.close()
-        p.change = replace(p.change, status=JobStatus.FAILED, result=None, result_blob=None, summary=None,
+        p.change = replace(p.change, status=JobStatus.FAILED, result=None, result_blob=None, summary=None, summary_json=None,
                            error=reason)
         try:
             p.written = p.change.job_id in self._flush_fn([p.change])

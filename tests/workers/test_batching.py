@@ -162,13 +162,13 @@ def test_unknown_jobs_are_simply_not_written():
     assert finish_jobs([ghost]) == set()
 
 
-def test_an_unstorable_result_fails_its_job_and_the_rest_of_the_batch_is_written():
+def test_an_unstorable_change_fails_its_job_with_the_reason_and_the_rest_of_the_batch_is_written():
     jobs = make_jobs(4)
     changes = [change_for(j, i) for i, j in enumerate(jobs[:3])]
     bad = change_for(jobs[3], 0)
-    # Results are stored compressed (any JSON goes); the summary travels in a jsonb
-    # event payload, and PostgreSQL's jsonb refuses NUL characters.
-    bad.summary = {"note": "bad\u0000byte"}
+    # Results are stored compressed and payloads as json text (any JSON goes); a text
+    # column is what PostgreSQL refuses a NUL character in (a reason quoting raw bytes).
+    bad.status, bad.result, bad.summary, bad.error = JobStatus.FAILED, None, None, "upstream said \x00"
     writer = BatchWriter(max_items=4, max_wait_ms=5_000)
     outcomes = {}
     threads = [threading.Thread(target=lambda c=c: outcomes.setdefault(c.job_id, writer.write(c)))
