@@ -247,7 +247,7 @@ def _path_loop(
 
 # Lanes: the common case (iid bootstrap of single trades) runs LANES paths side by
 # side, step by step, so the compiler turns the per-path arithmetic into SIMD
-# instructions (measured ~2.5x the one-path-at-a-time loop). The layout is chosen
+# instructions (``benchmarks/engine.py``: ~1.5-2x the one-path-at-a-time loop). The layout is chosen
 # for that: the per-lane state is one 2-D array (separate arrays defeat LLVM's
 # alias checks), the trade values are gathered in the RNG loop, the rule check
 # only flags lanes (an integer count, not a float sum, so no fast-math is needed),
