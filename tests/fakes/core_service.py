@@ -64,7 +64,10 @@ class FakeCoreService:
         class Handler(BaseHTTPRequestHandler):
             # Keep-alive, as the real service (behind its load balancer) speaks: a new
             # TCP connection per request would put the fake's own cost into every job.
+            # Headers and body leave in separate writes, so without TCP_NODELAY Nagle's
+            # algorithm and the client's delayed ACK hold every response for ~40 ms.
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:  # noqa: N802
                 parsed = urlparse(self.path)
