@@ -2,9 +2,8 @@
 
     deploy/bench.sh batch_writes        (starts PostgreSQL, migrates, runs this)
 
-Each "row" is one finished job: its status, result (a real ~4 KB result document,
-stored compressed by simulations/fields.py)
-and its two outbox events. Strategies:
+Each "row" is one finished job: its status, its result (a real ~4 KB result document,
+stored compressed by simulations/fields.py) and its two outbox events. Strategies:
 - ``orm``: per job, ``save()`` the job and ``create()`` two outbox rows, autocommit
   (three round trips and a transaction each);
 - ``executemany``: ``finish_jobs_executemany``, pipelined UPDATEs, one transaction per batch;
