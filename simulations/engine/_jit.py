@@ -1,7 +1,18 @@
-"""One place that decides whether kernels are compiled.
+"""One place that decides whether and how kernels are compiled.
 
 ``MONTECARLO_DISABLE_JIT=1`` turns every kernel into plain Python (with ``prange``
 as ``range``), which makes them debuggable and lets coverage see inside them.
+
+Wide vectors: LLVM's tuning for recent Intel server CPUs prefers 256-bit vectors
+even where 512-bit ones exist (against clock drops in mixed code). The lane kernel
+is all vector arithmetic and measured 15-25% faster with 512-bit vectors
+(``benchmarks/engine.py``), so on an AVX-512 host the engine asks numba for them
+through its documented ``NUMBA_CPU_FEATURES`` setting: the host's own features
+plus ``-prefer-256-bit``. It has to happen before numba compiles or loads its
+first function; a process that set ``NUMBA_CPU_FEATURES`` itself, or
+``MONTECARLO_WIDE_VECTORS=0``, keeps its choice. Results do not depend on it:
+vectorising never reorders a lane's arithmetic (tests compare lanes with the
+one-path loop bit for bit), and numba's cache keys code on the features.
 """
 
 from __future__ import annotations
@@ -12,6 +23,18 @@ from typing import Any, Callable, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 JIT_DISABLED = os.environ.get("MONTECARLO_DISABLE_JIT", "") not in ("", "0", "false")
+
+
+def _prefer_wide_vectors() -> None:
+    if os.environ.get("MONTECARLO_WIDE_VECTORS", "1") in ("", "0", "false") or "NUMBA_CPU_FEATURES" in os.environ:
+        return
+    from numba.core import codegen, config
+
+    features = codegen.get_host_cpu_features()  # what numba would use, as a string
+    if "+avx512f" not in features.split(","):
+        return
+    os.environ["NUMBA_CPU_FEATURES"] = config.CPU_FEATURES = features + ",-prefer-256-bit"
+
 
 if JIT_DISABLED:
 
@@ -26,6 +49,7 @@ if JIT_DISABLED:
 
     prange = range
 else:
+    _prefer_wide_vectors()
     from numba import njit, prange  # noqa: F401
 
 __all__ = ["JIT_DISABLED", "njit", "prange"]

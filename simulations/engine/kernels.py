@@ -74,19 +74,24 @@ def next_uniform(state: np.uint64) -> tuple[np.uint64, float]:
 
 
 @njit(cache=True)
-def _apply_trade(x, compound, equity, peak, max_dd, max_dd_pct, run, longest):  # type: ignore[no-untyped-def]
+def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest):  # type: ignore[no-untyped-def]
     """Book one trade. Branch-free: these compares flip at random, and a mispredicted
-    branch per trade would cost more than the arithmetic."""
+    branch per trade would cost more than the arithmetic.
+
+    The largest drawdown in percent is kept as the pair (drawdown, peak) it came
+    from and divided once at the end: dd / peak > pct_dd / pct_peak is tested as
+    dd * pct_peak > pct_dd * peak (peaks are > 0), so no trade pays a division (a
+    vector division was the lane kernel's slowest instruction)."""
     equity = equity * (1.0 + x) if compound else equity + x
     run = (run + 1) * (x < 0.0)
     longest = max(longest, run)
     peak = max(peak, equity)
     dd = peak - equity
     max_dd = max(max_dd, dd)
-    # dd / peak > max_dd_pct without a division on every trade (peak > 0)
-    if dd > max_dd_pct * peak:
-        max_dd_pct = dd / peak
-    return equity, peak, max_dd, max_dd_pct, run, longest
+    deeper = dd * pct_peak > pct_dd * peak
+    pct_dd = dd if deeper else pct_dd
+    pct_peak = peak if deeper else pct_peak
+    return equity, peak, max_dd, pct_dd, pct_peak, run, longest
 
 
 @njit(cache=True)
@@ -145,7 +150,8 @@ def _path_loop(
     peak = start_balance
     day_start = start_balance
     max_dd = 0.0
-    max_dd_pct = 0.0
+    pct_dd = 0.0  # the deepest drawdown in percent is pct_dd / pct_peak
+    pct_peak = 1.0
     outcome = UNDECIDED
     decided_at = -1
     run = 0
@@ -199,8 +205,8 @@ def _path_loop(
                         u = 0
 
             if single_trades:  # the common case, without the inner loop
-                equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
-                    values[u], compound, equity, peak, max_dd, max_dd_pct, run, longest
+                equity, peak, max_dd, pct_dd, pct_peak, run, longest = _apply_trade(
+                    values[u], compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest
                 )
                 if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
                     ruined, outcome, decided_at = _decide(
@@ -212,8 +218,8 @@ def _path_loop(
             else:
                 first = unit_start[u]
                 for k in range(first, first + unit_len[u]):
-                    equity, peak, max_dd, max_dd_pct, run, longest = _apply_trade(
-                        values[k], compound, equity, peak, max_dd, max_dd_pct, run, longest
+                    equity, peak, max_dd, pct_dd, pct_peak, run, longest = _apply_trade(
+                        values[k], compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest
                     )
                     if (equity <= max(fixed_floor, peak - trail)) | (equity >= target):
                         ruined, outcome, decided_at = _decide(
@@ -242,25 +248,36 @@ def _path_loop(
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
             bands[q, band_row] = equity
-    return equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined
+    return equity, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined
 
 
 # Lanes: the common case (iid bootstrap of single trades) runs LANES paths side by
-# side, step by step, so the compiler turns the per-path arithmetic into SIMD
-# instructions (``benchmarks/engine.py``: ~1.5-2x the one-path-at-a-time loop). The layout is chosen
-# for that: the per-lane state is one 2-D array (separate arrays defeat LLVM's
-# alias checks), the trade values are gathered in the RNG loop, the rule check
-# only flags lanes (an integer count, not a float sum, so no fast-math is needed),
-# and ``error_model="numpy"`` drops the zero-division branch. Same random streams,
-# same arithmetic in the same order as ``_path_loop``: the numbers are bit-identical
-# (tests compare the two).
+# side, step by step, so the compiler turns the per-path work into SIMD
+# instructions. The layout is chosen for that:
+# - the per-lane state is one 2-D array (separate arrays defeat LLVM's alias checks);
+# - the random numbers are drawn for all lanes in a loop of integer arithmetic alone
+#   (vectorised: 64-bit multiplies are AVX-512 instructions), then the trade values
+#   are fetched in a loop of plain loads (a gather inside it kept it scalar:
+#   ~17 instructions a sample);
+# - a stopped lane draws index n_units, a 0.0 appended to the values (a no-op trade);
+# - the rule check only counts lanes past a threshold (an integer, no fast-math
+#   needed), and the rare path finds which;
+# - ``error_model="numpy"`` drops the zero-division branch.
+# Same random streams, same arithmetic in the same order as ``_path_loop``: the
+# numbers are bit-identical (tests compare the two).
 LANES = 64
-_EQ, _PEAK, _MAX_DD, _MAX_DD_PCT, _RUN, _LONGEST, _FLOOR, _TARGET, _TRAIL, _HIT, _DAY_START, _X = range(12)
+_EQ, _PEAK, _MAX_DD, _PCT_DD, _PCT_PEAK, _RUN, _LONGEST, _FLOOR, _TARGET, _TRAIL, _DAY_START, _X = range(12)
+
+
+@njit(inline="always")
+def _crossed(e, p, floor, trail, target):  # type: ignore[no-untyped-def]
+    """Did a lane cross a threshold (a breach floor, or the target)?"""
+    return (e <= max(floor, p - trail)) | (e >= target)
 
 
 @njit(inline="always", error_model="numpy")
 def _book_lanes(s, compound):  # type: ignore[no-untyped-def]
-    """One step of every lane: the SIMD loop. A stopped lane books x = 0, a no-op.
+    """One step of every lane: the SIMD loop (``_apply_trade`` lane by lane).
     Returns how many lanes crossed a threshold."""
     hits = 0
     for lane in range(LANES):
@@ -274,27 +291,31 @@ def _book_lanes(s, compound):  # type: ignore[no-untyped-def]
         s[_PEAK, lane] = p
         dd = p - e
         s[_MAX_DD, lane] = max(s[_MAX_DD, lane], dd)
-        m = s[_MAX_DD_PCT, lane]
-        s[_MAX_DD_PCT, lane] = dd / p if dd > m * p else m
-        h = (e <= max(s[_FLOOR, lane], p - s[_TRAIL, lane])) | (e >= s[_TARGET, lane])
-        s[_HIT, lane] = h
-        hits += np.int64(h)
+        pct_dd = s[_PCT_DD, lane]
+        pct_peak = s[_PCT_PEAK, lane]
+        deeper = dd * pct_peak > pct_dd * p
+        s[_PCT_DD, lane] = dd if deeper else pct_dd
+        s[_PCT_PEAK, lane] = p if deeper else pct_peak
+        hits += np.int64(_crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]))
     return hits
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _bootstrap_lanes(
-    lo, hi, values, n_units, units_per_day, horizon, first_path, seed_key, compound, start_balance,
+    lo, hi, padded_values, n_units, units_per_day, horizon, first_path, seed_key, compound, start_balance,
     target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):  # type: ignore[no-untyped-def]
-    """Paths ``lo .. hi`` (at most LANES) of an iid bootstrap over single trades."""
+    """Paths ``lo .. hi`` (at most LANES) of an iid bootstrap over single trades.
+    ``padded_values`` is the history with a 0.0 appended (index ``n_units``)."""
     n_lanes = hi - lo
-    n_units = np.uint64(n_units)
+    n32 = np.uint64(n_units) & _LOW32  # < 2**32 (validated): lets the multiplies stay 32-bit
+    parked = n32  # the index a stopped lane draws: the appended 0.0
     inf = np.inf
     s = np.zeros((12, LANES))
     state = np.empty(LANES, dtype=np.uint64)
-    spare = np.zeros(LANES, dtype=np.uint64)
+    spare = np.zeros(LANES, dtype=np.uint32)
+    index = np.empty(LANES, dtype=np.uint64)  # unsigned: no negative-index wraparound code
     active = np.zeros(LANES, dtype=np.bool_)
     lane_outcome = np.zeros(LANES, dtype=np.int64)
     lane_decided_at = np.full(LANES, -1, dtype=np.int64)
@@ -303,6 +324,7 @@ def _bootstrap_lanes(
     for lane in range(LANES):
         s[_EQ, lane] = start_balance
         s[_PEAK, lane] = start_balance
+        s[_PCT_PEAK, lane] = 1.0
         s[_DAY_START, lane] = start_balance
         if lane < n_lanes:
             state[lane] = path_state(seed_key, first_path + lo + lane)
@@ -334,15 +356,20 @@ def _bootstrap_lanes(
                     st = state[lane] + _GOLDEN
                     state[lane] = st
                     z = mix64(st)
-                    spare[lane] = z & _LOW32
-                    s[_X, lane] = values[np.int64(((z >> _S32) * n_units) >> _S32)] * active[lane]
+                    spare[lane] = np.uint32(z & _LOW32)
+                    u = ((z >> _S32) * n32) >> _S32
+                    index[lane] = u if active[lane] else parked
             else:
                 for lane in range(LANES):
-                    s[_X, lane] = values[np.int64((spare[lane] * n_units) >> _S32)] * active[lane]
+                    u = (np.uint64(spare[lane]) * n32) >> _S32
+                    index[lane] = u if active[lane] else parked
+            for lane in range(LANES):
+                s[_X, lane] = padded_values[index[lane]]
             hits = _book_lanes(s, True) if compound else _book_lanes(s, False)
             if hits > 0:  # rare: which rule, for the lanes that crossed a threshold
                 for lane in range(LANES):
-                    if s[_HIT, lane] == 0.0 or not active[lane]:
+                    if not active[lane] or not _crossed(s[_EQ, lane], s[_PEAK, lane], s[_FLOOR, lane],
+                                                        s[_TRAIL, lane], s[_TARGET, lane]):
                         continue
                     r_, o_, a_ = _decide(
                         s[_EQ, lane], s[_PEAK, lane], s[_DAY_START, lane], static_floor, trail, daily_limit,
@@ -383,7 +410,7 @@ def _bootstrap_lanes(
                 bands[q, row] = s[_EQ, lane]
         final_equity[i] = s[_EQ, lane]
         max_dd[i] = s[_MAX_DD, lane]
-        max_dd_pct[i] = s[_MAX_DD_PCT, lane]
+        max_dd_pct[i] = s[_PCT_DD, lane] / s[_PCT_PEAK, lane]
         outcome[i] = lane_outcome[lane]
         decided_at[i] = lane_decided_at[lane]
         longest_streak[i] = np.int64(s[_LONGEST, lane])
@@ -399,9 +426,12 @@ def _simulate_range(
 ):  # type: ignore[no-untyped-def]
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
     if method == BOOTSTRAP and single_trades:
+        n_units = unit_start.shape[0]
+        padded_values = np.zeros(n_units + 1)  # [n_units] = 0.0: what a stopped lane draws
+        padded_values[:n_units] = values
         for start in range(lo, hi, LANES):
             _bootstrap_lanes(
-                start, min(start + LANES, hi), values, unit_start.shape[0], units_per_day, horizon, first_path, seed_key,
+                start, min(start + LANES, hi), padded_values, n_units, units_per_day, horizon, first_path, seed_key,
                 compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
                 stop_at_decision, checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at,
                 longest_streak, ruined, bands,
