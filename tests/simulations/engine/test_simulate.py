@@ -226,3 +226,53 @@ def test_percentiles_by_sorting_equal_numpys_bit_for_bit(shape):
     values[..., ::3] = np.round(values[..., ::3])  # ties too
     for percents in (PERCENTILES, BAND_PERCENTILES, (0.5, 99.5)):
         np.testing.assert_array_equal(percentiles(values, percents), np.percentile(values, percents, axis=-1))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_histogram_by_binary_search_equals_numpys(seed):
+    from simulations.engine.stats import histogram
+
+    rng = np.random.default_rng(seed)
+    # whole numbers and whole-number edges: many values fall exactly on an edge
+    values = rng.integers(0, 1_001, size=5_000).astype(np.float64)
+    values[:3] = (-50.0, 1_050.0, 1_000.0)
+    span = histogram(values, 10).edges[-1] - histogram(values, 10).edges[0]
+    assert span.is_integer()
+    h = histogram(values, int(span))  # bins one unit wide
+    edges = np.array(h.edges)
+    assert np.isin(edges, values).sum() > 500 and edges[-1] in values
+    counts, numpy_edges = np.histogram(values, bins=int(span), range=(edges[0], edges[-1]))
+    assert h.edges == numpy_edges.tolist() and h.counts == counts.tolist()
+    assert h.below == int(np.count_nonzero(values < edges[0])) > 0
+    assert h.above == int(np.count_nonzero(values > edges[-1])) > 0
+    assert h.below + sum(h.counts) + h.above == values.size
+    constant = histogram(np.full(10, 3.0), 4)  # no spread: a unit-wide range around it
+    assert constant.counts == np.histogram(np.full(10, 3.0), bins=4, range=(2.5, 3.5))[0].tolist()
+
+
+WIDE_VECTORS_SCRIPT = """
+import json, os
+from simulations.engine import Rules, SimulationConfig, simulate
+import llvmlite.binding as llvm
+cfg = SimulationConfig(paths=5_000, seed=21, trades_per_day=4, stop_at_decision=False,
+                       rules=Rules(profit_target=400, max_drawdown=300, daily_loss_limit=150))
+r = simulate([120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0], cfg).to_dict()
+r.pop("elapsed_seconds")
+print(json.dumps({"features": os.environ.get("NUMBA_CPU_FEATURES", ""),
+                  "avx512": bool(llvm.get_host_cpu_features().get("avx512f")), "result": r}))
+"""
+
+
+def test_wide_vectors_are_asked_for_on_avx512_and_change_no_number():
+    """512-bit vectors (engine/_jit.py) are a speed setting: same numbers bit for bit."""
+    outputs = {}
+    for wide in ("1", "0"):
+        env = dict(os.environ, MONTECARLO_WIDE_VECTORS=wide, PYTHONPATH=str(ROOT))
+        env.pop("NUMBA_CPU_FEATURES", None)
+        proc = subprocess.run([sys.executable, "-c", WIDE_VECTORS_SCRIPT], env=env, cwd=ROOT,
+                              capture_output=True, text=True, check=True)
+        outputs[wide] = json.loads(proc.stdout.strip().splitlines()[-1])
+    wide, narrow = outputs["1"], outputs["0"]
+    assert narrow["features"] == ""
+    assert wide["features"].endswith(",-prefer-256-bit") == wide["avx512"]
+    assert wide["result"] == narrow["result"]
