@@ -13,6 +13,8 @@ wrong, so a job fails with a clear reason instead of crashing its worker.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any, Iterator, Optional
 from urllib.parse import quote
 
@@ -115,7 +117,24 @@ class CoreServiceClient:
 
 
 def core_service_client() -> CoreServiceClient:
-    return CoreServiceClient(
+    """This thread's client for the configured Core Service, kept for the next call.
+
+    A client holds a connection pool: built anew for every job, each history fetch paid
+    for a new session and a new TCP connection (keep-alive never helped). One per
+    thread, since ``requests.Session`` is not documented as thread-safe, and one per
+    process, since a pooled socket must not be shared with a forked child. A change of
+    the settings (tests point them elsewhere) builds a new one.
+    """
+    key = (
+        os.getpid(), settings.CORE_SERVICE_URL, settings.CORE_SERVICE_TOKEN, settings.CORE_SERVICE_CONNECT_TIMEOUT,
+        settings.CORE_SERVICE_READ_TIMEOUT, settings.CORE_SERVICE_RETRIES, settings.CORE_SERVICE_BACKOFF,
+    )
+    cached = getattr(_clients, "entry", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if cached is not None and cached[0][0] == key[0]:
+        cached[1].session.close()  # settings changed; a forked child leaves its parent's pool alone
+    client = CoreServiceClient(
         settings.CORE_SERVICE_URL,
         token=settings.CORE_SERVICE_TOKEN,
         connect_timeout=settings.CORE_SERVICE_CONNECT_TIMEOUT,
@@ -123,3 +142,8 @@ def core_service_client() -> CoreServiceClient:
         retries=settings.CORE_SERVICE_RETRIES,
         backoff=settings.CORE_SERVICE_BACKOFF,
     )
+    _clients.entry = (key, client)
+    return client
+
+
+_clients = threading.local()
