@@ -70,9 +70,9 @@ def test_active_funded_accounts_follow_pagination(fake):
     assert fake.requests.count("/api/funded-accounts") == 3
 
 
-def test_a_thread_keeps_its_client_and_its_connection(core_service, settings):
-    """Jobs fetch histories through ``core_service_client()``: one client per thread and
-    process, reused, so consecutive fetches share one keep-alive connection."""
+def test_a_process_keeps_its_client_and_its_connection(core_service, settings):
+    """Jobs fetch histories through ``core_service_client()``: one client per process,
+    reused by every thread, so consecutive fetches share one keep-alive connection."""
     import threading
 
     from simulations.clients import core_service_client
@@ -83,15 +83,13 @@ def test_a_thread_keeps_its_client_and_its_connection(core_service, settings):
     for i in range(5):
         assert core_service_client().trade_history(assessment_id=f"A-{i}").values.tolist() == [i + 1.0]
     assert core_service_client() is first
-    pools = first.session.get_adapter(core_service.url).poolmanager.pools
-    (pool_key,) = pools.keys()
-    assert pools[pool_key].num_connections == 1
+    assert first.pool.connection_from_url(core_service.url).num_connections == 1
 
     elsewhere = []
     thread = threading.Thread(target=lambda: elsewhere.append(core_service_client()))
     thread.start()
     thread.join()
-    assert elsewhere[0] is not first  # requests' sessions are not shared between threads
+    assert elsewhere[0] is first  # urllib3's pool is thread-safe
 
     settings.CORE_SERVICE_READ_TIMEOUT = 7.0  # a change of settings builds a new client
     assert core_service_client() is not first and core_service_client().timeout[1] == 7.0
