@@ -46,7 +46,6 @@ class CoreServiceClient:
         backoff: float = 0.5,
     ):
         self.base_url = base_url.rstrip("/")
-        self.timeout = (connect_timeout, read_timeout)
         retry = Retry(
             total=retries,
             connect=retries,

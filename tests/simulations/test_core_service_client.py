@@ -92,4 +92,4 @@ def test_a_process_keeps_its_client_and_its_connection(core_service, settings):
     assert elsewhere[0] is first  # urllib3's pool is thread-safe
 
     settings.CORE_SERVICE_READ_TIMEOUT = 7.0  # a change of settings builds a new client
-    assert core_service_client() is not first and core_service_client().timeout[1] == 7.0
+    assert core_service_client() is not first and core_service_client().pool.connection_pool_kw["timeout"].read_timeout == 7.0
