@@ -112,19 +112,22 @@ def test_events_become_one_job_per_assessment_and_bad_ones_go_to_the_dlq(
 
 def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_job(kafka_topics, make_bridge):
     topic = kafka_topics["assessment.completed"]
-    events = [(f"S-{i}", json.dumps({"eventId": f"e{i}", "assessmentId": f"S-{i}"}).encode()) for i in range(1000)]
+    total = 3000
+    events = [(f"S-{i}", json.dumps({"eventId": f"e{i}", "assessmentId": f"S-{i}"}).encode()) for i in range(total)]
     python_produce(topic, events)
-    bridge = make_bridge("bridge-victim")
-    wait(lambda: SimulationJob.objects.count() >= 150, 90, "the bridge to be mid-stream")
+    # Small poll batches: the victim commits many small transactions, so it is still
+    # mid-stream when killed (with the default 100 it once finished 1000 events first).
+    bridge = make_bridge("bridge-victim", KAFKA_BATCH_SIZE="10")
+    wait(lambda: SimulationJob.objects.count() >= 150, 90, "the bridge to be mid-stream", step=0.02)
     bridge.kill()
     mid = SimulationJob.objects.count()
-    assert mid < 1000, "the bridge finished before it could be killed: make the stream longer"
+    assert mid < total, "the bridge finished before it could be killed: make the stream longer"
     make_bridge("bridge-restarted")
-    wait(lambda: SimulationJob.objects.count() >= 1000, 120, "all 1000 jobs")
+    wait(lambda: SimulationJob.objects.count() >= total, 120, f"all {total} jobs")
     time.sleep(2)  # anything redelivered after the restart has been handled by now
-    assert SimulationJob.objects.count() == 1000
-    assert SimulationJob.objects.values("assessment_id").distinct().count() == 1000
-    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()  # 1000 tasks nobody needs
+    assert SimulationJob.objects.count() == total
+    assert SimulationJob.objects.values("assessment_id").distinct().count() == total
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()  # tasks nobody needs
 
 
 def test_sigterm_leaves_the_group_cleanly_with_offsets_committed(kafka_topics, make_bridge):
