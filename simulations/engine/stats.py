@@ -104,10 +104,13 @@ def probability(mask: BoolArray) -> Probability:
     return Probability(estimate=p, std_error=se, ci95_low=low, ci95_high=high, count=k)
 
 
-def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float) -> EquityFan:
+def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float, *,
+               presorted: bool = False) -> EquityFan:
     """``band_values`` is checkpoints x paths, and is sorted in place (no copy of a
-    2,000 x 200 array for every job); step 0 is the starting balance."""
-    band_values.sort(axis=1)
+    2,000 x 200 array for every job), unless the caller already sorted each row
+    (``presorted``, e.g. in parts on several threads); step 0 is the starting balance."""
+    if not presorted:
+        band_values.sort(axis=1)
     qs = percentiles_of_sorted(band_values, BAND_PERCENTILES) if band_values.size else None
     bands: dict[str, list[float]] = {}
     for i, p in enumerate(BAND_PERCENTILES):

@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -276,3 +277,63 @@ def test_wide_vectors_are_asked_for_on_avx512_and_change_no_number():
     assert narrow["features"] == ""
     assert wide["features"].endswith(",-prefer-256-bit") == wide["avx512"]
     assert wide["result"] == narrow["result"]
+
+
+def test_summary_sorted_on_threads_gives_the_same_numbers(monkeypatch):
+    """A parallel run above the threshold sorts its summary on the pool's threads; the
+    numbers are those of the serial summary, bit for bit."""
+    config = SimulationConfig(paths=40_000, horizon=30, seed=9, trades_per_day=5, fan_points=30,
+                              rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200))
+    names = []
+    run_all = simulate_module._run_all
+
+    def recording(work, pool):
+        if pool is not None:
+            work = {name: (lambda task=task: names.append(threading.current_thread().name) or task())
+                    for name, task in work.items()}
+        return run_all(work, pool)
+
+    monkeypatch.setattr(simulate_module, "_run_all", recording)
+    threaded = simulate(HISTORY, config)
+    assert len(names) == 5 and all(n.startswith("mc-summary") for n in names)
+    serial = simulate(HISTORY, config, parallel=False)
+    assert len(names) == 5  # a serial run keeps its summary on the calling thread
+    assert comparable(threaded) == comparable(serial)
+    monkeypatch.setattr(simulate_module, "PARALLEL_SUMMARY_MIN_VALUES", 10**12)
+    assert comparable(simulate(HISTORY, config)) == comparable(threaded)
+    assert len(names) == 5
+
+
+def test_a_forked_child_gets_a_summary_pool_of_its_own():
+    """A pool inherited through fork has no threads: the child must build its own."""
+    parent_pool = simulate_module._summary_pool()
+    assert parent_pool is not None  # the suite runs with numba's default of one thread per core
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        try:
+            pool = simulate_module._summary_pool()
+            ok = pool is not parent_pool and pool.submit(lambda: 42).result(timeout=10) == 42
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 2) == b"ok" and status == 0
+
+
+SPIN_SCRIPT = """
+import os
+import simulations.engine
+print(os.environ.get("GOMP_SPINCOUNT", "-"))
+"""
+
+
+@pytest.mark.parametrize("preset, expected", [({}, "10000"), ({"GOMP_SPINCOUNT": "123"}, "123"),
+                                              ({"OMP_WAIT_POLICY": "active"}, "-")])
+def test_openmp_threads_are_asked_to_spin_briefly_unless_the_process_chose(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(preset, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip().splitlines()[-1] == expected
