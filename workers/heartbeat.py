@@ -69,10 +69,15 @@ class WorkerState:
 class Heartbeat:
     """The beating thread of one worker process."""
 
-    def __init__(self, worker_name: str, *, interval: Optional[float] = None, ttl: Optional[int] = None):
+    def __init__(self, worker_name: str, *, interval: Optional[float] = None, ttl: Optional[int] = None,
+                 min_gap: float = 0.2):
         self.state = WorkerState(worker_id=current_worker_id(), worker_name=worker_name)
         self.interval = interval if interval is not None else settings.WORKER_HEARTBEAT_INTERVAL
         self.ttl = ttl if ttl is not None else settings.WORKER_HEARTBEAT_TTL
+        # A change of state (a task started or finished) is written at most this often:
+        # small jobs start and finish hundreds of times a second, and a write per change
+        # was ~10% of a worker's Python time (py-spy); the key may lag by this much.
+        self.min_gap = min_gap
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -125,11 +130,16 @@ class Heartbeat:
             logger.warning("heartbeat of %s not removed: %s", self.state.worker_id, exc)
 
     def _run(self) -> None:
+        last = time.monotonic()
         while not self._stopped.is_set():
             self._wake.wait(self.interval)
+            rest = self.min_gap - (time.monotonic() - last)
+            if rest > 0:  # the changes of the rest of the gap go into the same write
+                self._stopped.wait(rest)
             self._wake.clear()
             if not self._stopped.is_set():
                 self.beat()
+                last = time.monotonic()
 
 
 def is_alive(worker_id: str) -> bool:

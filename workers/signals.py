@@ -1,5 +1,5 @@
-"""Celery worker signals: set up each prefork child after the fork, and keep its
-heartbeat in step with the tasks it runs."""
+"""Celery worker signals: set up each prefork child after the fork, keep its
+heartbeat in step with the tasks it runs, and its database connections across them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
+
+from django.db import close_old_connections
 
 from workers import heartbeat, metrics
 from workers.batching import stop_process_writer
@@ -95,6 +97,15 @@ def mark_idle(task_id: Optional[str] = None, state: Optional[str] = None, **_: A
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.task_finished(task_id, failed=state not in ("SUCCESS", None))
+
+
+@task_prerun.connect
+@task_postrun.connect
+def reuse_database_connections(**_: Any) -> None:
+    """Keep this thread's database connection across tasks, as Django keeps one across
+    requests: closed only past CONN_MAX_AGE or after an error that broke it. (Celery's
+    fixup would close it around every task; CELERY_DB_REUSE_MAX stops that.)"""
+    close_old_connections()
 
 
 @worker_shutdown.connect

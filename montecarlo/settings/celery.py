@@ -31,6 +31,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 
+# Celery's Django fixup closes every database connection before and after every task
+# (celery/celery#9824 reverted honouring CONN_MAX_AGE): a new PostgreSQL connection for
+# every small job, about a quarter of a worker's time (py-spy). It spares them for this
+# many tasks instead; workers/signals.py then closes them the way Django does around a
+# request (``close_old_connections``: older than CONN_MAX_AGE, or broken).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000_000)
+
 # Ack after the task ran, and give the message back when the child dies, so a
 # crashed worker's job is re-delivered; the job row's state makes re-runs no-ops.
 CELERY_TASK_ACKS_LATE = True

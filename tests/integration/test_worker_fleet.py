@@ -203,3 +203,33 @@ def test_a_failed_batch_is_redelivered_and_written_later(make_worker):
         with connection.cursor() as cursor:
             cursor.execute("DROP TRIGGER IF EXISTS mc_test_refuse ON simulations_simulationjob")
             cursor.execute("DROP TABLE IF EXISTS mc_test_block")
+
+
+def database_sessions() -> int:
+    """Sessions ever opened on this database (PostgreSQL counts them as they start)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_a_worker_keeps_its_database_connections_across_tasks(make_worker, pool):
+    """Celery's Django fixup would close them around every task (a new PostgreSQL
+    session per job); the worker keeps them, as Django does across requests."""
+    worker = make_worker(f"conn-{pool}", concurrency=2, ENGINE_PARALLEL="false", WORKER_POOL=pool)
+
+    def run(prefix: str, n: int) -> None:
+        ids = [services.create_job(assessment_id=f"{prefix}-{i}", trades=factories.trades(30, seed=i),
+                                   config=factories.config(paths=200)).id for i in range(n)]
+        wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == n, 60,
+             f"{n} jobs of {prefix}")
+
+    run("CONN-WARM", 6)  # every task thread (or child) and the batch writer have connected now
+    time.sleep(1.5)  # a session's statistics reach the counter within a second
+    before = database_sessions()
+    run("CONN", 40)
+    time.sleep(1.5)
+    opened = database_sessions() - before
+    assert opened <= 4, f"{opened} new database sessions for 40 jobs: connections are not kept"
+    assert "Traceback" not in worker.log_path.read_text()

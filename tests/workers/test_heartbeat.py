@@ -56,6 +56,29 @@ def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):
     assert beat.state.worker_id not in [w["worker_id"] for w in heartbeat.live_workers()]
 
 
+def test_a_burst_of_changes_is_written_once_a_gap_and_ends_in_the_last_state(backend):
+    beat = heartbeat.Heartbeat("w-burst@test", interval=30, ttl=60, min_gap=0.3)
+    writes = []
+    write = beat.beat
+    beat.beat = lambda: writes.append(time.monotonic()) or write()
+    beat.start()
+    try:
+        key = heartbeat.heartbeat_key(beat.state.worker_id)
+        started = time.monotonic()
+        for i in range(300):  # small jobs: hundreds of starts and finishes a second
+            beat.task_started(f"t{i}")
+            beat.task_finished(f"t{i}", failed=i % 3 == 0)
+            time.sleep(0.003)
+        burst = time.monotonic() - started
+        time.sleep(0.6)
+        data = json.loads(keys_redis().get(key))
+        assert (data["status"], data["tasks_processed"], data["tasks_failed"]) == ("idle", 300, 100)
+        assert 2 <= len(writes) <= 2 + burst / 0.3 + 1  # the first, then at most one a gap
+        assert all(b - a >= 0.29 for a, b in zip(writes, writes[1:]))
+    finally:
+        beat.stop()
+
+
 def test_the_thread_keeps_refreshing(backend):
     beat = heartbeat.Heartbeat("w2@test", interval=0.2, ttl=1).start()
     try:
