@@ -65,23 +65,35 @@ def engine_run(history: np.ndarray, paths: int, horizon: int, seed: int) -> dict
             "mean_max_dd": result.max_drawdown.mean}
 
 
-def measure(fn: Callable[[], dict[str, float]], repeat: int) -> tuple[float, float, dict[str, float]]:
-    """Best wall time of ``repeat`` runs after an untimed warm-up run, and the peak
-    traced memory of one (MB). The warm-up matters: the first runs of a new size
-    were ~15-30% slower (fresh memory for its arrays), for both sides."""
-    best = float("inf")
-    out: dict[str, float] = fn()
+def best_times(runs: dict[str, Callable[[], dict[str, float]]], repeat: int,
+               warm: int = 3) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Best wall time of each side over ``repeat`` rounds, the sides taking turns in
+    every round, so a slow minute of this shared VM falls on both and not on one.
+    ``warm`` untimed runs first: a size's first runs page-fault their fresh arrays
+    (~1,000 minor faults, then ~800, ~150, ~20, then none: glibc raises its mmap
+    threshold as blocks are freed). As in ``timeit``, the collector is off while timed."""
+    out = {name: fn() for name, fn in runs.items()}
+    for _ in range(warm - 1):
+        for fn in runs.values():
+            fn()
+    best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeat):
-        gc.collect()
-        started = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - started)
+        for name, fn in runs.items():
+            gc.disable()
+            started = time.perf_counter()
+            out[name] = fn()
+            best[name] = min(best[name], time.perf_counter() - started)
+            gc.enable()
+    return best, out
+
+
+def peak_traced_mb(fn: Callable[[], dict[str, float]]) -> float:
     gc.collect()
     tracemalloc.start()
     fn()
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    return best, peak, out
+    return peak
 
 
 def main() -> None:
@@ -102,8 +114,11 @@ def main() -> None:
     print("-" * 124)
     for paths, horizon in sizes:
         samples = paths * horizon
-        t_eng, m_eng, r_eng = measure(lambda: engine_run(history, paths, horizon, 7), args.repeat)
-        t_np, m_np, r_np = measure(lambda: numpy_baseline(history, paths, horizon, 7), args.repeat)
+        runs = {"engine": lambda: engine_run(history, paths, horizon, 7),
+                "numpy": lambda: numpy_baseline(history, paths, horizon, 7)}
+        best, out = best_times(runs, args.repeat)
+        t_eng, t_np, r_eng, r_np = best["engine"], best["numpy"], out["engine"], out["numpy"]
+        m_eng, m_np = peak_traced_mb(runs["engine"]), peak_traced_mb(runs["numpy"])
         print(f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
               f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
               f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}")
