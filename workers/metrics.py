@@ -18,6 +18,8 @@ from prometheus_client import (
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 JOBS_CREATED = Counter("montecarlo_jobs_created_total", "Simulation jobs created", ["trigger"])
+ENQUEUE_FAILURES = Counter("montecarlo_enqueue_failures_total",
+                           "Created jobs the broker refused, left pending for the beat's sweep")
 JOBS_FINISHED = Counter("montecarlo_jobs_finished_total", "Simulation jobs finished", ["status"])
 JOB_DURATION = Histogram(
     "montecarlo_job_duration_seconds", "Time from claim to result", ["method"],
