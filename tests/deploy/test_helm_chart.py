@@ -1,0 +1,140 @@
+"""The Helm chart, rendered by a real Helm (deploy/helm.sh builds a pinned one) and read
+back as Kubernetes objects: every process of the architecture, wired to the settings and
+to each other the way Kubernetes will match them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm/montecarlo"
+SECRETS = ["--set", "secrets.SECRET_KEY=k", "--set", "secrets.DATABASE_URL=postgres://u:p@db:5432/mc"]
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    done = subprocess.run(["bash", str(ROOT / "deploy/helm.sh")], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def render(helm: str, *args: str) -> list[dict[str, Any]]:
+    done = subprocess.run([helm, "template", "mc", str(CHART), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Deployment (and Job) name -> its pod template."""
+    return {o["metadata"]["name"]: o["spec"]["template"] for o in objects if o["kind"] in ("Deployment", "Job")}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_the_chart_lints_strictly(helm):
+    done = subprocess.run([helm, "lint", "--strict", str(CHART), *SECRETS], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_process_runs_with_the_settings_it_reads(helm):
+    objects = render(helm, *SECRETS)
+    deployments = by_kind(objects, "Deployment")
+    assert set(deployments) == {"mc-montecarlo-web", "mc-montecarlo-worker", "mc-montecarlo-beat",
+                                "mc-montecarlo-bridge"}
+    (config_name, config), = by_kind(objects, "ConfigMap").items()
+    (secret_name, secret), = by_kind(objects, "Secret").items()
+    assert secret["stringData"]["DATABASE_URL"] == "postgres://u:p@db:5432/mc"
+    for name, pod in pod_specs(objects).items():
+        container, = pod["spec"]["containers"]
+        sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
+        assert sources == {"configMapRef": config_name, "secretRef": secret_name}, name
+    # every key the chart sets is a setting the code reads (a typo would be silently ignored)
+    settings = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert set(config["data"]) - settings == set()
+
+    beat = deployments["mc-montecarlo-beat"]["spec"]
+    assert beat["replicas"] == 1 and beat["strategy"]["type"] == "Recreate"
+    worker = deployments["mc-montecarlo-worker"]["spec"]["template"]["spec"]
+    assert worker["containers"][0]["livenessProbe"]["exec"]["command"][:3] == ["python", "manage.py", "worker_alive"]
+    assert "-Q" in worker["containers"][0]["command"]
+    assert worker["terminationGracePeriodSeconds"] >= 60
+
+
+def test_services_and_budgets_select_the_pods_they_mean(helm):
+    objects = render(helm, *SECRETS)
+    pods = pod_specs(objects)
+    (_, service), = by_kind(objects, "Service").items()
+    web = pods["mc-montecarlo-web"]
+    assert selects(service["spec"]["selector"], web["metadata"]["labels"])
+    assert not selects(service["spec"]["selector"], pods["mc-montecarlo-worker"]["metadata"]["labels"])
+    port_names = {p["name"] for p in web["spec"]["containers"][0]["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+    (_, budget), = by_kind(objects, "PodDisruptionBudget").items()
+    chosen = [n for n, pod in pods.items() if selects(budget["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])]
+    assert chosen == ["mc-montecarlo-worker"]
+    for deployment in by_kind(objects, "Deployment").values():
+        assert selects(deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"])
+
+
+def test_the_migrate_hook_finds_its_settings_already_there(helm):
+    """Hooks run before the release's own objects exist: the ConfigMap and Secret the
+    migrate Job reads must be hooks of the same phases with a lower weight."""
+    objects = render(helm, *SECRETS)
+    (_, job), = by_kind(objects, "Job").items()
+    job_phases = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
+    job_weight = int(job["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
+    assert {"pre-install", "pre-upgrade"} <= job_phases
+    for kind in ("ConfigMap", "Secret"):
+        (_, needed), = by_kind(objects, kind).items()
+        annotations = needed["metadata"].get("annotations", {})
+        assert job_phases <= set(annotations.get("helm.sh/hook", "").split(",")), kind
+        assert int(annotations["helm.sh/hook-weight"]) < job_weight, kind
+
+
+def test_pods_restart_when_the_settings_change(helm):
+    before = pod_specs(render(helm, *SECRETS))
+    after = pod_specs(render(helm, *SECRETS, "--set", "config.WORKER_HEARTBEAT_TTL=45"))
+    for name in ("mc-montecarlo-web", "mc-montecarlo-worker", "mc-montecarlo-beat", "mc-montecarlo-bridge"):
+        assert before[name]["metadata"]["annotations"] != after[name]["metadata"]["annotations"], name
+
+
+def test_secrets_are_required_unless_an_existing_secret_is_named(helm):
+    done = subprocess.run([helm, "template", "mc", str(CHART)], capture_output=True, text=True)
+    assert done.returncode != 0 and "secrets.SECRET_KEY is required" in done.stderr
+    objects = render(helm, "--set", "existingSecret=platform-secrets")
+    assert by_kind(objects, "Secret") == {}
+    for pod in pod_specs(objects).values():
+        refs = [s["secretRef"]["name"] for s in pod["spec"]["containers"][0]["envFrom"] if "secretRef" in s]
+        assert refs == ["platform-secrets"]
+
+
+def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(helm):
+    assert by_kind(render(helm, *SECRETS), "PodMonitor") == {}
+    objects = render(helm, *SECRETS, "--set", "metrics.podMonitor=true")
+    monitors = by_kind(objects, "PodMonitor")
+    pods = pod_specs(objects)
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    local_jobs = {c["job_name"] for c in prometheus["scrape_configs"]}
+    alerts = (ROOT / "deploy/prometheus/alerts.yml").read_text()
+    jobs = set()
+    for name, monitor in monitors.items():
+        selected = [p for p in pods.values() if selects(monitor["spec"]["selector"]["matchLabels"], p["metadata"]["labels"])]
+        assert len(selected) == 1, name
+        endpoint, = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["containers"][0]["ports"]}, name
+        job, = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+        jobs.add(job)
+    assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-bridge"} and jobs <= local_jobs
+    assert set(re.findall(r'job="([a-z-]+)"', alerts)) <= jobs
