@@ -98,9 +98,12 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     """The daily run: a job for every funded account without a job in the last 24 hours.
 
     A unique constraint on (account, run date, trigger) makes a second beat, a re-run
-    the same day or two runs at once create nothing new: each insert is attempted and
-    a conflict means someone else already made that job. Only jobs created here are
-    enqueued, after commit.
+    the same day or two runs at once create nothing new: the rows go in with one
+    INSERT ... ON CONFLICT DO NOTHING per 1,000, and a conflict means someone else
+    already made that job (a concurrent run waits for the other's commit, in the same
+    account order, so neither deadlocks). The jobs whose ids came back are the ones
+    made here: only they are sent, several per message, after commit. (One INSERT and
+    savepoint per account took ≈ 2.4 ms each: 4.7 s for 2,000 accounts.)
     """
     since = timezone.now() - dt.timedelta(hours=24)
     ids = {str(a) for a in account_ids}
@@ -110,20 +113,23 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     )
     config = dict(settings.DEFAULT_JOB_CONFIG)
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
-    created = []
-    for account in sorted(ids - recent):
-        job = SimulationJob(
+    candidates = [
+        SimulationJob(
             funded_account_id=account, trigger=JobTrigger.SCHEDULE, run_date=run_date,
             input_data={"config": config, "trades": None},
             paths_total=0 if parsed.paths == "auto" else int(parsed.paths),
         )
-        try:
-            with transaction.atomic():
-                job.save(force_insert=True)
-        except IntegrityError:
-            continue  # this account's run for this day exists already
-        transaction.on_commit(lambda job_id=job.id: enqueue_job(job_id=job_id))
-        created.append(job)
+        for account in sorted(ids - recent)
+    ]
+    created: list[SimulationJob] = []
+    with transaction.atomic():
+        SimulationJob.objects.bulk_create(candidates, batch_size=1_000, ignore_conflicts=True)
+        for lo in range(0, len(candidates), 1_000):
+            chunk = candidates[lo:lo + 1_000]
+            mine = set(SimulationJob.objects.filter(id__in=[j.id for j in chunk]).values_list("id", flat=True))
+            created += [j for j in chunk if j.id in mine]
+        if created:
+            transaction.on_commit(lambda: enqueue_jobs([j.id for j in created]))
     if created:
         metrics.JOBS_CREATED.labels(trigger=JobTrigger.SCHEDULE).inc(len(created))
     return created

@@ -11,6 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from simulations import services
 from simulations.models import SimulationJob
+from tests.simulations.test_intake import queued_job_ids
 from workers import schedules, tasks
 
 
@@ -23,10 +24,11 @@ def accounts(core_service):
 @pytest.mark.django_db
 def test_one_job_per_account_without_a_recent_job(accounts, django_capture_on_commit_callbacks):
     services.create_job(funded_account_id="FA-3", enqueue=False)  # ran via the API an hour ago
-    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+    with django_capture_on_commit_callbacks(execute=True) as enqueued:
         created = tasks.schedule_daily_funded_runs.run(run_date="2026-11-22")
-    assert created == 6 and len(enqueued) == 6
+    assert created == 6 and len(enqueued) == 1  # one send, after commit, for the run's jobs
     jobs = SimulationJob.objects.filter(trigger="schedule")
+    assert {str(j.id) for j in jobs} <= set(queued_job_ids())  # on the real broker
     assert sorted(j.funded_account_id for j in jobs) == [f"FA-{i}" for i in range(7) if i != 3]
     assert {j.run_date for j in jobs} == {dt.date(2026, 11, 22)}
     assert tasks.schedule_daily_funded_runs.run(run_date="2026-11-22") == 0  # a re-run the same day
