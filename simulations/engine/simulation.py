@@ -92,7 +92,9 @@ def simulate(
         plan.checkpoints,
     )
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
-    bands = np.zeros((plan.checkpoints.shape[0], band_rows), dtype=np.float64)  # checkpoint-major
+    # checkpoint-major; not zeroed (≈ 0.1 ms at 2,000 x 200): the kernels write every
+    # checkpoint of every band path they run, and only the paths run are summarised.
+    bands = np.empty((plan.checkpoints.shape[0], band_rows), dtype=np.float64)
 
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)

@@ -116,7 +116,7 @@ def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float
     for i, p in enumerate(BAND_PERCENTILES):
         series = [float(start_balance)]
         if qs is not None:
-            series += [float(x) for x in qs[i]]
+            series += qs[i].tolist()  # Python floats, as float() gives, in one call
         bands[f"p{p}"] = series
     return EquityFan(steps=[0] + [int(s) for s in steps], bands=bands, paths=int(band_values.shape[1]))
 
