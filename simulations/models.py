@@ -19,6 +19,7 @@ class JobStatus(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class JobTrigger(models.TextChoices):
@@ -82,7 +83,7 @@ class SimulationJob(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED)
+        return self.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class EventOutbox(models.Model):

@@ -77,6 +77,11 @@ class JobCreatedOutput(serializers.Serializer):
     status = serializers.ChoiceField(choices=JobStatus.choices)
 
 
+class JobCancelledOutput(JobCreatedOutput):
+    error = serializers.CharField()
+    completed_at = serializers.DateTimeField()
+
+
 class JobBatchCreatedOutput(serializers.Serializer):
     jobs = JobCreatedOutput(many=True, help_text="in the order of the request")
 

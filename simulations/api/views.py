@@ -13,6 +13,7 @@ from simulations.api.filters import JobFilter
 from simulations.api.pagination import JobPagination
 from simulations.api.serializers import (
     JobBatchCreatedOutput,
+    JobCancelledOutput,
     JobCreatedOutput,
     JobDetailOutput,
     JobListItemOutput,
@@ -49,7 +50,7 @@ class SimulationCollectionApi(APIView):
         operation_id="simulations_list",
         parameters=[
             OpenApiParameter("assessmentId", str), OpenApiParameter("fundedAccountId", str),
-            OpenApiParameter("status", str, enum=["pending", "running", "completed", "failed"]),
+            OpenApiParameter("status", str, enum=["pending", "running", "completed", "failed", "cancelled"]),
             OpenApiParameter("trigger", str, enum=["api", "kafka", "schedule", "cli"]),
             OpenApiParameter("createdAfter", str), OpenApiParameter("createdBefore", str),
             OpenApiParameter("page", int), OpenApiParameter("pageSize", int),
@@ -87,3 +88,15 @@ class SimulationDetailApi(APIView):
     def get(self, request: Request, job_id: str) -> Response:
         job = selectors.job_get(job_id=job_id)
         return Response(JobDetailOutput(job).data)
+
+
+class SimulationCancelApi(APIView):
+    """``POST /simulations/{id}/cancel``: a pending or running job becomes ``cancelled``
+    at once (a worker running it stops at its next progress write); a finished one is a 409."""
+
+    @extend_schema(operation_id="simulations_cancel", request=None,
+                   responses={200: JobCancelledOutput, 404: ERRORS[404],
+                              409: OpenApiResponse(description="the job has finished already")})
+    def post(self, request: Request, job_id: str) -> Response:
+        job = services.cancel_job(job_id=job_id)
+        return Response(JobCancelledOutput(job).data)

@@ -1,6 +1,6 @@
 """Every change to a SimulationJob happens in this package, and nowhere else.
 
-- ``jobs``: create, claim, finish (the state machine and its outbox events)
+- ``jobs``: create, claim, finish, cancel (the state machine and its outbox events)
 - ``recovery``: jobs of dead workers (sweep, redelivery, attempt cap)
 - ``intake``: jobs from completed assessments and the daily funded-account run
 - ``execution``: running a job in a worker
@@ -9,6 +9,7 @@
 
 from simulations.services.jobs import (  # noqa: F401
     Claim,
+    cancel_job,
     JobId,
     complete_job,
     create_job,

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence
 from django.conf import settings
 
 from simulations.clients import CoreServiceError, core_service_client
-from simulations.engine import EngineValidationError, SimulationConfig, TradeHistory, simulate
+from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
 from django.utils import timezone
 
 from simulations.errors import InvalidTransition
@@ -56,7 +56,11 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         if job is None:
             logger.info("job %s: nothing to claim (already taken or finished)", job_id)
             return None
-    change = _compute(job, worker_id=worker_id, small=small, parallel=parallel, write_on_crash=write)
+    try:
+        change = _compute(job, worker_id=worker_id, small=small, parallel=parallel, write_on_crash=write)
+    except SimulationCancelled:
+        logger.info("job %s: stopped, no longer held by %s (cancelled or requeued)", job.id, worker_id)
+        return None
     if not write(change):
         if small:
             return None  # another delivery of the same job wrote first
@@ -92,11 +96,14 @@ def _compute(job: SimulationJob, *, worker_id: str, small: bool, parallel: bool,
     change = JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker_id, started_at=timezone.now(),
                        from_pending=small, attempt=job.attempts)
     started = time.perf_counter()
+    watch = None if small else _ProgressWatch(job)
     try:
         history = _load_history(job)
         config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
         result = simulate(history, config, limits=engine_limits(), parallel=parallel,
-                          progress=None if small else _progress_writer(job))
+                          progress=watch and watch.progress, should_stop=watch and watch.released)
+    except SimulationCancelled:
+        raise  # the job is no longer ours: nothing to write
     except (EngineValidationError, CoreServiceError) as exc:
         change.status, change.error = JobStatus.FAILED, str(exc)[:4000]
     except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
@@ -147,14 +154,24 @@ def _load_history(job: SimulationJob) -> TradeHistory:
     )
 
 
-def _progress_writer(job: SimulationJob) -> Callable[[int, int], None]:
-    interval = settings.SIMULATION_PROGRESS_INTERVAL
-    last = [0.0]
+class _ProgressWatch:
+    """A claimed job's progress, written at most every ``SIMULATION_PROGRESS_INTERVAL``;
+    each write also tells whether the job is still this worker's. Once it is not
+    (cancelled, or requeued after a lapsed heartbeat) the engine stops before its next
+    chunk of paths."""
 
-    def write(done: int, total: int) -> None:
+    def __init__(self, job: SimulationJob):
+        self.job = job
+        self.interval = settings.SIMULATION_PROGRESS_INTERVAL
+        self.last = 0.0
+        self.held = True
+
+    def progress(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= interval:
-            last[0] = now
-            record_progress(job_id=job.id, paths_done=done, paths_total=total)
+        if now - self.last >= self.interval:
+            self.last = now
+            self.held = record_progress(job_id=self.job.id, paths_done=done, paths_total=total,
+                                        claim=(self.job.worker_id, self.job.attempts))
 
-    return write
+    def released(self) -> bool:
+        return not self.held

@@ -227,11 +227,26 @@ def fail_job(*, job_id: JobId, error: str, claim: Optional[Claim] = None) -> Sim
     return _finish(job_id, JobStatus.FAILED, claim=claim, error=error[:4000])
 
 
-def record_progress(*, job_id: JobId, paths_done: int, paths_total: int) -> None:
-    """Progress of a running job (no event: it is not a state change)."""
-    SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+def cancel_job(*, job_id: JobId) -> SimulationJob:
+    """Cancel a pending or running job, and announce it (a 'completed' event with status
+    ``cancelled``). Final at once: nothing can claim or finish the job afterwards, and
+    a worker running it stops at its next progress write (``record_progress`` tells it
+    the job is no longer its own), within ``SIMULATION_PROGRESS_INTERVAL`` and a chunk
+    of paths. A finished job raises :class:`InvalidTransition`."""
+    try:
+        job_id = uuid.UUID(str(job_id))
+    except ValueError:
+        raise JobNotFound(f"no simulation job {job_id}") from None
+    return _finish(job_id, JobStatus.CANCELLED, error="cancelled by request")
+
+
+def record_progress(*, job_id: JobId, paths_done: int, paths_total: int, claim: Optional[Claim] = None) -> bool:
+    """Progress of a running job (no event: it is not a state change). False when the
+    job is no longer running (under ``claim``, if given): cancelled, or requeued."""
+    guard = {"worker_id": claim[0], "attempts": claim[1]} if claim is not None else {}
+    return bool(SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, **guard).update(
         paths_done=paths_done, paths_total=paths_total
-    )
+    ))
 
 
 def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result: Optional[dict[str, Any]] = None,

@@ -17,7 +17,7 @@ def wait_for_finish(base: str, job_id: str, timeout: float = 90.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = requests.get(f"{base}/simulations/{job_id}", timeout=5).json()
-        if body["status"] in ("completed", "failed"):
+        if body["status"] in ("completed", "failed", "cancelled"):
             return body
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} still {body['status']} after {timeout}s")
@@ -73,3 +73,33 @@ def test_a_batch_created_over_http_is_completed_by_a_worker_in_batch_tasks(live_
     assert {j["result"]["paths"] for j in finished} == {500}
     assert SimulationJob.objects.filter(pk__in=ids).values_list("attempts", flat=True).distinct().get() == 1
     assert EventOutbox.objects.filter(job_id__in=ids, topic="montecarlo.simulation-completed").count() == 40
+
+
+def test_cancelling_a_running_job_stops_the_worker_running_it(live_server, celery_worker):
+    from simulations.models import SimulationJob
+
+    # 5e9 samples, every path to the horizon: several seconds of the worker's cores
+    response = requests.post(f"{live_server.url}/simulations", json={
+        "assessmentId": "E2E-CANCEL", "trades": factories.trades(120),
+        "config": {"paths": 5_000_000, "horizon": 1_000, "seed": 5}}, timeout=10)
+    job_id = response.json()["jobId"]
+    deadline = time.monotonic() + 60
+    while True:  # running, and past its first progress write
+        body = requests.get(f"{live_server.url}/simulations/{job_id}", timeout=5).json()
+        if body["status"] == "running" and (body["progress"] or {}).get("pathsDone", 0) > 0:
+            break
+        assert body["status"] in ("pending", "running") and time.monotonic() < deadline, body
+        time.sleep(0.05)
+    cancelled = requests.post(f"{live_server.url}/simulations/{job_id}/cancel", timeout=10)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled", cancelled.text
+    stopped = f"job {job_id}: stopped, no longer held".encode()
+    deadline = time.monotonic() + 30
+    while stopped not in celery_worker.log_path.read_bytes():
+        assert time.monotonic() < deadline, "the worker did not stop the cancelled job"
+        time.sleep(0.1)
+    job = SimulationJob.objects.get(pk=job_id)
+    assert job.status == "cancelled" and job.result is None and 0 < job.paths_done < job.paths_total
+    # the worker is free again
+    ok = requests.post(f"{live_server.url}/simulations", json={
+        "assessmentId": "E2E-AFTER", "trades": factories.trades(), "config": factories.config()}, timeout=10)
+    assert wait_for_finish(live_server.url, ok.json()["jobId"], timeout=30)["status"] == "completed"
