@@ -1,14 +1,18 @@
-"""Django admin: how operators inspect jobs. Read-only: state changes go through services."""
+"""Django admin: how operators inspect jobs. Read-only: state changes go through
+services (the one action, cancel, calls ``services.cancel_job``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Optional
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from . import services
+from .errors import InvalidTransition
 from .models import EventOutbox, SimulationJob
 
 
@@ -68,6 +72,19 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "idempotency_key", "input_pretty", "result_pretty",
     )
     inlines = [EventInline]
+    actions = ["cancel_jobs"]
+
+    @admin.action(description="Cancel the selected pending or running jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[SimulationJob]) -> None:
+        cancelled = finished = 0
+        for job_id in queryset.values_list("id", flat=True):
+            try:
+                services.cancel_job(job_id=job_id)
+                cancelled += 1
+            except InvalidTransition:  # finished already (or meanwhile)
+                finished += 1
+        self.message_user(request, f"{cancelled} job(s) cancelled, {finished} already finished",
+                          messages.SUCCESS if cancelled else messages.WARNING)
 
     @admin.display(description="input data")
     def input_pretty(self, job: SimulationJob) -> str:

@@ -50,3 +50,17 @@ def test_detail_shows_input_and_result_read_only(operator, jobs):
     assert operator.post(f"/admin/simulations/simulationjob/{done.id}/change/", {"status": "failed"}).status_code == 403
     assert operator.get("/admin/simulations/simulationjob/add/").status_code == 403
     assert operator.get("/admin/simulations/eventoutbox/").status_code == 200
+
+
+def test_operators_cancel_jobs_from_the_list(operator, jobs):
+    done, pending = jobs
+    page = operator.get("/admin/simulations/simulationjob/")
+    assert 'value="cancel_jobs"' in page.text
+    response = operator.post("/admin/simulations/simulationjob/",
+                             {"action": "cancel_jobs", "_selected_action": [str(done.id), str(pending.id)]},
+                             follow=True)
+    assert response.status_code == 200
+    assert "1 job(s) cancelled, 1 already finished" in response.text
+    done.refresh_from_db()
+    pending.refresh_from_db()
+    assert (done.status, pending.status) == ("completed", "cancelled")
