@@ -9,8 +9,8 @@
 
 from simulations.services.jobs import (  # noqa: F401
     Claim,
-    cancel_job,
     JobId,
+    cancel_job,
     complete_job,
     create_job,
     create_jobs,
