@@ -11,7 +11,7 @@ if [ ! -x "$dir/helm" ]; then
   [ -x "$go" ] || die "Helm is built from the Go module proxy: install Go (1.22 or later) first"
   log "building helm $HELM_VERSION (about 2 minutes the first time)"
   mkdir -p "$dir"
-  GOBIN="$dir.tmp" GOFLAGS=-mod=mod "$go" install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$dir.log" 2>&1 \
+  GOBIN="$dir.tmp" "$go" install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$dir.log" 2>&1 \
     || { tail -20 "$dir.log" >&2; die "go install of helm $HELM_VERSION failed (log: $dir.log)"; }
   mv "$dir.tmp/helm" "$dir/helm" && rmdir "$dir.tmp"
 fi

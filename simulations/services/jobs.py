@@ -76,7 +76,7 @@ def create_job(
             job.save(force_insert=True)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
             if enqueue:
-                transaction.on_commit(lambda: send_or_leave_for_sweep([job.id]))
+                transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id]))
     except IntegrityError:
         # Lost a race for the same idempotency key: the winner's job is the answer.
         existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
@@ -105,7 +105,7 @@ def create_jobs(requests: Sequence[Mapping[str, Any]], *, trigger: str = JobTrig
     with transaction.atomic():
         SimulationJob.objects.bulk_create(jobs)
         transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
-        transaction.on_commit(lambda: send_or_leave_for_sweep([job.id for job in jobs]))
+        transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id for job in jobs]))
     return jobs
 
 
@@ -168,7 +168,7 @@ def enqueue_jobs(job_ids: Iterable[JobId]) -> None:
                 run_simulations.apply_async((chunk,), producer=producer)
 
 
-def send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> bool:
+def _send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> None:
     """Send committed jobs to the queue; if the broker cannot take them, say so and
     leave them pending, and beat's sweep sends them once they are
     ``PENDING_REQUEUE_AFTER`` seconds old. For the API's create calls: the job is
@@ -177,12 +177,10 @@ def send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> bool:
     batch instead: its redelivery re-sends at once.)"""
     try:
         enqueue_jobs(job_ids)
-        return True
     except KombuOperationalError as exc:
         metrics.ENQUEUE_FAILURES.inc(len(job_ids))
         logger.warning("broker refused %d new job(s), left pending for the sweep (%s): %s",
                        len(job_ids), exc, ", ".join(str(j) for j in job_ids[:5]))
-        return False
 
 
 def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:

@@ -13,7 +13,7 @@ from montecarlo.celery import app as celery_app
 from simulations import services
 from simulations.models import JobStatus, SimulationJob
 from tests import factories
-from tests.simulations.test_intake import queued_job_ids
+from tests.broker import queued_job_ids
 from workers import metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit sends for real

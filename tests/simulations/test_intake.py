@@ -11,26 +11,10 @@ from simulations import services
 from simulations.errors import InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import CompletedAssessment
+from tests.broker import queued_job_ids
 
 # Real commits: tasks go out only after the creating transaction commits.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def queued_job_ids() -> list[str]:
-    """Job ids of the run_simulation(s) messages waiting on the real broker's queue."""
-    import base64
-    import json
-
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    ids = []
-    for raw in broker.lrange("simulations", 0, -1):
-        message = json.loads(raw)
-        args, _, _ = json.loads(base64.b64decode(message["body"]))
-        if message["headers"]["task"] == "montecarlo.run_simulations":
-            ids.extend(args[0])  # a batch of jobs in one message
-        else:
-            ids.append(args[0])
-    return ids
 
 
 @pytest.fixture(autouse=True)

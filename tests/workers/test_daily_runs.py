@@ -11,7 +11,7 @@ from django_celery_beat.models import PeriodicTask
 
 from simulations import services
 from simulations.models import SimulationJob
-from tests.simulations.test_intake import queued_job_ids
+from tests.broker import queued_job_ids
 from workers import schedules, tasks
 
 
