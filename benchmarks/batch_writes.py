@@ -7,8 +7,12 @@ stored compressed by simulations/fields.py) and its two outbox events. Strategie
 - ``orm``: per job, ``save()`` the job and ``create()`` two outbox rows, autocommit
   (three round trips and a transaction each);
 - ``executemany``: ``finish_jobs_executemany``, pipelined UPDATEs, one transaction per batch;
-- ``copy``: ``finish_jobs`` (what the writer uses): COPY into a temp table + one
-  UPDATE ... FROM that also inserts the outbox rows, one transaction per batch.
+- ``copy``: ``finish_jobs_copy``, binary COPY into a temp table + one UPDATE ... FROM
+  that also inserts the outbox rows, one transaction per batch;
+- ``arrays``: ``finish_jobs_arrays``, the same UPDATE ... FROM over ``unnest`` of one
+  binary array parameter per column, one transaction per batch.
+The writer's flush (``finish_jobs``) takes arrays up to ``ARRAYS_UP_TO`` changes, COPY
+above: the last column compares the one it takes for flushes of that size with the ORM.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from django.utils import timezone  # noqa: E402
 from simulations import events  # noqa: E402
 from simulations.engine import SimulationConfig, simulate  # noqa: E402
 from simulations.models import EventOutbox, JobStatus, SimulationJob  # noqa: E402
-from simulations.services.batch import JobChange, finish_jobs, finish_jobs_executemany  # noqa: E402
+from simulations.services.batch import (ARRAYS_UP_TO, JobChange, finish_jobs_arrays, finish_jobs_copy,  # noqa: E402
+                                        finish_jobs_executemany)
 
 PREFIX = "bench-batch-"
 
@@ -110,7 +115,8 @@ def main() -> None:
     strategies = {
         "orm save() per row": orm_per_row,
         "executemany (pipelined)": batched(finish_jobs_executemany, args.batch),
-        "COPY + UPDATE FROM": batched(finish_jobs, args.batch),
+        "COPY + UPDATE FROM": batched(finish_jobs_copy, args.batch),
+        "arrays + UPDATE FROM": batched(finish_jobs_arrays, args.batch),
     }
     sizes = [int(s) for s in args.sizes.split(",")]
     kb = len(json.dumps(result)) / 1024
@@ -118,13 +124,15 @@ def main() -> None:
         for title, payload in ((f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
                                ("status updates: failed + reason + 2 outbox events", None)):
             print(f"\n{title}; batch = {args.batch} per transaction")
-            print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | copy / orm")
-            print("-" * 110)
+            print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | writer / orm")
+            print("-" * 137)
             for n in sizes:
                 rates = {name: measure(fn, n, payload, summary if payload else None, args.repeat)
                          for name, fn in strategies.items()}
                 cells = " | ".join(f"{rates[name]:>17,.0f} rows/s" for name in strategies)
-                print(f"{n:>7,} | {cells} | {rates['COPY + UPDATE FROM'] / rates['orm save() per row']:>8.1f}x")
+                # as finish_jobs chooses for flushes of this size
+                chosen = "arrays + UPDATE FROM" if min(n, args.batch) <= ARRAYS_UP_TO else "COPY + UPDATE FROM"
+                print(f"{n:>7,} | {cells} | {rates[chosen] / rates['orm save() per row']:>8.1f}x")
     finally:
         cleanup()
 
