@@ -266,7 +266,14 @@ def _path_loop(
 # Same random streams, same arithmetic in the same order as ``_path_loop``: the
 # numbers are bit-identical (tests compare the two).
 LANES = 64
-_EQ, _PEAK, _MAX_DD, _PCT_DD, _PCT_PEAK, _RUN, _LONGEST, _FLOOR, _TARGET, _TRAIL, _DAY_START, _X = range(12)
+# Per-lane state, one row per field. The trading state exists twice (rows _A and _B):
+# a pair of steps reads one copy and writes the other, so the lanes' state is loaded
+# and stored once per two trades, and the copy read still holds the state before the
+# pair for the rare lanes that crossed a threshold, which are replayed step by step.
+_EQ, _PEAK, _MAX_DD, _PCT_DD, _PCT_PEAK, _RUN, _LONGEST = range(7)  # offsets in a copy
+_A, _B = 0, 7
+_FLOOR, _TARGET, _TRAIL, _DAY_START, _X, _X2, _HIT = range(14, 21)
+_ROWS = 21
 
 
 @njit(inline="always")
@@ -275,29 +282,76 @@ def _crossed(e, p, floor, trail, target):  # type: ignore[no-untyped-def]
     return (e <= max(floor, p - trail)) | (e >= target)
 
 
+@njit(inline="always")
+def _lane_trade(x, e, p, max_dd, pct_dd, pct_peak, r, longest, compound):  # type: ignore[no-untyped-def]
+    """One trade of one lane: ``_apply_trade``'s arithmetic, in the same order."""
+    e = e * (1.0 + x) if compound else e + x
+    r = (r + 1.0) * (x < 0.0)
+    longest = max(longest, r)
+    p = max(p, e)
+    dd = p - e
+    max_dd = max(max_dd, dd)
+    deeper = dd * pct_peak > pct_dd * p
+    pct_dd = dd if deeper else pct_dd
+    pct_peak = p if deeper else pct_peak
+    return e, p, max_dd, pct_dd, pct_peak, r, longest
+
+
+@njit(inline="always")
+def _load(s, c, lane):  # type: ignore[no-untyped-def]
+    return (s[c + _EQ, lane], s[c + _PEAK, lane], s[c + _MAX_DD, lane], s[c + _PCT_DD, lane],
+            s[c + _PCT_PEAK, lane], s[c + _RUN, lane], s[c + _LONGEST, lane])
+
+
+@njit(inline="always")
+def _store(s, c, lane, e, p, max_dd, pct_dd, pct_peak, r, longest):  # type: ignore[no-untyped-def]
+    s[c + _EQ, lane] = e
+    s[c + _PEAK, lane] = p
+    s[c + _MAX_DD, lane] = max_dd
+    s[c + _PCT_DD, lane] = pct_dd
+    s[c + _PCT_PEAK, lane] = pct_peak
+    s[c + _RUN, lane] = r
+    s[c + _LONGEST, lane] = longest
+
+
 @njit(inline="always", error_model="numpy")
-def _book_lanes(s, compound):  # type: ignore[no-untyped-def]
-    """One step of every lane: the SIMD loop (``_apply_trade`` lane by lane).
-    Returns how many lanes crossed a threshold."""
+def _book_lanes(s, c, compound):  # type: ignore[no-untyped-def]
+    """One step of every lane on copy ``c``: the SIMD loop (``_apply_trade`` lane by
+    lane). Returns how many lanes crossed a threshold."""
     hits = 0
     for lane in range(LANES):
-        x = s[_X, lane]
-        e = s[_EQ, lane] * (1.0 + x) if compound else s[_EQ, lane] + x
-        s[_EQ, lane] = e
-        r = (s[_RUN, lane] + 1.0) * (x < 0.0)
-        s[_RUN, lane] = r
-        s[_LONGEST, lane] = max(s[_LONGEST, lane], r)
-        p = max(s[_PEAK, lane], e)
-        s[_PEAK, lane] = p
-        dd = p - e
-        s[_MAX_DD, lane] = max(s[_MAX_DD, lane], dd)
-        pct_dd = s[_PCT_DD, lane]
-        pct_peak = s[_PCT_PEAK, lane]
-        deeper = dd * pct_peak > pct_dd * p
-        s[_PCT_DD, lane] = dd if deeper else pct_dd
-        s[_PCT_PEAK, lane] = p if deeper else pct_peak
+        e, p, mdd, pdd, ppk, r, lg = _load(s, c, lane)
+        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        _store(s, c, lane, e, p, mdd, pdd, ppk, r, lg)
         hits += np.int64(_crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]))
     return hits
+
+
+@njit(inline="always", error_model="numpy")
+def _book_pair(s, src, dst, compound):  # type: ignore[no-untyped-def]
+    """Two steps of every lane (trades ``_X`` then ``_X2``), from copy ``src`` into copy
+    ``dst``. Marks in ``_HIT`` the lanes that crossed a threshold at either step and
+    returns how many: those are replayed from ``src`` (``_replay_pair``)."""
+    hits = 0
+    for lane in range(LANES):
+        floor, trail, target = s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]
+        e, p, mdd, pdd, ppk, r, lg = _load(s, src, lane)
+        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        hit = _crossed(e, p, floor, trail, target)
+        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X2, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        hit = hit | _crossed(e, p, floor, trail, target)
+        _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
+        s[_HIT, lane] = hit
+        hits += np.int64(hit)
+    return hits
+
+
+@njit(inline="always")
+def _park(s, lane):  # type: ignore[no-untyped-def]
+    """A stopped lane: never crosses again (it trades the appended 0.0 from now on)."""
+    s[_FLOOR, lane] = -np.inf
+    s[_TARGET, lane] = np.inf
+    s[_TRAIL, lane] = np.inf
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -311,20 +365,21 @@ def _bootstrap_lanes(
     n_lanes = hi - lo
     n32 = np.uint64(n_units) & _LOW32  # < 2**32 (validated): lets the multiplies stay 32-bit
     parked = n32  # the index a stopped lane draws: the appended 0.0
-    inf = np.inf
-    s = np.zeros((12, LANES))
+    s = np.zeros((_ROWS, LANES))
     state = np.empty(LANES, dtype=np.uint64)
     spare = np.zeros(LANES, dtype=np.uint32)
     index = np.empty(LANES, dtype=np.uint64)  # unsigned: no negative-index wraparound code
+    index2 = np.empty(LANES, dtype=np.uint64)
     active = np.zeros(LANES, dtype=np.bool_)
     lane_outcome = np.zeros(LANES, dtype=np.int64)
     lane_decided_at = np.full(LANES, -1, dtype=np.int64)
     lane_ruined = np.zeros(LANES, dtype=np.bool_)
     band_rows = 0
     for lane in range(LANES):
-        s[_EQ, lane] = start_balance
-        s[_PEAK, lane] = start_balance
-        s[_PCT_PEAK, lane] = 1.0
+        for c in (_A, _B):
+            s[c + _EQ, lane] = start_balance
+            s[c + _PEAK, lane] = start_balance
+            s[c + _PCT_PEAK, lane] = 1.0
         s[_DAY_START, lane] = start_balance
         if lane < n_lanes:
             state[lane] = path_state(seed_key, first_path + lo + lane)
@@ -336,14 +391,13 @@ def _bootstrap_lanes(
                 band_rows += 1
         else:  # an unused lane: never trades, never hits
             state[lane] = np.uint64(0)
-            s[_FLOOR, lane] = -inf
-            s[_TARGET, lane] = inf
-            s[_TRAIL, lane] = inf
+            _park(s, lane)
     n_active = n_lanes
     n_cp = checkpoints.shape[0]
     next_cp = 0
     cp_step = checkpoints[0] if n_cp > 0 and band_rows > 0 else -1
     next_day = units_per_day if units_per_day > 0 else horizon + 1
+    cur = _A  # the copy that holds the lanes' state
 
     step = 0
     while step < horizon and n_active > 0:
@@ -351,7 +405,35 @@ def _bootstrap_lanes(
         if 0 < cp_step < seg_end:
             seg_end = cp_step
         while step < seg_end and n_active > 0:
-            if step & 1 == 0:  # one 64-bit draw serves two steps, as in _path_loop
+            if step & 1 == 0 and step + 1 < seg_end:
+                # Two steps from one 64-bit draw: the high half now, the low half next, as in _path_loop.
+                for lane in range(LANES):
+                    st = state[lane] + _GOLDEN
+                    state[lane] = st
+                    z = mix64(st)
+                    u = ((z >> _S32) * n32) >> _S32
+                    u2 = ((z & _LOW32) * n32) >> _S32
+                    index[lane] = u if active[lane] else parked
+                    index2[lane] = u2 if active[lane] else parked
+                for lane in range(LANES):
+                    s[_X, lane] = padded_values[index[lane]]
+                    s[_X2, lane] = padded_values[index2[lane]]
+                src = cur
+                if compound:
+                    hits = _book_pair(s, _A, _B, True) if cur == _A else _book_pair(s, _B, _A, True)
+                else:
+                    hits = _book_pair(s, _A, _B, False) if cur == _A else _book_pair(s, _B, _A, False)
+                cur = _B if cur == _A else _A
+                if hits > 0:  # rare: replay the lanes that crossed, one step at a time
+                    for lane in range(LANES):
+                        if s[_HIT, lane] != 0.0 and active[lane]:
+                            n_active -= _replay_pair(
+                                s, src, cur, lane, compound, step, static_floor, trail, daily_limit, ruin_level,
+                                target, stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at,
+                            )
+                step += 2
+                continue
+            if step & 1 == 0:  # a lone even step (a segment ends after it): draw, keep the low half
                 for lane in range(LANES):
                     st = state[lane] + _GOLDEN
                     state[lane] = st
@@ -365,40 +447,31 @@ def _bootstrap_lanes(
                     index[lane] = u if active[lane] else parked
             for lane in range(LANES):
                 s[_X, lane] = padded_values[index[lane]]
-            hits = _book_lanes(s, True) if compound else _book_lanes(s, False)
+            if compound:
+                hits = _book_lanes(s, _A, True) if cur == _A else _book_lanes(s, _B, True)
+            else:
+                hits = _book_lanes(s, _A, False) if cur == _A else _book_lanes(s, _B, False)
             if hits > 0:  # rare: which rule, for the lanes that crossed a threshold
                 for lane in range(LANES):
-                    if not active[lane] or not _crossed(s[_EQ, lane], s[_PEAK, lane], s[_FLOOR, lane],
-                                                        s[_TRAIL, lane], s[_TARGET, lane]):
-                        continue
-                    r_, o_, a_ = _decide(
-                        s[_EQ, lane], s[_PEAK, lane], s[_DAY_START, lane], static_floor, trail, daily_limit,
-                        ruin_level, target, lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane], step,
-                    )
-                    lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane] = r_, o_, a_
-                    if r_ or (o_ != UNDECIDED and stop_at_decision):
-                        active[lane] = False
-                        n_active -= 1
-                        s[_FLOOR, lane] = -inf
-                        s[_TARGET, lane] = inf
-                        s[_TRAIL, lane] = inf
-                    elif o_ != UNDECIDED:  # decided, trading on: only ruin is left to see
-                        s[_FLOOR, lane] = ruin_level
-                        s[_TARGET, lane] = inf
-                        s[_TRAIL, lane] = inf
+                    if active[lane] and _crossed(s[cur + _EQ, lane], s[cur + _PEAK, lane], s[_FLOOR, lane],
+                                                 s[_TRAIL, lane], s[_TARGET, lane]):
+                        n_active -= _decide_lane(
+                            s, cur, lane, step, static_floor, trail, daily_limit, ruin_level, target,
+                            stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at,
+                        )
             step += 1
         if step == next_day:
             next_day += units_per_day
             for lane in range(LANES):
                 if active[lane]:
-                    s[_DAY_START, lane] = s[_EQ, lane]
+                    s[_DAY_START, lane] = s[cur + _EQ, lane]
                     if lane_outcome[lane] == UNDECIDED:
-                        s[_FLOOR, lane] = max(static_floor, max(ruin_level, s[_EQ, lane] - daily_limit))
+                        s[_FLOOR, lane] = max(static_floor, max(ruin_level, s[cur + _EQ, lane] - daily_limit))
         if step == cp_step:
             for lane in range(n_lanes):
                 row = first_path + lo + lane
                 if row < bands.shape[1]:
-                    bands[next_cp, row] = s[_EQ, lane]
+                    bands[next_cp, row] = s[cur + _EQ, lane]
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
 
@@ -407,14 +480,60 @@ def _bootstrap_lanes(
         row = first_path + i
         if row < bands.shape[1]:  # a stopped account keeps its last equity
             for q in range(next_cp, n_cp):
-                bands[q, row] = s[_EQ, lane]
-        final_equity[i] = s[_EQ, lane]
-        max_dd[i] = s[_MAX_DD, lane]
-        max_dd_pct[i] = s[_PCT_DD, lane] / s[_PCT_PEAK, lane]
+                bands[q, row] = s[cur + _EQ, lane]
+        final_equity[i] = s[cur + _EQ, lane]
+        max_dd[i] = s[cur + _MAX_DD, lane]
+        max_dd_pct[i] = s[cur + _PCT_DD, lane] / s[cur + _PCT_PEAK, lane]
         outcome[i] = lane_outcome[lane]
         decided_at[i] = lane_decided_at[lane]
-        longest_streak[i] = np.int64(s[_LONGEST, lane])
+        longest_streak[i] = np.int64(s[cur + _LONGEST, lane])
         ruined[i] = lane_ruined[lane]
+
+
+@njit(inline="always")
+def _decide_lane(
+    s, c, lane, step, static_floor, trail, daily_limit, ruin_level, target, stop_at_decision,
+    active, lane_ruined, lane_outcome, lane_decided_at,
+):  # type: ignore[no-untyped-def]
+    """A lane crossed a threshold at ``step`` (its state in copy ``c``): which rule, and
+    what it may still cross. Returns 1 if the lane stopped."""
+    r_, o_, a_ = _decide(
+        s[c + _EQ, lane], s[c + _PEAK, lane], s[_DAY_START, lane], static_floor, trail, daily_limit,
+        ruin_level, target, lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane], step,
+    )
+    lane_ruined[lane], lane_outcome[lane], lane_decided_at[lane] = r_, o_, a_
+    if r_ or (o_ != UNDECIDED and stop_at_decision):
+        active[lane] = False
+        _park(s, lane)
+        return 1
+    if o_ != UNDECIDED:  # decided, trading on: only ruin is left to see
+        s[_FLOOR, lane] = ruin_level
+        s[_TARGET, lane] = np.inf
+        s[_TRAIL, lane] = np.inf
+    return 0
+
+
+@njit(inline="always")
+def _replay_pair(
+    s, src, dst, lane, compound, step, static_floor, trail, daily_limit, ruin_level, target,
+    stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at,
+):  # type: ignore[no-untyped-def]
+    """Steps ``step`` and ``step + 1`` of one lane again, from its state before them, with
+    the rule check after each, exactly as two single steps would. Returns 1 if it stopped."""
+    e, p, mdd, pdd, ppk, r, lg = _load(s, src, lane)
+    e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+    _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
+    stopped = 0
+    if _crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]):
+        stopped = _decide_lane(s, dst, lane, step, static_floor, trail, daily_limit, ruin_level, target,
+                               stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at)
+    x2 = s[_X2, lane] if stopped == 0 else 0.0  # a lane stopped at the first step draws the parked 0.0
+    e, p, mdd, pdd, ppk, r, lg = _lane_trade(x2, e, p, mdd, pdd, ppk, r, lg, compound)
+    _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
+    if stopped == 0 and _crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]):
+        stopped = _decide_lane(s, dst, lane, step + 1, static_floor, trail, daily_limit, ruin_level, target,
+                               stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at)
+    return stopped
 
 
 @njit(cache=True, nogil=True)
