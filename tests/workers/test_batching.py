@@ -67,6 +67,21 @@ def test_batched_writes_equal_per_row_writes(flush):
     assert snapshot(batched) == snapshot(per_row)
 
 
+def test_a_flush_takes_arrays_up_to_the_limit_and_copy_above(monkeypatch):
+    """Both strategies write the same rows (above); which one a flush takes is its size."""
+    from simulations.services import batch
+    used = []
+    for name in ("finish_jobs_arrays", "finish_jobs_copy"):
+        real = getattr(batch, name)
+        monkeypatch.setattr(batch, name, lambda changes, real=real, name=name: used.append(name) or real(changes))
+    monkeypatch.setattr(batch, "ARRAYS_UP_TO", 3)
+    small, large = make_jobs(3, "S"), make_jobs(4, "L")
+    assert finish_jobs([change_for(j, i) for i, j in enumerate(small)]) == {j.id for j in small}
+    assert finish_jobs([change_for(j, i) for i, j in enumerate(large)]) == {j.id for j in large}
+    assert used == ["finish_jobs_arrays", "finish_jobs_copy"]
+    assert EventOutbox.objects.filter(topic="montecarlo.simulation-completed").count() == 7
+
+
 def test_claimed_jobs_are_written_only_under_their_claim():
     jobs = make_jobs(3)
     for job in jobs:
