@@ -116,12 +116,13 @@ SELECT id, status FROM done
 # Multi-argument unnest zips the arrays into rows. The planner knows their length when it
 # plans (PostgreSQL's unnest support function), so a small batch is never taken for
 # thousands of rows that would scan every job (``test_a_flush_looks_jobs_up_by_key...``).
-_FROM_ARRAYS = (
+_APPLY_FROM_ARRAYS = _APPLY_WITH_EVENTS.replace("{changes}", (
     "unnest(%(id)b::uuid[], %(status)b::text[], %(result)b::bytea[], %(error)b::text[],"
     " %(started_at)b::timestamptz[], %(completed_at)b::timestamptz[], %(worker_id)b::text[],"
     " %(attempts)b::int4[], %(from_pending)b::bool[], %(summary)b::json[])"
     " AS c(id, status, result, error, started_at, completed_at, worker_id, attempts, from_pending, summary)"
-)
+))
+_APPLY_FROM_TABLE = _APPLY_WITH_EVENTS.replace("{changes}", "mc_job_changes AS c")
 _EVENT_TOPICS = {"started": events.SIMULATION_STARTED, "completed": events.SIMULATION_COMPLETED}
 
 
@@ -153,8 +154,7 @@ def finish_jobs_arrays(changes: list[JobChange]) -> set[uuid.UUID]:
     with transaction.atomic(), _binding_cursor() as cursor:
         # Not prepared: a generic plan cannot know the arrays' length (measured: it
         # hash-joined a scan of the jobs for 500 changes, ≈ 25% slower than planning anew).
-        cursor.execute(_APPLY_WITH_EVENTS.replace("{changes}", _FROM_ARRAYS), {**_EVENT_TOPICS, **columns},
-                       prepare=False)
+        cursor.execute(_APPLY_FROM_ARRAYS, {**_EVENT_TOPICS, **columns}, prepare=False)
         return _written(cursor.fetchall())
 
 
@@ -169,7 +169,7 @@ def finish_jobs_copy(changes: list[JobChange]) -> set[uuid.UUID]:
         # Autovacuum never analyses a temp table: without statistics the planner guessed
         # thousands of changes and scanned every job even for a batch of 64.
         cursor.execute("ANALYZE mc_job_changes")
-        cursor.execute(_APPLY_WITH_EVENTS.replace("{changes}", "mc_job_changes AS c"), _EVENT_TOPICS)
+        cursor.execute(_APPLY_FROM_TABLE, _EVENT_TOPICS)
         return _written(cursor.fetchall())
 
 
