@@ -73,7 +73,7 @@ def next_uniform(state: np.uint64) -> tuple[np.uint64, float]:
     return state, np.float64(z >> _S11) * _INV_2_53
 
 
-@njit(cache=True)
+@njit(inline="always")  # inlined into the path loop and into the SIMD lane loop
 def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest):  # type: ignore[no-untyped-def]
     """Book one trade. Branch-free: these compares flip at random, and a mispredicted
     branch per trade would cost more than the arithmetic.
@@ -283,21 +283,6 @@ def _crossed(e, p, floor, trail, target):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _lane_trade(x, e, p, max_dd, pct_dd, pct_peak, r, longest, compound):  # type: ignore[no-untyped-def]
-    """One trade of one lane: ``_apply_trade``'s arithmetic, in the same order."""
-    e = e * (1.0 + x) if compound else e + x
-    r = (r + 1.0) * (x < 0.0)
-    longest = max(longest, r)
-    p = max(p, e)
-    dd = p - e
-    max_dd = max(max_dd, dd)
-    deeper = dd * pct_peak > pct_dd * p
-    pct_dd = dd if deeper else pct_dd
-    pct_peak = p if deeper else pct_peak
-    return e, p, max_dd, pct_dd, pct_peak, r, longest
-
-
-@njit(inline="always")
 def _load(s, c, lane):  # type: ignore[no-untyped-def]
     return (s[c + _EQ, lane], s[c + _PEAK, lane], s[c + _MAX_DD, lane], s[c + _PCT_DD, lane],
             s[c + _PCT_PEAK, lane], s[c + _RUN, lane], s[c + _LONGEST, lane])
@@ -321,7 +306,7 @@ def _book_lanes(s, c, compound):  # type: ignore[no-untyped-def]
     hits = 0
     for lane in range(LANES):
         e, p, mdd, pdd, ppk, r, lg = _load(s, c, lane)
-        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        e, p, mdd, pdd, ppk, r, lg = _apply_trade(s[_X, lane], compound, e, p, mdd, pdd, ppk, r, lg)
         _store(s, c, lane, e, p, mdd, pdd, ppk, r, lg)
         hits += np.int64(_crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]))
     return hits
@@ -336,9 +321,9 @@ def _book_pair(s, src, dst, compound):  # type: ignore[no-untyped-def]
     for lane in range(LANES):
         floor, trail, target = s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]
         e, p, mdd, pdd, ppk, r, lg = _load(s, src, lane)
-        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        e, p, mdd, pdd, ppk, r, lg = _apply_trade(s[_X, lane], compound, e, p, mdd, pdd, ppk, r, lg)
         hit = _crossed(e, p, floor, trail, target)
-        e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X2, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+        e, p, mdd, pdd, ppk, r, lg = _apply_trade(s[_X2, lane], compound, e, p, mdd, pdd, ppk, r, lg)
         hit = hit | _crossed(e, p, floor, trail, target)
         _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
         s[_HIT, lane] = hit
@@ -521,14 +506,14 @@ def _replay_pair(
     """Steps ``step`` and ``step + 1`` of one lane again, from its state before them, with
     the rule check after each, exactly as two single steps would. Returns 1 if it stopped."""
     e, p, mdd, pdd, ppk, r, lg = _load(s, src, lane)
-    e, p, mdd, pdd, ppk, r, lg = _lane_trade(s[_X, lane], e, p, mdd, pdd, ppk, r, lg, compound)
+    e, p, mdd, pdd, ppk, r, lg = _apply_trade(s[_X, lane], compound, e, p, mdd, pdd, ppk, r, lg)
     _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
     stopped = 0
     if _crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]):
         stopped = _decide_lane(s, dst, lane, step, static_floor, trail, daily_limit, ruin_level, target,
                                stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at)
     x2 = s[_X2, lane] if stopped == 0 else 0.0  # a lane stopped at the first step draws the parked 0.0
-    e, p, mdd, pdd, ppk, r, lg = _lane_trade(x2, e, p, mdd, pdd, ppk, r, lg, compound)
+    e, p, mdd, pdd, ppk, r, lg = _apply_trade(x2, compound, e, p, mdd, pdd, ppk, r, lg)
     _store(s, dst, lane, e, p, mdd, pdd, ppk, r, lg)
     if stopped == 0 and _crossed(e, p, s[_FLOOR, lane], s[_TRAIL, lane], s[_TARGET, lane]):
         stopped = _decide_lane(s, dst, lane, step + 1, static_floor, trail, daily_limit, ruin_level, target,
