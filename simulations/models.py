@@ -57,8 +57,12 @@ class SimulationJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["assessment_id", "status"], name="job_assessment_status"),
-            models.Index(fields=["funded_account_id", "status"], name="job_account_status"),
+            # Partial: a job has an assessment or an account (rarely both), and every
+            # lookup is by a value, so the NULL side would be an entry per write for nothing.
+            models.Index(fields=["assessment_id", "status"], name="job_assessment_status",
+                         condition=Q(assessment_id__isnull=False)),
+            models.Index(fields=["funded_account_id", "status"], name="job_account_status",
+                         condition=Q(funded_account_id__isnull=False)),
             models.Index(fields=["created_at"], name="job_created"),
             # Sweeps look only at unfinished jobs. Partial, so finishing a job (the
             # write the batch writer does most) adds no entry to it.
@@ -66,7 +70,9 @@ class SimulationJob(models.Model):
                          condition=Q(status__in=["pending", "running"])),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["idempotency_key"], name="job_idempotency_key_unique"),
+            # NULL keys are never equal anyway; leaving them out spares keyless jobs an entry.
+            models.UniqueConstraint(fields=["idempotency_key"], name="job_idempotency_key_unique",
+                                    condition=Q(idempotency_key__isnull=False)),
             models.CheckConstraint(
                 condition=Q(assessment_id__isnull=False) | Q(funded_account_id__isnull=False),
                 name="job_has_assessment_or_account",
