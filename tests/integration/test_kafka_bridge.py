@@ -107,7 +107,7 @@ def test_events_become_one_job_per_assessment_and_bad_ones_go_to_the_dlq(
     assert set(done) == ids and {d["status"] for d in done.values()} == {"completed"}
     assert done[str(jobs["K-A1"].id)]["summary"]["paths"] == 2000
     assert {m.key().decode() for m in completed} == {"K-A1", "K-A2", "K-A3"}
-    wait(lambda: not EventOutbox.objects.filter(sent_at__isnull=True).exists(), 30, "an empty outbox")
+    wait(lambda: not EventOutbox.objects.exists(), 30, "an empty outbox (acknowledged rows are deleted)")
 
 
 def test_sigkill_mid_stream_loses_no_event_and_duplicates_no_job(kafka_topics, make_bridge):
@@ -158,10 +158,10 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
             services.run_job(job_id=job.id, worker_id="test:outage")
             ids.append(str(job.id))
         time.sleep(3)
-        assert EventOutbox.objects.filter(sent_at__isnull=True).count() == 10  # waiting, not lost
+        assert EventOutbox.objects.count() == 10  # waiting, not lost
     finally:
         subprocess.run(kafka + ["start"], check=True, capture_output=True)
-    wait(lambda: not EventOutbox.objects.filter(sent_at__isnull=True).exists(), 90, "the outbox to drain")
+    wait(lambda: not EventOutbox.objects.exists(), 90, "the outbox to drain")
     started = read_topic(kafka_topics["montecarlo.simulation-started"], 5)
     completed = read_topic(kafka_topics["montecarlo.simulation-completed"], 5)
     assert sorted(json.loads(m.value())["jobId"] for m in started) == sorted(ids)
@@ -203,3 +203,31 @@ def requests_get(url: str) -> str:
         return requests.get(url, timeout=5).text
     except requests.RequestException:
         return ""
+
+
+def test_the_relay_deletes_what_kafka_acknowledged_and_keeps_what_it_refused(kafka_topics):
+    import threading
+
+    from workers.kafka.relay import OutboxRelay
+
+    first = services.create_job(assessment_id="R-1", trades=factories.trades(), config=factories.config(), enqueue=False)
+    services.run_job(job_id=first.id, worker_id="test:relay")
+    # larger than the producer's message.max.bytes (1 MB): librdkafka refuses it at produce()
+    poison = EventOutbox.objects.create(job=first, topic="montecarlo.simulation-completed", key="R-1",
+                                        payload={"padding": os.urandom(700_000).hex()})
+    second = services.create_job(assessment_id="R-2", trades=factories.trades(), config=factories.config(), enqueue=False)
+    services.run_job(job_id=second.id, worker_id="test:relay")
+    good = set(EventOutbox.objects.exclude(pk=poison.pk).values_list("pk", flat=True))
+    assert len(good) == 4
+
+    relay = OutboxRelay(stop=threading.Event(), flush_timeout=30)
+    assert relay.relay_once() == 4  # the refused event does not hold back the ones after it
+    left = EventOutbox.objects.get()
+    assert left.pk == poison.pk and left.attempts == 1 and "too large" in left.last_error.lower()
+    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 2) + \
+        read_topic(kafka_topics["montecarlo.simulation-completed"], 2)
+    assert {int(dict(m.headers())["event-id"]) for m in sent} == good
+
+    with pytest.raises(RuntimeError, match="1 of 1 events not acknowledged"):
+        relay.relay_once()  # nothing else to send: the caller backs off
+    assert EventOutbox.objects.get().attempts == 2

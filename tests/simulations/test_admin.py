@@ -64,3 +64,22 @@ def test_operators_cancel_jobs_from_the_list(operator, jobs):
     done.refresh_from_db()
     pending.refresh_from_db()
     assert (done.status, pending.status) == ("completed", "cancelled")
+
+
+def test_the_outbox_page_lists_waiting_and_failing_events(operator, jobs):
+    from simulations.models import EventOutbox
+
+    done, _ = jobs
+    failing = EventOutbox.objects.filter(job=done).first()
+    EventOutbox.objects.filter(pk=failing.pk).update(attempts=3, last_error="MSG_SIZE_TOO_LARGE")
+    waiting = EventOutbox.objects.filter(job=done).exclude(pk=failing.pk).first()
+
+    def listed(query: str) -> set[int]:
+        page = operator.get(f"/admin/simulations/eventoutbox/{query}")
+        assert page.status_code == 200
+        return {pk for pk in (failing.pk, waiting.pk) if f"/admin/simulations/eventoutbox/{pk}/change/" in page.text}
+
+    assert listed("") == {failing.pk, waiting.pk}
+    assert listed("?delivery=failing") == {failing.pk}
+    assert listed("?delivery=waiting") == {waiting.pk}
+    assert "MSG_SIZE_TOO_LARGE" in operator.get("/admin/simulations/eventoutbox/?delivery=failing").text

@@ -1,10 +1,13 @@
-"""Outbox relay: publishes ``EventOutbox`` rows to Kafka and marks them sent.
+"""Outbox relay: publishes ``EventOutbox`` rows to Kafka and deletes them once acknowledged.
 
 Rows are read in id order under a PostgreSQL advisory lock, so one relay at a time
 publishes (several bridge replicas can run; the others wait) and events of one job
-keep their order (same key, same partition, idempotent producer). A row is marked
-sent only after Kafka acknowledged it; while Kafka is down rows wait, and the relay
-retries with exponential backoff.
+keep their order (same key, same partition, idempotent producer). A row is deleted
+only after Kafka acknowledged it, in the transaction holding the lock, so the outbox
+is a queue of what is still to send; while Kafka is down rows wait (their attempts
+and last error visible in the admin), and the relay retries with exponential backoff.
+If the process dies between the ack and the commit, the rows are sent again:
+at-least-once, like every Kafka consumer of these topics must expect.
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import logging
 import threading
 from typing import Optional
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from simulations.events import physical_topic
 from simulations.models import EventOutbox
@@ -63,24 +65,30 @@ class OutboxRelay:
         with transaction.atomic():
             if not self._lock():
                 return 0
-            rows = list(EventOutbox.objects.filter(sent_at__isnull=True).order_by("id")[: self.batch_size])
+            rows = list(EventOutbox.objects.order_by("id")[: self.batch_size])
             metrics.OUTBOX_PENDING.set(len(rows))
             if not rows:
                 return 0
             results = self._publish(rows)
-            delivered = [row.id for row in rows if results.get(row.id) is None and row.id in results]
+            delivered = [row for row in rows if row.id in results and results[row.id] is None]
             failed = {rid: err for rid, err in results.items() if err is not None}
             missing = [row.id for row in rows if row.id not in results]
             if delivered:
-                EventOutbox.objects.filter(id__in=delivered).update(sent_at=timezone.now())
-                for row in rows:
-                    if row.id in delivered:
-                        metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
+                EventOutbox.objects.filter(id__in=[row.id for row in delivered]).delete()
+                for row in delivered:
+                    metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
             for rid in list(failed) + missing:
                 EventOutbox.objects.filter(id=rid).update(
                     attempts=F("attempts") + 1, last_error=str(failed.get(rid, "no delivery report"))[:1000])
-        if failed or missing:
+        if missing or not delivered:
+            # Kafka is away (or refused everything): back off before trying again
             raise RuntimeError(f"{len(failed) + len(missing)} of {len(rows)} events not acknowledged by Kafka")
+        if failed:
+            # Refused one by one while the rest went through: keep them (admin, "failing")
+            # and go on, so one bad event does not hold back everyone else's.
+            metrics.KAFKA_ERRORS.labels(stage="relay").inc(len(failed))
+            logger.error("%d outbox events refused by Kafka, kept for retry: %s", len(failed),
+                         "; ".join(f"#{rid}: {err}" for rid, err in list(failed.items())[:5]))
         return len(delivered)
 
     def _lock(self) -> bool:
@@ -100,11 +108,14 @@ class OutboxRelay:
             return delivered
 
         for row in rows:
-            producer.produce(
-                physical_topic(row.topic), key=row.key.encode(), value=json.dumps(row.payload).encode(),
-                headers=[("event-id", str(row.id).encode()), ("job-id", str(row.job_id).encode())],
-                on_delivery=report(row.id),
-            )
+            try:
+                producer.produce(
+                    physical_topic(row.topic), key=row.key.encode(), value=json.dumps(row.payload).encode(),
+                    headers=[("event-id", str(row.id).encode()), ("job-id", str(row.job_id).encode())],
+                    on_delivery=report(row.id),
+                )
+            except KafkaException as exc:  # refused before sending, e.g. above message.max.bytes
+                results[row.id] = exc.args[0]
             producer.poll(0)
         # every message gets a final report within message.timeout.ms: nothing lingers
         producer.flush(self.flush_timeout)
