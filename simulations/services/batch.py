@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple, Optional
 
@@ -151,7 +151,13 @@ def _unique_in_job_order(changes: list[JobChange]) -> list[JobChange]:
 def finish_jobs_arrays(changes: list[JobChange]) -> set[uuid.UUID]:
     """One statement, the changes bound as one binary array per column."""
     columns = dict(zip(_COLUMNS, map(list, zip(*map(_row, _unique_in_job_order(changes))))))
-    with transaction.atomic(), _binding_cursor() as cursor:
+    # One statement is one transaction by itself (the UPDATE and the outbox INSERT of its
+    # CTE commit or fail together), so outside a caller's transaction it runs in
+    # autocommit: one round trip instead of three (BEGIN, statement, COMMIT), measured
+    # ≈ 0.5 ms of a 6 ms flush of 100.
+    in_transaction = connection.in_atomic_block or not connection.get_autocommit()
+    scope = transaction.atomic() if in_transaction else nullcontext()
+    with scope, _binding_cursor() as cursor:
         # Not prepared: a generic plan cannot know the arrays' length (measured: it
         # hash-joined a scan of the jobs for 500 changes, ≈ 25% slower than planning anew).
         cursor.execute(_APPLY_FROM_ARRAYS, {**_EVENT_TOPICS, **columns}, prepare=False)

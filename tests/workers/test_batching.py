@@ -160,6 +160,35 @@ def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
             cursor.execute("DROP TRIGGER IF EXISTS mc_test_poison ON simulations_simulationjob")
 
 
+@pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy])
+def test_an_event_refused_after_the_jobs_were_updated_undoes_the_updates(flush):
+    # The arrays flush runs in autocommit (one statement, one transaction): the UPDATE
+    # of its CTE must still vanish when the outbox INSERT after it fails.
+    jobs = make_jobs(5)
+    poison = jobs[2]
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE OR REPLACE FUNCTION mc_test_refuse_event() RETURNS trigger AS $$
+            BEGIN
+              IF NEW.key = %s AND NEW.topic LIKE '%%completed' THEN
+                RAISE EXCEPTION 'event refused';
+              END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql""", [poison.assessment_id])
+        cursor.execute("CREATE TRIGGER mc_test_refuse_event BEFORE INSERT ON simulations_eventoutbox "
+                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse_event()")
+    try:
+        with pytest.raises(Exception, match="event refused"):
+            flush([change_for(j, i) for i, j in enumerate(jobs)])
+        assert {SimulationJob.objects.get(pk=j.id).status for j in jobs} == {"pending"}
+        assert not EventOutbox.objects.filter(job__in=jobs).exists()
+        assert connection.get_autocommit() and not connection.in_atomic_block  # nothing left open
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS mc_test_refuse_event ON simulations_eventoutbox")
+    assert len(flush([change_for(j, i) for i, j in enumerate(jobs)])) == 5  # the same connection goes on
+
+
 def test_stop_flushes_what_is_waiting():
     job = make_jobs(1)[0]
     writer = BatchWriter(max_items=100, max_wait_ms=60_000)
