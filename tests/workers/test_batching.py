@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 from django.db import connection
@@ -122,21 +124,32 @@ def test_a_batch_flushes_when_full_and_a_lone_change_after_the_wait():
     quick.stop()
 
 
+@contextmanager
+def refusing(table: str, event: str, condition: str, message: str, *params: object) -> Iterator[None]:
+    """A trigger that raises ``message`` (SQLSTATE 40001, "retry me") for each row of
+    ``table`` the ``event`` touches where ``condition`` (on NEW) holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            CREATE OR REPLACE FUNCTION mc_test_refuse() RETURNS trigger AS $$
+            BEGIN
+              IF {condition} THEN RAISE EXCEPTION '{message}' USING ERRCODE = '40001'; END IF;
+              RETURN NEW;
+            END $$ LANGUAGE plpgsql""", list(params))
+        cursor.execute(f"CREATE TRIGGER mc_test_refuse BEFORE {event} ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse()")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS mc_test_refuse ON {table}")
+
+
 def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
     jobs = make_jobs(6)
     poison = jobs[3]
-    with connection.cursor() as cursor:  # fails the UPDATE after the COPY went through: mid-flush
-        cursor.execute("""
-            CREATE OR REPLACE FUNCTION mc_test_poison() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.assessment_id = %s THEN
-                RAISE EXCEPTION 'injected failure' USING ERRCODE = '40001';  -- serialization: retry me
-              END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql""", [poison.assessment_id])
-        cursor.execute("CREATE TRIGGER mc_test_poison BEFORE UPDATE ON simulations_simulationjob "
-                       "FOR EACH ROW EXECUTE FUNCTION mc_test_poison()")
-    try:
+    # the flush's UPDATE fails at one of its six jobs: mid-statement
+    with refusing("simulations_simulationjob", "UPDATE", "NEW.assessment_id = %s", "injected failure",
+                  poison.assessment_id):
         writer = BatchWriter(max_items=6, max_wait_ms=5_000)
         errors = []
 
@@ -155,9 +168,6 @@ def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
         assert len(errors) == 6 and all("injected failure" in e for e in errors)
         assert {SimulationJob.objects.get(pk=j.id).status for j in jobs} == {"pending"}
         assert not EventOutbox.objects.filter(job__in=jobs).exists()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS mc_test_poison ON simulations_simulationjob")
 
 
 @pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy])
@@ -166,26 +176,13 @@ def test_an_event_refused_after_the_jobs_were_updated_undoes_the_updates(flush):
     # of its CTE must still vanish when the outbox INSERT after it fails.
     jobs = make_jobs(5)
     poison = jobs[2]
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            CREATE OR REPLACE FUNCTION mc_test_refuse_event() RETURNS trigger AS $$
-            BEGIN
-              IF NEW.key = %s AND NEW.topic LIKE '%%completed' THEN
-                RAISE EXCEPTION 'event refused';
-              END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql""", [poison.assessment_id])
-        cursor.execute("CREATE TRIGGER mc_test_refuse_event BEFORE INSERT ON simulations_eventoutbox "
-                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse_event()")
-    try:
+    with refusing("simulations_eventoutbox", "INSERT", "NEW.key = %s AND NEW.topic LIKE '%%completed'",
+                  "event refused", poison.assessment_id):
         with pytest.raises(Exception, match="event refused"):
             flush([change_for(j, i) for i, j in enumerate(jobs)])
         assert {SimulationJob.objects.get(pk=j.id).status for j in jobs} == {"pending"}
         assert not EventOutbox.objects.filter(job__in=jobs).exists()
         assert connection.get_autocommit() and not connection.in_atomic_block  # nothing left open
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS mc_test_refuse_event ON simulations_eventoutbox")
     assert len(flush([change_for(j, i) for i, j in enumerate(jobs)])) == 5  # the same connection goes on
 
 
