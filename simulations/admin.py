@@ -38,7 +38,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class EventInline(admin.TabularInline):
     model = EventOutbox
-    fields = ("topic", "created_at", "attempts", "last_error")
+    fields = ("topic", "created_at", "attempts", "next_attempt_at", "last_error")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -100,13 +100,16 @@ class DeliveryFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("waiting", "waiting (not tried yet)"), ("failing", "failing (Kafka refused or timed out)")]
+        return [("waiting", "waiting (not tried yet)"), ("failing", "failing (Kafka refused or timed out)"),
+                ("put_off", "put off (Kafka refused the event itself)")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "waiting":
             return queryset.filter(attempts=0)
         if self.value() == "failing":
             return queryset.filter(attempts__gt=0)
+        if self.value() == "put_off":
+            return queryset.filter(next_attempt_at__isnull=False)
         return queryset
 
 
@@ -114,7 +117,7 @@ class DeliveryFilter(admin.SimpleListFilter):
 class EventOutboxAdmin(ReadOnlyAdmin):
     """Events not yet acknowledged by Kafka: the relay deletes a row once it was."""
 
-    list_display = ("id", "topic", "key", "job", "created_at", "attempts", "last_error")
+    list_display = ("id", "topic", "key", "job", "created_at", "attempts", "next_attempt_at", "last_error")
     list_filter = ("topic", DeliveryFilter)
     search_fields = ("=job__id", "key")
-    readonly_fields = ("job", "topic", "key", "payload", "created_at", "attempts", "last_error")
+    readonly_fields = ("job", "topic", "key", "payload", "created_at", "attempts", "next_attempt_at", "last_error")

@@ -112,6 +112,9 @@ class EventOutbox(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Set only when Kafka refused the event for what it is (too large, say): the relay
+    # leaves it until then and sends the events behind it. Null: send when its turn comes.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -17,6 +17,8 @@ KAFKA_POLL_TIMEOUT = env.float("KAFKA_POLL_TIMEOUT", default=1.0)
 OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=500)
 OUTBOX_IDLE_WAIT = env.float("OUTBOX_IDLE_WAIT", default=0.5)
 OUTBOX_MAX_BACKOFF = env.float("OUTBOX_MAX_BACKOFF", default=30.0)
+# An event Kafka refused for what it is waits 1 s, 2 s, 4 s ... at most this (seconds).
+OUTBOX_MAX_REFUSED_BACKOFF = env.float("OUTBOX_MAX_REFUSED_BACKOFF", default=600.0)
 # The bridge's own /metrics (Prometheus) port; 0 switches it off.
 BRIDGE_METRICS_PORT = env.int("BRIDGE_METRICS_PORT", default=9108)
 # SIGTERM: how long the bridge may take to finish its batch and leave the group.

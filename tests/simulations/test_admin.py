@@ -66,20 +66,29 @@ def test_operators_cancel_jobs_from_the_list(operator, jobs):
     assert (done.status, pending.status) == ("completed", "cancelled")
 
 
-def test_the_outbox_page_lists_waiting_and_failing_events(operator, jobs):
+def test_the_outbox_page_lists_waiting_failing_and_put_off_events(operator, jobs):
+    import datetime as dt
+
+    from django.utils import timezone
+
     from simulations.models import EventOutbox
 
     done, _ = jobs
-    failing = EventOutbox.objects.filter(job=done).first()
-    EventOutbox.objects.filter(pk=failing.pk).update(attempts=3, last_error="MSG_SIZE_TOO_LARGE")
-    waiting = EventOutbox.objects.filter(job=done).exclude(pk=failing.pk).first()
+    refused, waiting = EventOutbox.objects.filter(job=done).order_by("id")[:2]
+    put_off_until = timezone.now() + dt.timedelta(hours=1)
+    EventOutbox.objects.filter(pk=refused.pk).update(attempts=3, last_error="MSG_SIZE_TOO_LARGE",
+                                                     next_attempt_at=put_off_until)
+    timed_out = EventOutbox.objects.create(job=done, topic="montecarlo.simulation-completed", key="x", payload={},
+                                           attempts=1, last_error="_MSG_TIMED_OUT")
+    shown = (refused.pk, waiting.pk, timed_out.pk)
 
     def listed(query: str) -> set[int]:
         page = operator.get(f"/admin/simulations/eventoutbox/{query}")
         assert page.status_code == 200
-        return {pk for pk in (failing.pk, waiting.pk) if f"/admin/simulations/eventoutbox/{pk}/change/" in page.text}
+        return {pk for pk in shown if f"/admin/simulations/eventoutbox/{pk}/change/" in page.text}
 
-    assert listed("") == {failing.pk, waiting.pk}
-    assert listed("?delivery=failing") == {failing.pk}
+    assert listed("") == set(shown)
+    assert listed("?delivery=failing") == {refused.pk, timed_out.pk}
     assert listed("?delivery=waiting") == {waiting.pk}
+    assert listed("?delivery=put_off") == {refused.pk}
     assert "MSG_SIZE_TOO_LARGE" in operator.get("/admin/simulations/eventoutbox/?delivery=failing").text

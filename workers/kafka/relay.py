@@ -8,18 +8,26 @@ is a queue of what is still to send; while Kafka is down rows wait (their attemp
 and last error visible in the admin), and the relay retries with exponential backoff.
 If the process dies between the ack and the commit, the rows are sent again:
 at-least-once, like every Kafka consumer of these topics must expect.
+
+An event Kafka refuses for what it is (too large, a topic it may not write) would be
+refused again at once, so that row alone is put off (``next_attempt_at``, doubling up
+to ``max_refused_backoff``) and the events behind it go on: neither a retry every pass
+nor a batch of refused events at the head of the queue holds back the rest. Errors of
+Kafka being away (timeouts, transport) put nothing off: those rows stay first in line.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
-from typing import Optional
+from typing import Optional, Union
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.utils import timezone
 
 from simulations.events import physical_topic
 from simulations.models import EventOutbox
@@ -31,15 +39,37 @@ logger = logging.getLogger(__name__)
 # pg_advisory_xact_lock key: "montecarlo outbox relay"
 RELAY_LOCK_KEY = 0x6D6F6E7465636172
 
+# Delivery errors about the message itself, not about reaching Kafka: sent again it
+# would be refused again. (Anything refused at produce() is such an error too.)
+REFUSED_FOR_WHAT_IT_IS = frozenset({
+    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
+    KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD, KafkaError.TOPIC_EXCEPTION,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.POLICY_VIOLATION,
+})
+
+
+class Refused:
+    """An event librdkafka refused at ``produce()``, before anything was sent."""
+
+    def __init__(self, error: KafkaError):
+        self.error = error
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+
+Outcome = Union[None, KafkaError, Refused]  # None: acknowledged
+
 
 class OutboxRelay:
     def __init__(self, *, stop: threading.Event, batch_size: int = 500, idle_wait: float = 0.5,
-                 max_backoff: float = 30.0, flush_timeout: float = 40.0):
+                 max_backoff: float = 30.0, flush_timeout: float = 40.0, max_refused_backoff: float = 600.0):
         self.stop = stop
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self.max_backoff = max_backoff
         self.flush_timeout = flush_timeout
+        self.max_refused_backoff = max_refused_backoff
 
     def run(self) -> None:
         backoff = 0.0
@@ -61,35 +91,46 @@ class OutboxRelay:
             connection.close()
 
     def relay_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many Kafka acknowledged."""
+        """Publish one batch of due rows; returns how many Kafka acknowledged."""
         with transaction.atomic():
             if not self._lock():
                 return 0
-            rows = list(EventOutbox.objects.order_by("id")[: self.batch_size])
+            now = timezone.now()
+            due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+            rows = list(EventOutbox.objects.filter(due).order_by("id")[: self.batch_size])
             metrics.OUTBOX_PENDING.set(len(rows))
             if not rows:
                 return 0
-            results = self._publish(rows)
-            delivered = [row for row in rows if row.id in results and results[row.id] is None]
-            failed = {rid: err for rid, err in results.items() if err is not None}
-            missing = [row.id for row in rows if row.id not in results]
+            outcomes = self._publish(rows)
+            delivered = [row for row in rows if row.id in outcomes and outcomes[row.id] is None]
+            refused = {row.id: outcomes[row.id] for row in rows if _refused_for_what_it_is(outcomes.get(row.id))}
+            unsent = [row for row in rows if row.id not in outcomes or outcomes[row.id] is not None]
             if delivered:
                 EventOutbox.objects.filter(id__in=[row.id for row in delivered]).delete()
                 for row in delivered:
                     metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
-            for rid in list(failed) + missing:
-                EventOutbox.objects.filter(id=rid).update(
-                    attempts=F("attempts") + 1, last_error=str(failed.get(rid, "no delivery report"))[:1000])
-        if missing or not delivered:
-            # Kafka is away (or refused everything): back off before trying again
-            raise RuntimeError(f"{len(failed) + len(missing)} of {len(rows)} events not acknowledged by Kafka")
-        if failed:
-            # Refused one by one while the rest went through: keep them (admin, "failing")
-            # and go on, so one bad event does not hold back everyone else's.
-            metrics.KAFKA_ERRORS.labels(stage="relay").inc(len(failed))
-            logger.error("%d outbox events refused by Kafka, kept for retry: %s", len(failed),
-                         "; ".join(f"#{rid}: {err}" for rid, err in list(failed.items())[:5]))
+            for row in unsent:
+                outcome = outcomes.get(row.id, "no delivery report")
+                later = now + self._refused_backoff(row.attempts + 1) if row.id in refused else None
+                EventOutbox.objects.filter(id=row.id).update(
+                    attempts=F("attempts") + 1, last_error=str(outcome)[:1000], next_attempt_at=later)
+        no_report = [row.id for row in rows if row.id not in outcomes]
+        away = [row.id for row in unsent if row.id not in refused]  # for want of Kafka
+        if no_report or (away and not delivered):
+            # Kafka is away: back off before trying again
+            raise RuntimeError(f"{len(away)} of {len(rows)} events not acknowledged by Kafka")
+        if away:  # some went through: these stay first in line for the next pass
+            logger.warning("%d outbox events not acknowledged, kept for the next pass: %s", len(away),
+                           "; ".join(f"#{rid}: {outcomes[rid]}" for rid in away[:5]))
+        if refused:
+            metrics.KAFKA_ERRORS.labels(stage="relay").inc(len(refused))
+            logger.error("%d outbox events refused by Kafka, put off and kept for retry: %s", len(refused),
+                         "; ".join(f"#{rid}: {err}" for rid, err in list(refused.items())[:5]))
         return len(delivered)
+
+    def _refused_backoff(self, attempts: int) -> dt.timedelta:
+        """1 s after the first refusal, doubling, at most ``max_refused_backoff``."""
+        return dt.timedelta(seconds=min(2.0 ** min(attempts - 1, 30), self.max_refused_backoff))
 
     def _lock(self) -> bool:
         if connection.vendor != "postgresql":
@@ -98,9 +139,10 @@ class OutboxRelay:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
             return bool(cursor.fetchone()[0])
 
-    def _publish(self, rows: list[EventOutbox]) -> dict[int, Optional[KafkaError]]:
+    def _publish(self, rows: list[EventOutbox]) -> dict[int, Outcome]:
+        """Each row's outcome; a row without one got no delivery report in time."""
         producer = process_producer()
-        results: dict[int, Optional[KafkaError]] = {}
+        results: dict[int, Outcome] = {}
 
         def report(row_id: int):  # type: ignore[no-untyped-def]
             def delivered(err: Optional[KafkaError], _: Message) -> None:
@@ -115,8 +157,14 @@ class OutboxRelay:
                     on_delivery=report(row.id),
                 )
             except KafkaException as exc:  # refused before sending, e.g. above message.max.bytes
-                results[row.id] = exc.args[0]
+                results[row.id] = Refused(exc.args[0])
             producer.poll(0)
         # every message gets a final report within message.timeout.ms: nothing lingers
         producer.flush(self.flush_timeout)
         return results
+
+
+def _refused_for_what_it_is(outcome: Optional[Outcome]) -> bool:
+    if isinstance(outcome, Refused):
+        return True
+    return isinstance(outcome, KafkaError) and outcome.code() in REFUSED_FOR_WHAT_IT_IS

@@ -44,6 +44,7 @@ class Command(BaseCommand):
         if not opts["no_relay"]:
             relay = OutboxRelay(stop=stop, batch_size=settings.OUTBOX_BATCH_SIZE, idle_wait=settings.OUTBOX_IDLE_WAIT,
                                 max_backoff=settings.OUTBOX_MAX_BACKOFF,
+                                max_refused_backoff=settings.OUTBOX_MAX_REFUSED_BACKOFF,
                                 flush_timeout=settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 10)
             relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
             relay_thread.start()
