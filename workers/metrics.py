@@ -35,6 +35,9 @@ KAFKA_CONSUMER_LAG = Gauge("montecarlo_kafka_consumer_lag", "Messages behind the
 KAFKA_ERRORS = Counter("montecarlo_kafka_errors_total", "Kafka consume/relay rounds that failed and were retried",
                        ["stage"])
 OUTBOX_PUBLISHED = Counter("montecarlo_outbox_published_total", "Outbox events acknowledged by Kafka", ["topic"])
+OUTBOX_REFUSED = Counter("montecarlo_outbox_refused_total",
+                         "Outbox events Kafka refused for what they are (too large, say): put off and retried",
+                         ["topic"])
 OUTBOX_PENDING = Gauge("montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)",
                        multiprocess_mode="max")
 BATCH_FLUSHES = Counter("montecarlo_batch_flushes_total", "Batch writer flushes", ["result"])

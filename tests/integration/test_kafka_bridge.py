@@ -225,25 +225,26 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
     good = set(EventOutbox.objects.exclude(pk=poison.pk).values_list("pk", flat=True))
     assert len(good) == 4
 
-    relay = OutboxRelay(stop=threading.Event(), flush_timeout=30)
+    # put off for a minute after the first refusal, so that reading the topics below cannot outlast it
+    relay = OutboxRelay(stop=threading.Event(), flush_timeout=30, first_refused_backoff=60)
     tried = timezone.now()
     assert relay.relay_once() == 4  # the refused event does not hold back the ones after it
     left = EventOutbox.objects.get()
     assert left.pk == poison.pk and left.attempts == 1 and "too large" in left.last_error.lower()
-    assert tried + dt.timedelta(seconds=1) <= left.next_attempt_at <= timezone.now() + dt.timedelta(seconds=1)
+    assert tried + dt.timedelta(seconds=60) <= left.next_attempt_at <= timezone.now() + dt.timedelta(seconds=60)
+    # put off: the next passes leave it alone (no retry and no error line every pass)
+    assert relay.relay_once() == 0
+    assert EventOutbox.objects.get().attempts == 1
     sent = read_topic(kafka_topics["montecarlo.simulation-started"], 2) + \
         read_topic(kafka_topics["montecarlo.simulation-completed"], 2)
     assert {int(dict(m.headers())["event-id"]) for m in sent} == good
 
-    # put off: the next passes leave it alone (no retry and no error line every pass)
-    assert relay.relay_once() == 0
-    assert EventOutbox.objects.get().attempts == 1
     # once due it is tried again, and put off twice as long
     EventOutbox.objects.update(next_attempt_at=timezone.now())
     tried = timezone.now()
     assert relay.relay_once() == 0
     again = EventOutbox.objects.get()
-    assert again.attempts == 2 and again.next_attempt_at >= tried + dt.timedelta(seconds=2)
+    assert again.attempts == 2 and again.next_attempt_at >= tried + dt.timedelta(seconds=120)
 
 
 def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settings):
@@ -254,6 +255,7 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from simulations.events import physical_topic
+    from workers import metrics
     from workers.kafka.relay import OutboxRelay
 
     small = "montecarlo.small-messages"
@@ -271,8 +273,13 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
                .values_list("pk", flat=True))
     assert len(good) == 2  # the job's started and completed events
 
-    relay = OutboxRelay(stop=threading.Event(), batch_size=4, flush_timeout=30)
+    def refused_count(topic: str) -> float:
+        return metrics.OUTBOX_REFUSED.labels(topic=topic)._value.get()
+
+    counted = refused_count(small), refused_count("montecarlo.simulation-completed")
+    relay = OutboxRelay(stop=threading.Event(), batch_size=4, flush_timeout=30, first_refused_backoff=60)
     assert relay.relay_once() == 0  # four refused: put off, and no backoff for the relay
+    assert (refused_count(small), refused_count("montecarlo.simulation-completed")) == (counted[0] + 2, counted[1] + 2)
     assert relay.relay_once() == 2  # so the next pass reaches the events behind them
     refused = EventOutbox.objects.order_by("id")
     assert [row.pk for row in refused] == [row.pk for row in too_large + over_topic_limit]

@@ -63,12 +63,14 @@ Outcome = Union[None, KafkaError, Refused]  # None: acknowledged
 
 class OutboxRelay:
     def __init__(self, *, stop: threading.Event, batch_size: int = 500, idle_wait: float = 0.5,
-                 max_backoff: float = 30.0, flush_timeout: float = 40.0, max_refused_backoff: float = 600.0):
+                 max_backoff: float = 30.0, flush_timeout: float = 40.0, first_refused_backoff: float = 1.0,
+                 max_refused_backoff: float = 600.0):
         self.stop = stop
         self.batch_size = batch_size
         self.idle_wait = idle_wait
         self.max_backoff = max_backoff
         self.flush_timeout = flush_timeout
+        self.first_refused_backoff = first_refused_backoff
         self.max_refused_backoff = max_refused_backoff
 
     def run(self) -> None:
@@ -95,8 +97,7 @@ class OutboxRelay:
         with transaction.atomic():
             if not self._lock():
                 return 0
-            now = timezone.now()
-            due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+            due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
             rows = list(EventOutbox.objects.filter(due).order_by("id")[: self.batch_size])
             metrics.OUTBOX_PENDING.set(len(rows))
             if not rows:
@@ -109,9 +110,10 @@ class OutboxRelay:
                 EventOutbox.objects.filter(id__in=[row.id for row in delivered]).delete()
                 for row in delivered:
                     metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
+            reported_at = timezone.now()  # the wait counts from the refusal, not from the read
             for row in unsent:
                 outcome = outcomes.get(row.id, "no delivery report")
-                later = now + self._refused_backoff(row.attempts + 1) if row.id in refused else None
+                later = reported_at + self._refused_backoff(row.attempts + 1) if row.id in refused else None
                 EventOutbox.objects.filter(id=row.id).update(
                     attempts=F("attempts") + 1, last_error=str(outcome)[:1000], next_attempt_at=later)
         no_report = [row.id for row in rows if row.id not in outcomes]
@@ -123,14 +125,17 @@ class OutboxRelay:
             logger.warning("%d outbox events not acknowledged, kept for the next pass: %s", len(away),
                            "; ".join(f"#{rid}: {outcomes[rid]}" for rid in away[:5]))
         if refused:
-            metrics.KAFKA_ERRORS.labels(stage="relay").inc(len(refused))
+            for row in rows:
+                if row.id in refused:
+                    metrics.OUTBOX_REFUSED.labels(topic=row.topic).inc()
             logger.error("%d outbox events refused by Kafka, put off and kept for retry: %s", len(refused),
                          "; ".join(f"#{rid}: {err}" for rid, err in list(refused.items())[:5]))
         return len(delivered)
 
     def _refused_backoff(self, attempts: int) -> dt.timedelta:
-        """1 s after the first refusal, doubling, at most ``max_refused_backoff``."""
-        return dt.timedelta(seconds=min(2.0 ** min(attempts - 1, 30), self.max_refused_backoff))
+        """``first_refused_backoff`` after the first refusal, doubling, at most ``max_refused_backoff``."""
+        return dt.timedelta(seconds=min(self.first_refused_backoff * 2.0 ** min(attempts - 1, 30),
+                                        self.max_refused_backoff))
 
     def _lock(self) -> bool:
         if connection.vendor != "postgresql":
