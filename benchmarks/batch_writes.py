@@ -28,6 +28,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "montecarlo.settings")
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -106,7 +107,8 @@ def measure(strategy: Callable[[list[JobChange]], None], n: int, result: Optiona
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--batch", type=int, default=500, help="changes per flush")
+    parser.add_argument("--batch", type=int, default=settings.BATCH_MAX_ITEMS,
+                        help="changes per flush (default: the writer's BATCH_MAX_ITEMS)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell, the best counts")
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (deploy/bench.sh)"

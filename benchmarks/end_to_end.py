@@ -175,7 +175,7 @@ def main() -> None:
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
     core = FakeCoreService().start()
     env = dict(os.environ, CORE_SERVICE_URL=core.url, ENGINE_PARALLEL="false", WORKER_POOL="threads",
-               BATCH_MAX_ITEMS="64", BATCH_MAX_WAIT_MS="20", BRIDGE_METRICS_PORT="0",
+               BRIDGE_METRICS_PORT="0",
                KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:6]}", PYTHONPATH=str(ROOT))
     web = Web(env, log_dir)
     bridge = BridgeProcess(env, log_dir).start()

@@ -30,7 +30,9 @@ SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=16)
 # Most jobs one POST /simulations/batch may create.
 SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)
 # Batch writer: flush at this many finished jobs or after this many ms, whichever first.
-BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=64)
+# A flush costs ≈ 1.6 ms plus ≈ 35 µs a job (README, batch writes): a larger cap pays the
+# fixed part less often when a burst is waiting, and a flush of 500 still takes ≈ 20 ms.
+BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=500)
 BATCH_MAX_WAIT_MS = env.int("BATCH_MAX_WAIT_MS", default=20)
 # Pending jobs older than this are enqueued again by the sweep (a lost enqueue).
 PENDING_REQUEUE_AFTER = env.int("PENDING_REQUEUE_AFTER", default=600)
