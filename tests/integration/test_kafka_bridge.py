@@ -228,12 +228,12 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
     # put off for a minute after the first refusal, so that reading the topics below cannot outlast it
     relay = OutboxRelay(stop=threading.Event(), flush_timeout=30, first_refused_backoff=60)
     tried = timezone.now()
-    assert relay.relay_once() == 4  # the refused event does not hold back the ones after it
+    assert relay.relay_once() == (5, 4, 1)  # due, delivered, put off: the refused one holds back none
     left = EventOutbox.objects.get()
     assert left.pk == poison.pk and left.attempts == 1 and "too large" in left.last_error.lower()
     assert tried + dt.timedelta(seconds=60) <= left.next_attempt_at <= timezone.now() + dt.timedelta(seconds=60)
     # put off: the next passes leave it alone (no retry and no error line every pass)
-    assert relay.relay_once() == 0
+    assert relay.relay_once() == (0, 0, 0)
     assert EventOutbox.objects.get().attempts == 1
     sent = read_topic(kafka_topics["montecarlo.simulation-started"], 2) + \
         read_topic(kafka_topics["montecarlo.simulation-completed"], 2)
@@ -242,7 +242,7 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
     # once due it is tried again, and put off twice as long
     EventOutbox.objects.update(next_attempt_at=timezone.now())
     tried = timezone.now()
-    assert relay.relay_once() == 0
+    assert relay.relay_once() == (1, 0, 1)
     again = EventOutbox.objects.get()
     assert again.attempts == 2 and again.next_attempt_at >= tried + dt.timedelta(seconds=120)
 
@@ -278,9 +278,9 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
 
     counted = refused_count(small), refused_count("montecarlo.simulation-completed")
     relay = OutboxRelay(stop=threading.Event(), batch_size=4, flush_timeout=30, first_refused_backoff=60)
-    assert relay.relay_once() == 0  # four refused: put off, and no backoff for the relay
+    assert relay.relay_once() == (4, 0, 4)  # four refused: put off, and no backoff for the relay
     assert (refused_count(small), refused_count("montecarlo.simulation-completed")) == (counted[0] + 2, counted[1] + 2)
-    assert relay.relay_once() == 2  # so the next pass reaches the events behind them
+    assert relay.relay_once() == (2, 2, 0)  # so the next pass reaches the events behind them
     refused = EventOutbox.objects.order_by("id")
     assert [row.pk for row in refused] == [row.pk for row in too_large + over_topic_limit]
     assert all(row.attempts == 1 and row.next_attempt_at is not None for row in refused)
@@ -288,3 +288,32 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
     sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + \
         read_topic(kafka_topics["montecarlo.simulation-completed"], 1)
     assert {int(dict(m.headers())["event-id"]) for m in sent} == good
+
+
+def test_the_relay_thread_goes_straight_on_after_a_pass_whose_events_were_all_put_off(kafka_topics):
+    import threading
+
+    from workers.kafka.relay import OutboxRelay
+
+    job = services.create_job(assessment_id="S-1", trades=factories.trades(), config=factories.config(), enqueue=False)
+    for _ in range(2):
+        EventOutbox.objects.create(job=job, topic="montecarlo.simulation-completed", key="S-1",
+                                   payload={"padding": os.urandom(700_000).hex()})
+    services.run_job(job_id=job.id, worker_id="test:relay")
+    assert EventOutbox.objects.count() == 4
+
+    stop = threading.Event()
+    # an idle wait far longer than the test may take: only a pass that found nothing due waits
+    relay = OutboxRelay(stop=stop, batch_size=2, idle_wait=120, flush_timeout=30, first_refused_backoff=600)
+    thread = threading.Thread(target=relay.run, daemon=True)
+    thread.start()
+    try:
+        wait(lambda: EventOutbox.objects.count() == 2, 30, "the two events behind the refused ones")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert all(row.attempts == 1 and row.next_attempt_at for row in EventOutbox.objects.all())
+    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + \
+        read_topic(kafka_topics["montecarlo.simulation-completed"], 1)
+    assert [json.loads(m.value())["jobId"] for m in sent] == [str(job.id)] * 2

@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import logging
 import threading
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from django.db import close_old_connections, connection, transaction
@@ -61,6 +61,14 @@ class Refused:
 Outcome = Union[None, KafkaError, Refused]  # None: acknowledged
 
 
+class RelayPass(NamedTuple):
+    """What one pass did with the rows that were due."""
+
+    due: int
+    delivered: int
+    put_off: int
+
+
 class OutboxRelay:
     def __init__(self, *, stop: threading.Event, batch_size: int = 500, idle_wait: float = 0.5,
                  max_backoff: float = 30.0, flush_timeout: float = 40.0, first_refused_backoff: float = 1.0,
@@ -79,7 +87,7 @@ class OutboxRelay:
             while not self.stop.is_set():
                 close_old_connections()
                 try:
-                    sent = self.relay_once()
+                    done = self.relay_once()
                 except Exception as exc:  # Kafka or the database is down: wait and retry
                     backoff = min(max(0.5, backoff * 2), self.max_backoff)
                     metrics.KAFKA_ERRORS.labels(stage="relay").inc()
@@ -87,21 +95,21 @@ class OutboxRelay:
                     self.stop.wait(backoff)
                     continue
                 backoff = 0.0
-                if sent == 0:
+                if done.due == 0:  # a pass whose rows were all put off goes straight on
                     self.stop.wait(self.idle_wait)
         finally:
             connection.close()
 
-    def relay_once(self) -> int:
-        """Publish one batch of due rows; returns how many Kafka acknowledged."""
+    def relay_once(self) -> RelayPass:
+        """Publish one batch of due rows; raises if Kafka is away."""
         with transaction.atomic():
             if not self._lock():
-                return 0
+                return RelayPass(0, 0, 0)
             due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
             rows = list(EventOutbox.objects.filter(due).order_by("id")[: self.batch_size])
             metrics.OUTBOX_PENDING.set(len(rows))
             if not rows:
-                return 0
+                return RelayPass(0, 0, 0)
             outcomes = self._publish(rows)
             delivered = [row for row in rows if row.id in outcomes and outcomes[row.id] is None]
             refused = {row.id: outcomes[row.id] for row in rows if _refused_for_what_it_is(outcomes.get(row.id))}
@@ -130,7 +138,7 @@ class OutboxRelay:
                     metrics.OUTBOX_REFUSED.labels(topic=row.topic).inc()
             logger.error("%d outbox events refused by Kafka, put off and kept for retry: %s", len(refused),
                          "; ".join(f"#{rid}: {err}" for rid, err in list(refused.items())[:5]))
-        return len(delivered)
+        return RelayPass(due=len(rows), delivered=len(delivered), put_off=len(refused))
 
     def _refused_backoff(self, attempts: int) -> dt.timedelta:
         """``first_refused_backoff`` after the first refusal, doubling, at most ``max_refused_backoff``."""
