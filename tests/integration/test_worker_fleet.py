@@ -19,6 +19,7 @@ from redis.cluster import RedisCluster
 from simulations import services
 from simulations.models import EventOutbox, JobStatus, SimulationJob
 from tests import factories
+from tests.triggers import refusing
 from workers import heartbeat, schedules
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -176,32 +177,25 @@ def test_a_failed_batch_is_redelivered_and_written_later(make_worker):
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE IF NOT EXISTS mc_test_block (id int)")
         cursor.execute("INSERT INTO mc_test_block VALUES (1)")
-        cursor.execute("""
-            CREATE OR REPLACE FUNCTION mc_test_refuse() RETURNS trigger AS $$
-            BEGIN
-              IF EXISTS (SELECT 1 FROM mc_test_block) AND NEW.status = 'completed'
-              THEN RAISE EXCEPTION 'flush refused for the test' USING ERRCODE = '40001'; END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql""")
-        cursor.execute("CREATE TRIGGER mc_test_refuse BEFORE UPDATE ON simulations_simulationjob "
-                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse()")
     try:
-        worker = make_worker("threads", concurrency=8, ENGINE_PARALLEL="false", WORKER_POOL="threads")
-        ids = [services.create_job(assessment_id=f"BF-{i}", trades=factories.trades(40, seed=i),
-                                   config=factories.config(paths=500)).id for i in range(12)]
-        wait(lambda: worker.log_path.read_text().count("result not written, redeliver") >= 12, 60,
-             "the refused flushes")
-        assert SimulationJob.objects.filter(pk__in=ids, status=JobStatus.PENDING).count() == 12  # nothing half-written
-        assert not EventOutbox.objects.filter(job_id__in=ids).exists()
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM mc_test_block")
-        wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 12, 60,
-             "the redelivered tasks to write")
-        for job_id in ids:
-            assert events_of(job_id, "montecarlo.simulation-completed") == 1
+        with refusing("simulations_simulationjob", "UPDATE",
+                      "EXISTS (SELECT 1 FROM mc_test_block) AND NEW.status = 'completed'", "flush refused for the test"):
+            worker = make_worker("threads", concurrency=8, ENGINE_PARALLEL="false", WORKER_POOL="threads")
+            ids = [services.create_job(assessment_id=f"BF-{i}", trades=factories.trades(40, seed=i),
+                                       config=factories.config(paths=500)).id for i in range(12)]
+            wait(lambda: worker.log_path.read_text().count("result not written, redeliver") >= 12, 60,
+                 "the refused flushes")
+            # nothing half-written
+            assert SimulationJob.objects.filter(pk__in=ids, status=JobStatus.PENDING).count() == 12
+            assert not EventOutbox.objects.filter(job_id__in=ids).exists()
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM mc_test_block")
+            wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 12, 60,
+                 "the redelivered tasks to write")
+            for job_id in ids:
+                assert events_of(job_id, "montecarlo.simulation-completed") == 1
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("DROP TRIGGER IF EXISTS mc_test_refuse ON simulations_simulationjob")
             cursor.execute("DROP TABLE IF EXISTS mc_test_block")
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
 
 import pytest
 from django.db import connection
@@ -19,6 +17,7 @@ from simulations.models import EventOutbox, JobStatus, SimulationJob
 from simulations.services.batch import (JobChange, _finish_one_by_one, finish_jobs, finish_jobs_arrays, finish_jobs_copy,
                                         finish_jobs_executemany)
 from tests import factories
+from tests.triggers import refusing
 from workers.batching import BatchWriter, BatchWriteFailed
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,26 +121,6 @@ def test_a_batch_flushes_when_full_and_a_lone_change_after_the_wait():
     assert quick.write(change_for(lone, 0)) is True
     assert sizes[-1] == 1
     quick.stop()
-
-
-@contextmanager
-def refusing(table: str, event: str, condition: str, message: str, *params: object) -> Iterator[None]:
-    """A trigger that raises ``message`` (SQLSTATE 40001, "retry me") for each row of
-    ``table`` the ``event`` touches where ``condition`` (on NEW) holds."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"""
-            CREATE OR REPLACE FUNCTION mc_test_refuse() RETURNS trigger AS $$
-            BEGIN
-              IF {condition} THEN RAISE EXCEPTION '{message}' USING ERRCODE = '40001'; END IF;
-              RETURN NEW;
-            END $$ LANGUAGE plpgsql""", list(params))
-        cursor.execute(f"CREATE TRIGGER mc_test_refuse BEFORE {event} ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse()")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS mc_test_refuse ON {table}")
 
 
 def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
