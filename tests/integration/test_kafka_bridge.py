@@ -207,6 +207,12 @@ def requests_get(url: str) -> str:
         return ""
 
 
+def too_large_event(job: SimulationJob) -> EventOutbox:
+    """An outbox event over the producer's message.max.bytes (1 MB): librdkafka refuses it at produce()."""
+    return EventOutbox.objects.create(job=job, topic="montecarlo.simulation-completed", key=job.assessment_id,
+                                      payload={"padding": os.urandom(700_000).hex()})
+
+
 def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
     import datetime as dt
     import threading
@@ -217,9 +223,7 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
 
     first = services.create_job(assessment_id="R-1", trades=factories.trades(), config=factories.config(), enqueue=False)
     services.run_job(job_id=first.id, worker_id="test:relay")
-    # larger than the producer's message.max.bytes (1 MB): librdkafka refuses it at produce()
-    poison = EventOutbox.objects.create(job=first, topic="montecarlo.simulation-completed", key="R-1",
-                                        payload={"padding": os.urandom(700_000).hex()})
+    poison = too_large_event(first)
     second = services.create_job(assessment_id="R-2", trades=factories.trades(), config=factories.config(), enqueue=False)
     services.run_job(job_id=second.id, worker_id="test:relay")
     good = set(EventOutbox.objects.exclude(pk=poison.pk).values_list("pk", flat=True))
@@ -263,8 +267,7 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
     admin.create_topics([NewTopic(physical_topic(small), 1, 1, config={"max.message.bytes": "2000"})])[
         physical_topic(small)].result(30)
     job = services.create_job(assessment_id="H-1", trades=factories.trades(), config=factories.config(), enqueue=False)
-    too_large = [EventOutbox.objects.create(job=job, topic="montecarlo.simulation-completed", key="H-1",
-                                            payload={"padding": os.urandom(700_000).hex()}) for _ in range(2)]
+    too_large = [too_large_event(job) for _ in range(2)]
     # well under the producer's limit, far over the topic's, even compressed
     over_topic_limit = [EventOutbox.objects.create(job=job, topic=small, key="H-1",
                                                    payload={"padding": os.urandom(20_000).hex()}) for _ in range(2)]
@@ -297,8 +300,7 @@ def test_the_relay_thread_goes_straight_on_after_a_pass_whose_events_were_all_pu
 
     job = services.create_job(assessment_id="S-1", trades=factories.trades(), config=factories.config(), enqueue=False)
     for _ in range(2):
-        EventOutbox.objects.create(job=job, topic="montecarlo.simulation-completed", key="S-1",
-                                   payload={"padding": os.urandom(700_000).hex()})
+        too_large_event(job)
     services.run_job(job_id=job.id, worker_id="test:relay")
     assert EventOutbox.objects.count() == 4
 

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import threading
+from collections import defaultdict
 from typing import NamedTuple, Optional, Union
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -59,6 +60,7 @@ class Refused:
 
 
 Outcome = Union[None, KafkaError, Refused]  # None: acknowledged
+NO_REPORT = "no delivery report"  # the outcome of a row librdkafka did not report on in time
 
 
 class RelayPass(NamedTuple):
@@ -111,34 +113,46 @@ class OutboxRelay:
             if not rows:
                 return RelayPass(0, 0, 0)
             outcomes = self._publish(rows)
-            delivered = [row for row in rows if row.id in outcomes and outcomes[row.id] is None]
-            refused = {row.id: outcomes[row.id] for row in rows if _refused_for_what_it_is(outcomes.get(row.id))}
-            unsent = [row for row in rows if row.id not in outcomes or outcomes[row.id] is not None]
+            delivered, refused, away = [], [], []  # away: not acknowledged for want of Kafka
+            for row in rows:
+                outcome = outcomes.get(row.id, NO_REPORT)
+                if outcome is None:
+                    delivered.append(row)
+                else:
+                    (refused if _refused_for_what_it_is(outcome) else away).append(row)
             if delivered:
                 EventOutbox.objects.filter(id__in=[row.id for row in delivered]).delete()
                 for row in delivered:
                     metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
-            reported_at = timezone.now()  # the wait counts from the refusal, not from the read
-            for row in unsent:
-                outcome = outcomes.get(row.id, "no delivery report")
-                later = reported_at + self._refused_backoff(row.attempts + 1) if row.id in refused else None
-                EventOutbox.objects.filter(id=row.id).update(
-                    attempts=F("attempts") + 1, last_error=str(outcome)[:1000], next_attempt_at=later)
-        no_report = [row.id for row in rows if row.id not in outcomes]
-        away = [row.id for row in unsent if row.id not in refused]  # for want of Kafka
-        if no_report or (away and not delivered):
+            self._record_failures(refused, away, outcomes)
+        if any(row.id not in outcomes for row in rows) or (away and not delivered):
             # Kafka is away: back off before trying again
             raise RuntimeError(f"{len(away)} of {len(rows)} events not acknowledged by Kafka")
         if away:  # some went through: these stay first in line for the next pass
             logger.warning("%d outbox events not acknowledged, kept for the next pass: %s", len(away),
-                           "; ".join(f"#{rid}: {outcomes[rid]}" for rid in away[:5]))
+                           "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in away[:5]))
         if refused:
-            for row in rows:
-                if row.id in refused:
-                    metrics.OUTBOX_REFUSED.labels(topic=row.topic).inc()
+            for row in refused:
+                metrics.OUTBOX_REFUSED.labels(topic=row.topic).inc()
             logger.error("%d outbox events refused by Kafka, put off and kept for retry: %s", len(refused),
-                         "; ".join(f"#{rid}: {err}" for rid, err in list(refused.items())[:5]))
+                         "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in refused[:5]))
         return RelayPass(due=len(rows), delivered=len(delivered), put_off=len(refused))
+
+    def _record_failures(self, refused: list[EventOutbox], away: list[EventOutbox],
+                         outcomes: dict[int, Outcome]) -> None:
+        """One more attempt and Kafka's error on each row; refused rows are put off.
+        Rows that share an error and a wait share one UPDATE: while Kafka is down the
+        whole batch fails alike, and that is one statement, not one per event."""
+        reported_at = timezone.now()  # the wait counts from the refusal, not from the read
+        groups: dict[tuple[str, Optional[dt.datetime]], list[int]] = defaultdict(list)
+        for row in refused:
+            later = reported_at + self._refused_backoff(row.attempts + 1)
+            groups[str(outcomes[row.id])[:1000], later].append(row.id)
+        for row in away:
+            groups[str(outcomes.get(row.id, NO_REPORT))[:1000], None].append(row.id)
+        for (error, later), ids in groups.items():
+            EventOutbox.objects.filter(id__in=ids).update(attempts=F("attempts") + 1, last_error=error,
+                                                          next_attempt_at=later)
 
     def _refused_backoff(self, attempts: int) -> dt.timedelta:
         """``first_refused_backoff`` after the first refusal, doubling, at most ``max_refused_backoff``."""
