@@ -1,6 +1,6 @@
 """Batch writer vs one ORM ``save()`` per row, same rows, same run, real PostgreSQL.
 
-    deploy/bench.sh batch_writes [--repeat 3]   (starts PostgreSQL, migrates, runs this)
+    deploy/bench.sh batch_writes [--sizes 100,1000,10000] [--repeat 3] [--min-rows 10000]\n    (starts PostgreSQL, migrates, runs this)
 
 Each "row" is one finished job: its status, its result (a real ~4 KB result document,
 stored compressed by simulations/fields.py) and its two outbox events. Strategies:
@@ -18,7 +18,9 @@ above: the last column compares the one it takes for flushes of that size with t
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import math
 import os
 import time
 from typing import Callable, Optional
@@ -83,25 +85,37 @@ def cleanup() -> None:
     SimulationJob.objects.filter(assessment_id__startswith=PREFIX).delete()
 
 
-def measure(strategy: Callable[[list[JobChange]], None], n: int, result: Optional[dict],
-            summary: Optional[dict], repeat: int) -> float:
-    """Best rows/s of ``repeat`` runs over ``n`` fresh rows each, after an untimed run
-    over 10 others: a worker's connection creates the flush's temporary table once, not
-    per batch. Best of several, as for the engine: this VM's neighbours come and go."""
-    cleanup()
-    strategy(changes_for(make_jobs(10), result, summary))
-    best = 0.0
-    for _ in range(repeat):
+def measure(strategies: dict[str, Callable[[list[JobChange]], None]], n: int, result: Optional[dict],
+            summary: Optional[dict], rounds: int) -> dict[str, float]:
+    """Best rows/s of each strategy over ``rounds`` rounds, on ``n`` fresh rows each
+    time, the strategies taking turns in every round (as in ``benchmarks/engine.py``: a
+    slow minute of this shared VM then falls on all of them, not on one). First an
+    untimed run of each over 10 other rows: a worker's connection creates the COPY's
+    temporary table once, not per batch. As in ``timeit``, the collector is off while timed."""
+    for strategy in strategies.values():
         cleanup()
-        jobs = make_jobs(n)
-        changes = changes_for(jobs, result, summary)
-        started = time.perf_counter()
-        strategy(changes)
-        elapsed = time.perf_counter() - started
-        assert SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
-        assert EventOutbox.objects.filter(job__assessment_id__startswith=PREFIX).count() == 2 * n
-        best = max(best, n / elapsed)
+        strategy(changes_for(make_jobs(10), result, summary))
+    best = dict.fromkeys(strategies, 0.0)
+    for _ in range(rounds):
+        for name, strategy in strategies.items():
+            cleanup()
+            changes = changes_for(make_jobs(n), result, summary)
+            gc.disable()
+            started = time.perf_counter()
+            strategy(changes)
+            elapsed = time.perf_counter() - started
+            gc.enable()
+            assert SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
+            assert EventOutbox.objects.filter(job__assessment_id__startswith=PREFIX).count() == 2 * n
+            best[name] = max(best[name], n / elapsed)
     return best
+
+
+def rounds_for(n: int, repeat: int, min_rows: int) -> int:
+    """At least ``repeat`` rounds, and enough that every cell times ``min_rows`` rows in
+    all (as ``timeit`` picks its loop count): one flush of 100 takes ≈ 5 ms, and a best of
+    three such short events says more about this VM's minute than about the flush."""
+    return max(repeat, math.ceil(min_rows / n))
 
 
 def main() -> None:
@@ -109,7 +123,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--batch", type=int, default=settings.BATCH_MAX_ITEMS,
                         help="changes per flush (default: the writer's BATCH_MAX_ITEMS)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per cell, the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per size at least, the best counts")
+    parser.add_argument("--min-rows", type=int, default=10_000,
+                        help="more rounds for small sizes, until each cell has timed this many rows")
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (deploy/bench.sh)"
     result_obj = simulate([120.0, -80.0, 35.5, -240.0, 60.0], SimulationConfig(paths=2_000, seed=1))
@@ -125,12 +141,13 @@ def main() -> None:
     try:
         for title, payload in ((f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
                                ("status updates: failed + reason + 2 outbox events", None)):
-            print(f"\n{title}; batch = {args.batch} per transaction")
+            print(f"\n{title}; batch = {args.batch} per transaction;"
+                  f" best of max({args.repeat}, {args.min_rows:,} / rows) rounds, taking turns")
             print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | writer / orm")
             print("-" * 137)
             for n in sizes:
-                rates = {name: measure(fn, n, payload, summary if payload else None, args.repeat)
-                         for name, fn in strategies.items()}
+                rates = measure(strategies, n, payload, summary if payload else None,
+                                rounds_for(n, args.repeat, args.min_rows))
                 cells = " | ".join(f"{rates[name]:>17,.0f} rows/s" for name in strategies)
                 # as finish_jobs chooses for flushes of this size
                 chosen = "arrays + UPDATE FROM" if min(n, args.batch) <= ARRAYS_UP_TO else "COPY + UPDATE FROM"
