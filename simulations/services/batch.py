@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections import Counter
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple, Optional
@@ -145,7 +146,9 @@ def finish_jobs(changes: list[JobChange]) -> set[uuid.UUID]:
 def _unique_in_job_order(changes: list[JobChange]) -> list[JobChange]:
     """In job order, so two workers' flushes that share a job (a redelivered task) lock
     their rows in the same order and cannot deadlock."""
-    return sorted({c.job_id: c for c in changes}.values(), key=lambda c: c.job_id)
+    # by the uuid's integer: the same order as comparing UUIDs (and PostgreSQL's bytewise
+    # one), without a Python-level __lt__ call per comparison (≈ 500 for 100 changes)
+    return sorted({c.job_id: c for c in changes}.values(), key=lambda c: c.job_id.int)
 
 
 def finish_jobs_arrays(changes: list[JobChange]) -> set[uuid.UUID]:
@@ -293,5 +296,6 @@ def _count(statuses: list[str]) -> None:
 
 
 def _count_statuses(statuses: list[str]) -> None:
-    for status in statuses:
-        metrics.JOBS_FINISHED.labels(status=status).inc()
+    # once per status, not per job: a labels() lookup is ≈ 1.6 µs, 0.16 ms of a flush of 100
+    for status, count in Counter(statuses).items():
+        metrics.JOBS_FINISHED.labels(status=status).inc(count)

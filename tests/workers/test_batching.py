@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 from django.db import connection
 from django.utils import timezone
 
@@ -66,6 +67,20 @@ def test_batched_writes_equal_per_row_writes(flush):
     written = flush([change_for(job, i) for i, job in enumerate(batched)])
     assert written == {j.id for j in batched}
     assert snapshot(batched) == snapshot(per_row)
+
+
+@pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy, finish_jobs_executemany])
+def test_a_flush_counts_the_jobs_it_finished_by_status(flush):
+    """Counted once per status (not one metric call per job), and only what was written."""
+    def finished(status):
+        return REGISTRY.get_sample_value("montecarlo_jobs_finished_total", {"status": status}) or 0.0
+
+    jobs = make_jobs(10, "M")
+    before = {status: finished(status) for status in ("completed", "failed")}
+    ghost = JobChange(job_id=uuid.uuid4(), status="completed", worker_id="w", started_at=timezone.now(), result={})
+    flush([change_for(job, i) for i, job in enumerate(jobs)] + [ghost])  # i % 5 == 4 fail: 2 of 10
+    assert finished("completed") - before["completed"] == 8
+    assert finished("failed") - before["failed"] == 2
 
 
 def test_a_flush_takes_arrays_up_to_the_limit_and_copy_above(monkeypatch):
