@@ -127,11 +127,14 @@ _APPLY_FROM_TABLE = _APPLY_WITH_EVENTS.replace("{changes}", "mc_job_changes AS c
 _EVENT_TOPICS = {"started": events.SIMULATION_STARTED, "completed": events.SIMULATION_COMPLETED}
 
 
-# Up to this many changes a flush sends them as arrays, above it by COPY: the arrays save
-# the temp table's fixed cost (create, ANALYZE, truncate at commit), COPY costs less a row.
-# Medians of 16 flushes each, measured ad hoc: 6.1 against 6.8 ms at 64 changes, 11.9
-# against 13.1 at 200, 19.9 against 18.8 at 350 (``benchmarks/batch_writes.py`` shows both).
-ARRAYS_UP_TO = 256
+# Up to this many changes (the writer's default batch) a flush sends them as arrays, above
+# it by COPY: the arrays save the temp table's fixed cost (create, ANALYZE, truncate at
+# commit), COPY may cost less a row. Session 10, 30 flushes alternating, finished jobs
+# (status-only), min / q1 ms: at 300 changes 12.9 / 13.6 COPY against 12.0 / 13.1 arrays
+# (11.1 / 12.2 against 10.2 / 11.5), at 500 19.5 / 20.5 against 19.1 / 20.2 (16.2 / 17.2
+# against 14.7 / 16.9); ``benchmarks/batch_writes.py`` shows both. (It was 256 when the
+# crossing was measured near 350, before the flush lost most of its per-row costs.)
+ARRAYS_UP_TO = 500
 
 
 def finish_jobs(changes: list[JobChange]) -> set[uuid.UUID]:
