@@ -1,6 +1,7 @@
 """Batch writer vs one ORM ``save()`` per row, same rows, same run, real PostgreSQL.
 
-    deploy/bench.sh batch_writes [--sizes 100,1000,10000] [--repeat 3] [--min-rows 10000]\n    (starts PostgreSQL, migrates, runs this)
+    deploy/bench.sh batch_writes [--sizes 100,1000,10000] [--repeat 3] [--min-rows 10000]
+    (starts PostgreSQL, migrates, runs this)
 
 Each "row" is one finished job: its status, its result (a real ~4 KB result document,
 stored compressed by simulations/fields.py) and its two outbox events. Strategies:
@@ -101,10 +102,12 @@ def measure(strategies: dict[str, Callable[[list[JobChange]], None]], n: int, re
             cleanup()
             changes = changes_for(make_jobs(n), result, summary)
             gc.disable()
-            started = time.perf_counter()
-            strategy(changes)
-            elapsed = time.perf_counter() - started
-            gc.enable()
+            try:
+                started = time.perf_counter()
+                strategy(changes)
+                elapsed = time.perf_counter() - started
+            finally:
+                gc.enable()
             assert SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
             assert EventOutbox.objects.filter(job__assessment_id__startswith=PREFIX).count() == 2 * n
             best[name] = max(best[name], n / elapsed)

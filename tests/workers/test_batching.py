@@ -8,9 +8,9 @@ import time
 import uuid
 
 import pytest
-from prometheus_client import REGISTRY
 from django.db import connection
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from simulations import services
 from simulations.engine import SimulationConfig, simulate
@@ -71,7 +71,7 @@ def test_batched_writes_equal_per_row_writes(flush):
 
 @pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy, finish_jobs_executemany])
 def test_a_flush_counts_the_jobs_it_finished_by_status(flush):
-    """Counted once per status (not one metric call per job), and only what was written."""
+    """By status, and only what was written (a job the flush did not find is not counted)."""
     def finished(status):
         return REGISTRY.get_sample_value("montecarlo_jobs_finished_total", {"status": status}) or 0.0
 
