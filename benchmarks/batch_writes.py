@@ -24,7 +24,7 @@ import json
 import math
 import os
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import django
 
@@ -38,8 +38,13 @@ from django.utils import timezone  # noqa: E402
 from simulations import events  # noqa: E402
 from simulations.engine import SimulationConfig, simulate  # noqa: E402
 from simulations.models import EventOutbox, JobStatus, SimulationJob  # noqa: E402
-from simulations.services.batch import (ARRAYS_UP_TO, JobChange, finish_jobs_arrays, finish_jobs_copy,  # noqa: E402
-                                        finish_jobs_executemany)
+from simulations.services.batch import (  # noqa: E402
+    ARRAYS_UP_TO,
+    JobChange,
+    finish_jobs_arrays,
+    finish_jobs_copy,
+    finish_jobs_executemany,
+)
 
 PREFIX = "bench-batch-"
 
@@ -49,15 +54,27 @@ def make_jobs(n: int) -> list[SimulationJob]:
     return SimulationJob.objects.bulk_create(jobs, batch_size=2_000)
 
 
-def changes_for(jobs: list[SimulationJob], result: Optional[dict], summary: Optional[dict]) -> list[JobChange]:
+def changes_for(jobs: list[SimulationJob], result: dict | None, summary: dict | None) -> list[JobChange]:
     """As tasks hand them to the writer: results already encoded by the task threads.
     Without a result, the change is a failure with a short reason (a status update)."""
     now = timezone.now()
     if result is None:
-        return [JobChange(job_id=j.id, status=JobStatus.FAILED, worker_id="bench:1", started_at=now,
-                          error="Core Service answered with HTTP 503") for j in jobs]
-    return [JobChange(job_id=j.id, status=JobStatus.COMPLETED, worker_id="bench:1", started_at=now,
-                      result=result, summary=summary).encode() for j in jobs]
+        return [
+            JobChange(
+                job_id=j.id,
+                status=JobStatus.FAILED,
+                worker_id="bench:1",
+                started_at=now,
+                error="Core Service answered with HTTP 503",
+            )
+            for j in jobs
+        ]
+    return [
+        JobChange(
+            job_id=j.id, status=JobStatus.COMPLETED, worker_id="bench:1", started_at=now, result=result, summary=summary
+        ).encode()
+        for j in jobs
+    ]
 
 
 def orm_per_row(changes: list[JobChange]) -> None:
@@ -68,17 +85,20 @@ def orm_per_row(changes: list[JobChange]) -> None:
         job.attempts += 1
         job.save()
         key = events.event_key(job)
-        EventOutbox.objects.create(job=job, topic=events.SIMULATION_STARTED, key=key,
-                                   payload=events.started_payload(job))
-        EventOutbox.objects.create(job=job, topic=events.SIMULATION_COMPLETED, key=key,
-                                   payload=events.completed_payload(job, c.summary))
+        EventOutbox.objects.create(
+            job=job, topic=events.SIMULATION_STARTED, key=key, payload=events.started_payload(job)
+        )
+        EventOutbox.objects.create(
+            job=job, topic=events.SIMULATION_COMPLETED, key=key, payload=events.completed_payload(job, c.summary)
+        )
 
 
 def batched(flush: Callable[[list[JobChange]], set], batch: int) -> Callable[[list[JobChange]], None]:
     def run(changes: list[JobChange]) -> None:
         for lo in range(0, len(changes), batch):
-            written = flush(changes[lo:lo + batch])
-            assert len(written) == len(changes[lo:lo + batch])
+            written = flush(changes[lo : lo + batch])
+            assert len(written) == len(changes[lo : lo + batch])
+
     return run
 
 
@@ -86,8 +106,13 @@ def cleanup() -> None:
     SimulationJob.objects.filter(assessment_id__startswith=PREFIX).delete()
 
 
-def measure(strategies: dict[str, Callable[[list[JobChange]], None]], n: int, result: Optional[dict],
-            summary: Optional[dict], rounds: int) -> dict[str, float]:
+def measure(
+    strategies: dict[str, Callable[[list[JobChange]], None]],
+    n: int,
+    result: dict | None,
+    summary: dict | None,
+    rounds: int,
+) -> dict[str, float]:
     """Best rows/s of each strategy over ``rounds`` rounds, on ``n`` fresh rows each
     time, the strategies taking turns in every round (as in ``benchmarks/engine.py``: a
     slow minute of this shared VM then falls on all of them, not on one). First an
@@ -108,7 +133,9 @@ def measure(strategies: dict[str, Callable[[list[JobChange]], None]], n: int, re
                 elapsed = time.perf_counter() - started
             finally:
                 gc.enable()
-            assert SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
+            assert (
+                SimulationJob.objects.filter(assessment_id__startswith=PREFIX, completed_at__isnull=False).count() == n
+            )
             assert EventOutbox.objects.filter(job__assessment_id__startswith=PREFIX).count() == 2 * n
             best[name] = max(best[name], n / elapsed)
     return best
@@ -124,11 +151,19 @@ def rounds_for(n: int, repeat: int, min_rows: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,10000")
-    parser.add_argument("--batch", type=int, default=settings.BATCH_MAX_ITEMS,
-                        help="changes per flush (default: the writer's BATCH_MAX_ITEMS)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=settings.BATCH_MAX_ITEMS,
+        help="changes per flush (default: the writer's BATCH_MAX_ITEMS)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="rounds per size at least, the best counts")
-    parser.add_argument("--min-rows", type=int, default=10_000,
-                        help="more rounds for small sizes, until each cell has timed this many rows")
+    parser.add_argument(
+        "--min-rows",
+        type=int,
+        default=10_000,
+        help="more rounds for small sizes, until each cell has timed this many rows",
+    )
     args = parser.parse_args()
     assert connection.vendor == "postgresql", "run against PostgreSQL (deploy/bench.sh)"
     result_obj = simulate([120.0, -80.0, 35.5, -240.0, 60.0], SimulationConfig(paths=2_000, seed=1))
@@ -142,15 +177,20 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     kb = len(json.dumps(result)) / 1024
     try:
-        for title, payload in ((f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
-                               ("status updates: failed + reason + 2 outbox events", None)):
-            print(f"\n{title}; batch = {args.batch} per transaction;"
-                  f" best of max({args.repeat}, {args.min_rows:,} / rows) rounds, taking turns")
+        for title, payload in (
+            (f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
+            ("status updates: failed + reason + 2 outbox events", None),
+        ):
+            print(
+                f"\n{title}; batch = {args.batch} per transaction;"
+                f" best of max({args.repeat}, {args.min_rows:,} / rows) rounds, taking turns"
+            )
             print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | writer / orm")
             print("-" * 137)
             for n in sizes:
-                rates = measure(strategies, n, payload, summary if payload else None,
-                                rounds_for(n, args.repeat, args.min_rows))
+                rates = measure(
+                    strategies, n, payload, summary if payload else None, rounds_for(n, args.repeat, args.min_rows)
+                )
                 cells = " | ".join(f"{rates[name]:>17,.0f} rows/s" for name in strategies)
                 # as finish_jobs chooses for flushes of this size
                 chosen = "arrays + UPDATE FROM" if min(n, args.batch) <= ARRAYS_UP_TO else "COPY + UPDATE FROM"

@@ -6,7 +6,8 @@ processes on real Redis and PostgreSQL; jobs/s, latency percentiles, where time 
 Rows: jobs POSTed one per request (16 clients), POSTed 100 per request to
 ``/simulations/batch`` (4 clients), and produced to Kafka. Processes started here:
 gunicorn (the web app), ``manage.py kafka_bridge``, and 1 or 2 Celery worker processes
-(thread pool, 8 threads, kernels on the calling thread, batch writer). A small local HTTP server plays the Core Service for the Kafka path.
+(thread pool, 8 threads, kernels on the calling thread, batch writer). A small local
+HTTP server plays the Core Service for the Kafka path.
 Every job must complete: a lost job fails the run.
 """
 
@@ -52,10 +53,24 @@ def pct(values: list[float], q: float) -> float:
 class Web:
     def __init__(self, env: dict[str, str], log_dir: Path):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "montecarlo.wsgi", "-w", "2", "-b", f"127.0.0.1:{WEB_PORT}",
-             "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=open(log_dir / "gunicorn.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "montecarlo.wsgi",
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{WEB_PORT}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=open(log_dir / "gunicorn.log", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -84,8 +99,11 @@ def create_over_http(prefix: str, n: int, config: dict, clients: int = 16) -> li
 
     def post(i: int) -> float:
         started = time.perf_counter()
-        r = session.post(f"http://127.0.0.1:{WEB_PORT}/simulations",
-                         json={"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config}, timeout=30)
+        r = session.post(
+            f"http://127.0.0.1:{WEB_PORT}/simulations",
+            json={"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config},
+            timeout=30,
+        )
         assert r.status_code == 202, r.text
         return time.perf_counter() - started
 
@@ -93,15 +111,18 @@ def create_over_http(prefix: str, n: int, config: dict, clients: int = 16) -> li
         return list(pool.map(post, range(n)))
 
 
-def create_over_http_in_batches(prefix: str, n: int, config: dict, per_request: int = 100,
-                                 clients: int = 4) -> list[float]:
+def create_over_http_in_batches(
+    prefix: str, n: int, config: dict, per_request: int = 100, clients: int = 4
+) -> list[float]:
     """POST /simulations/batch with ``per_request`` jobs each; returns each request's latency."""
     session = _session(clients)
 
     def post(lo: int) -> float:
         started = time.perf_counter()
-        jobs = [{"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config}
-                for i in range(lo, min(n, lo + per_request))]
+        jobs = [
+            {"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config}
+            for i in range(lo, min(n, lo + per_request))
+        ]
         r = session.post(f"http://127.0.0.1:{WEB_PORT}/simulations/batch", json={"jobs": jobs}, timeout=60)
         assert r.status_code == 202, r.text
         return time.perf_counter() - started
@@ -113,8 +134,11 @@ def create_over_http_in_batches(prefix: str, n: int, config: dict, per_request: 
 def create_over_kafka(prefix: str, n: int, config: dict, topic: str) -> None:
     producer = Producer({"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"], "linger.ms": 5})
     for i in range(n):
-        producer.produce(topic, key=f"{prefix}{i}".encode(),
-                         value=json.dumps({"assessmentId": f"{prefix}{i}", "config": config}).encode())
+        producer.produce(
+            topic,
+            key=f"{prefix}{i}".encode(),
+            value=json.dumps({"assessmentId": f"{prefix}{i}", "config": config}).encode(),
+        )
         producer.poll(0)
     assert producer.flush(30) == 0
 
@@ -127,16 +151,21 @@ def wait_done(prefix: str, n: int, timeout: float) -> None:
         if done >= n:
             return
         time.sleep(0.2)
-    counts = dict(SimulationJob.objects.filter(assessment_id__startswith=prefix)
-                  .values_list("status").annotate(n=django.db.models.Count("id")))
+    counts = dict(
+        SimulationJob.objects.filter(assessment_id__startswith=prefix)
+        .values_list("status")
+        .annotate(n=django.db.models.Count("id"))
+    )
     raise AssertionError(f"{prefix}: not all {n} jobs completed in {timeout}s: {counts}")
 
 
 def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[str, float]:
-    jobs = [(created, started, completed, (result or {}).get("elapsed_seconds", 0.0), status)
-            for created, started, completed, result, status in SimulationJob.objects
-            .filter(assessment_id__startswith=prefix)
-            .values_list("created_at", "started_at", "completed_at", "result", "status")]
+    jobs = [
+        (created, started, completed, (result or {}).get("elapsed_seconds", 0.0), status)
+        for created, started, completed, result, status in SimulationJob.objects.filter(
+            assessment_id__startswith=prefix
+        ).values_list("created_at", "started_at", "completed_at", "result", "status")
+    ]
     assert len(jobs) == n and {j[4] for j in jobs} == {"completed"}, "a job was lost or failed"
     first = min(j[0] for j in jobs)
     last = max(j[2] for j in jobs)
@@ -146,13 +175,19 @@ def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[st
     write = [max(0.0, (j[2] - j[1]).total_seconds() * 1000 - float(j[3]) * 1000) for j in jobs]
     row = {
         "jobs/s": n / (last - first).total_seconds(),
-        "p50": pct(latency, 50), "p95": pct(latency, 95), "p99": pct(latency, 99),
+        "p50": pct(latency, 50),
+        "p95": pct(latency, 95),
+        "p99": pct(latency, 99),
         "api p50": pct([x * 1000 for x in api_latency], 50) if api_latency else float("nan"),
-        "queue p50": pct(queue, 50), "engine p50": pct(kernel, 50), "load+write p50": pct(write, 50),
+        "queue p50": pct(queue, 50),
+        "engine p50": pct(kernel, 50),
+        "load+write p50": pct(write, 50),
     }
-    print(f"{label:<24} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
-          f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
-          f"{row['load+write p50']:>14.1f}")
+    print(
+        f"{label:<24} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
+        f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
+        f"{row['load+write p50']:>14.1f}"
+    )
     return row
 
 
@@ -162,8 +197,14 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
     args = parser.parse_args()
-    config = {"paths": args.paths, "horizon": 50, "seed": 1, "fanPoints": 20, "histogramBins": 20,
-              "rules": {"profitTarget": 500, "maxDrawdown": 400}}
+    config = {
+        "paths": args.paths,
+        "horizon": 50,
+        "seed": 1,
+        "fanPoints": 20,
+        "histogramBins": 20,
+        "rules": {"profitTarget": 500, "maxDrawdown": 400},
+    }
     log_dir = Path(tempfile.mkdtemp(prefix="mc-bench-"))
     topic_prefix = f"bench{uuid.uuid4().hex[:8]}."
     os.environ["KAFKA_TOPIC_PREFIX"] = topic_prefix
@@ -174,20 +215,32 @@ def main() -> None:
     ensure_topics()
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
     core = FakeCoreService().start()
-    env = dict(os.environ, CORE_SERVICE_URL=core.url, ENGINE_PARALLEL="false", WORKER_POOL="threads",
-               BRIDGE_METRICS_PORT="0",
-               KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:6]}", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        CORE_SERVICE_URL=core.url,
+        ENGINE_PARALLEL="false",
+        WORKER_POOL="threads",
+        BRIDGE_METRICS_PORT="0",
+        KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:6]}",
+        PYTHONPATH=str(ROOT),
+    )
     web = Web(env, log_dir)
     bridge = BridgeProcess(env, log_dir).start()
-    print(f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms);"
-          f" logs in {log_dir}")
-    print(f"{'workers / path':<24} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
-          f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}")
+    print(
+        f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms);"
+        f" logs in {log_dir}"
+    )
+    print(
+        f"{'workers / path':<24} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
+        f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}"
+    )
     print("-" * 130)
     try:
         for processes in (1, 2):
-            workers = [WorkerProcess(f"bench{processes}-{k}", env, log_dir, concurrency=args.threads).start()
-                       for k in range(processes)]
+            workers = [
+                WorkerProcess(f"bench{processes}-{k}", env, log_dir, concurrency=args.threads).start()
+                for k in range(processes)
+            ]
             try:
                 run = uuid.uuid4().hex[:6]
                 prefix = f"bapi-{run}-"

@@ -15,7 +15,7 @@ import argparse
 import gc
 import time
 import tracemalloc
-from typing import Callable
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -41,12 +41,16 @@ def numpy_baseline(history: np.ndarray, paths: int, horizon: int, seed: int, blo
         equity = START + np.cumsum(pnl, axis=1)
         peak = np.maximum(np.maximum.accumulate(equity, axis=1), START)
         dd_sum += float((peak - equity).max(axis=1).sum())
+
         # first step at which each rule fires (horizon = never)
         def first(mask: np.ndarray) -> np.ndarray:
             return np.where(mask.any(axis=1), mask.argmax(axis=1), horizon)
+
         hit_target = first(equity >= START + TARGET)
         hit_dd = first(equity <= START - MAX_DD)
-        day_start = np.concatenate([np.full((n, 1), START), equity[:, PER_DAY - 1:n_days * PER_DAY - 1:PER_DAY]], axis=1)
+        day_start = np.concatenate(
+            [np.full((n, 1), START), equity[:, PER_DAY - 1 : n_days * PER_DAY - 1 : PER_DAY]], axis=1
+        )
         day_equity = equity[:, : n_days * PER_DAY].reshape(n, n_days, PER_DAY)
         hit_daily = first((day_equity <= (day_start[:, :n_days, None] - DAILY)).reshape(n, -1))
         breach = np.minimum(hit_dd, hit_daily)
@@ -56,17 +60,28 @@ def numpy_baseline(history: np.ndarray, paths: int, horizon: int, seed: int, blo
 
 
 def engine_run(history: np.ndarray, paths: int, horizon: int, seed: int) -> dict[str, float]:
-    result = simulate(history, SimulationConfig(
-        paths=paths, horizon=horizon, seed=seed, starting_balance=START, trades_per_day=PER_DAY,
-        stop_at_decision=False,  # every path runs the full horizon, as numpy's do
-        rules=Rules(profit_target=TARGET, max_drawdown=MAX_DD, daily_loss_limit=DAILY),
-    ))
-    return {"pass": result.probabilities["pass"].estimate, "fail": result.probabilities["fail"].estimate,
-            "mean_max_dd": result.max_drawdown.mean}
+    result = simulate(
+        history,
+        SimulationConfig(
+            paths=paths,
+            horizon=horizon,
+            seed=seed,
+            starting_balance=START,
+            trades_per_day=PER_DAY,
+            stop_at_decision=False,  # every path runs the full horizon, as numpy's do
+            rules=Rules(profit_target=TARGET, max_drawdown=MAX_DD, daily_loss_limit=DAILY),
+        ),
+    )
+    return {
+        "pass": result.probabilities["pass"].estimate,
+        "fail": result.probabilities["fail"].estimate,
+        "mean_max_dd": result.max_drawdown.mean,
+    }
 
 
-def best_times(runs: dict[str, Callable[[], dict[str, float]]], repeat: int,
-               warm: int = 3) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def best_times(
+    runs: dict[str, Callable[[], dict[str, float]]], repeat: int, warm: int = 3
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """Best wall time of each side over ``repeat`` rounds, the sides taking turns in
     every round, so a slow minute of this shared VM falls on both and not on one.
     ``warm`` untimed runs first: a size's first runs page-fault their fresh arrays
@@ -109,19 +124,25 @@ def main() -> None:
     if args.quick:
         sizes = [(2_000, 500)]
     print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, numpy {np.__version__}")
-    print(f"{'paths x horizon':>17} | {'engine samples/s':>16} | {'numpy samples/s':>15} | {'ratio':>6} | "
-          f"{'engine peak MB':>14} | {'numpy peak MB':>13} | {'P(pass) engine / numpy':>22}")
+    print(
+        f"{'paths x horizon':>17} | {'engine samples/s':>16} | {'numpy samples/s':>15} | {'ratio':>6} | "
+        f"{'engine peak MB':>14} | {'numpy peak MB':>13} | {'P(pass) engine / numpy':>22}"
+    )
     print("-" * 124)
     for paths, horizon in sizes:
         samples = paths * horizon
-        runs = {"engine": lambda: engine_run(history, paths, horizon, 7),
-                "numpy": lambda: numpy_baseline(history, paths, horizon, 7)}
+        runs = {
+            "engine": lambda paths=paths, horizon=horizon: engine_run(history, paths, horizon, 7),
+            "numpy": lambda paths=paths, horizon=horizon: numpy_baseline(history, paths, horizon, 7),
+        }
         best, out = best_times(runs, args.repeat)
         t_eng, t_np, r_eng, r_np = best["engine"], best["numpy"], out["engine"], out["numpy"]
         m_eng, m_np = peak_traced_mb(runs["engine"]), peak_traced_mb(runs["numpy"])
-        print(f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
-              f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
-              f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}")
+        print(
+            f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
+            f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
+            f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ graceful_timeout = 25
 accesslog = "-"
 
 
-def child_exit(server, worker):  # noqa: ANN001
+def child_exit(server, worker):
     """A web worker exited: drop its live gauges from the shared metrics directory."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -5,7 +5,7 @@ Readiness names what is down: the database, the broker and, when configured, Kaf
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from montecarlo.health import HealthApi, ReadyApi
 from simulations.api import errors
-from workers.metrics import metrics_view
+from simulations.metrics import metrics_view
 
 urlpatterns = [
     path("", include("simulations.api.urls")),

@@ -4,7 +4,7 @@ services (the one action, cancel, calls ``services.cancel_job``)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -29,10 +29,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
 
@@ -44,15 +44,22 @@ class EventInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Optional[Any] = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False
 
 
 @admin.register(SimulationJob)
 class SimulationJobAdmin(ReadOnlyAdmin):
     list_display = (
-        "id", "status", "trigger", "assessment_id", "funded_account_id",
-        "attempts", "created_at", "started_at", "completed_at",
+        "id",
+        "status",
+        "trigger",
+        "assessment_id",
+        "funded_account_id",
+        "attempts",
+        "created_at",
+        "started_at",
+        "completed_at",
     )
     list_filter = ("status", "trigger", "created_at", "completed_at")
     date_hierarchy = "created_at"
@@ -61,15 +68,40 @@ class SimulationJobAdmin(ReadOnlyAdmin):
     list_per_page = 100
     fieldsets = (
         (None, {"fields": ("id", "status", "trigger", "assessment_id", "funded_account_id", "error")}),
-        ("Timing", {"fields": ("created_at", "started_at", "completed_at", "attempts", "worker_id",
-                               "paths_done", "paths_total")}),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "created_at",
+                    "started_at",
+                    "completed_at",
+                    "attempts",
+                    "worker_id",
+                    "paths_done",
+                    "paths_total",
+                )
+            },
+        ),
         ("Input", {"fields": ("idempotency_key", "input_pretty")}),
         ("Result", {"fields": ("result_pretty",)}),
     )
     readonly_fields = (
-        "id", "status", "trigger", "assessment_id", "funded_account_id", "error", "created_at",
-        "started_at", "completed_at", "attempts", "worker_id", "paths_done", "paths_total",
-        "idempotency_key", "input_pretty", "result_pretty",
+        "id",
+        "status",
+        "trigger",
+        "assessment_id",
+        "funded_account_id",
+        "error",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "attempts",
+        "worker_id",
+        "paths_done",
+        "paths_total",
+        "idempotency_key",
+        "input_pretty",
+        "result_pretty",
     )
     inlines = [EventInline]
     actions = ["cancel_jobs"]
@@ -83,8 +115,11 @@ class SimulationJobAdmin(ReadOnlyAdmin):
                 cancelled += 1
             except InvalidTransition:  # finished already (or meanwhile)
                 finished += 1
-        self.message_user(request, f"{cancelled} job(s) cancelled, {finished} already finished",
-                          messages.SUCCESS if cancelled else messages.WARNING)
+        self.message_user(
+            request,
+            f"{cancelled} job(s) cancelled, {finished} already finished",
+            messages.SUCCESS if cancelled else messages.WARNING,
+        )
 
     @admin.display(description="input data")
     def input_pretty(self, job: SimulationJob) -> str:
@@ -100,8 +135,11 @@ class DeliveryFilter(admin.SimpleListFilter):
     parameter_name = "delivery"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("waiting", "waiting (not tried yet)"), ("failing", "failing (Kafka refused or timed out)"),
-                ("put_off", "put off (Kafka refused the event itself)")]
+        return [
+            ("waiting", "waiting (not tried yet)"),
+            ("failing", "failing (Kafka refused or timed out)"),
+            ("put_off", "put off (Kafka refused the event itself)"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "waiting":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,10 +17,11 @@ class AnnouncedJob(Protocol):
     """What an event says about a job: a ``SimulationJob`` or a row the batch writer got back."""
 
     id: uuid.UUID
-    assessment_id: Optional[str]
-    funded_account_id: Optional[str]
+    assessment_id: str | None
+    funded_account_id: str | None
     status: str
     error: str
+
 
 ASSESSMENT_COMPLETED = "assessment.completed"
 ASSESSMENT_COMPLETED_DLQ = "assessment.completed.dlq"
@@ -43,7 +44,7 @@ def event_key(job: AnnouncedJob) -> str:
     return str(job.assessment_id or job.funded_account_id)
 
 
-def started_payload(job: AnnouncedJob, at: Optional[dt.datetime] = None) -> dict[str, Any]:
+def started_payload(job: AnnouncedJob, at: dt.datetime | None = None) -> dict[str, Any]:
     return {
         "jobId": str(job.id),
         "assessmentId": job.assessment_id,
@@ -52,8 +53,9 @@ def started_payload(job: AnnouncedJob, at: Optional[dt.datetime] = None) -> dict
     }
 
 
-def completed_payload(job: AnnouncedJob, summary: Optional[dict[str, Any]],
-                      at: Optional[dt.datetime] = None) -> dict[str, Any]:
+def completed_payload(
+    job: AnnouncedJob, summary: dict[str, Any] | None, at: dt.datetime | None = None
+) -> dict[str, Any]:
     return {
         "jobId": str(job.id),
         "assessmentId": job.assessment_id,

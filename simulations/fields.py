@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any, Optional
+from typing import Any
 
 from django.db import models
 
@@ -34,7 +34,7 @@ class CompressedJSONField(models.BinaryField):
 
     description = "JSON, zlib-compressed"
 
-    def from_db_value(self, value: Optional[bytes], expression, connection) -> Any:
+    def from_db_value(self, value: bytes | None, expression, connection) -> Any:
         return None if value is None else decompress_json(bytes(value))
 
     def to_python(self, value: Any) -> Any:
@@ -42,7 +42,7 @@ class CompressedJSONField(models.BinaryField):
             return decompress_json(bytes(value))
         return value
 
-    def get_prep_value(self, value: Any) -> Optional[bytes]:
+    def get_prep_value(self, value: Any) -> bytes | None:
         if value is None or isinstance(value, (bytes, bytearray, memoryview)):
             return value  # None, or already compressed by the worker
         return compress_json(value)

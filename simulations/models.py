@@ -59,20 +59,30 @@ class SimulationJob(models.Model):
         indexes = [
             # Partial: a job has an assessment or an account (rarely both), and every
             # lookup is by a value, so the NULL side would be an entry per write for nothing.
-            models.Index(fields=["assessment_id", "status"], name="job_assessment_status",
-                         condition=Q(assessment_id__isnull=False)),
-            models.Index(fields=["funded_account_id", "status"], name="job_account_status",
-                         condition=Q(funded_account_id__isnull=False)),
+            models.Index(
+                fields=["assessment_id", "status"],
+                name="job_assessment_status",
+                condition=Q(assessment_id__isnull=False),
+            ),
+            models.Index(
+                fields=["funded_account_id", "status"],
+                name="job_account_status",
+                condition=Q(funded_account_id__isnull=False),
+            ),
             models.Index(fields=["created_at"], name="job_created"),
             # Sweeps look only at unfinished jobs. Partial, so finishing a job (the
             # write the batch writer does most) adds no entry to it.
-            models.Index(fields=["status", "updated_at"], name="job_unfinished",
-                         condition=Q(status__in=["pending", "running"])),
+            models.Index(
+                fields=["status", "updated_at"], name="job_unfinished", condition=Q(status__in=["pending", "running"])
+            ),
         ]
         constraints = [
             # NULL keys are never equal anyway; leaving them out spares keyless jobs an entry.
-            models.UniqueConstraint(fields=["idempotency_key"], name="job_idempotency_key_unique",
-                                    condition=Q(idempotency_key__isnull=False)),
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                name="job_idempotency_key_unique",
+                condition=Q(idempotency_key__isnull=False),
+            ),
             models.CheckConstraint(
                 condition=Q(assessment_id__isnull=False) | Q(funded_account_id__isnull=False),
                 name="job_has_assessment_or_account",
@@ -104,8 +114,9 @@ class EventOutbox(models.Model):
     # No database-level foreign key: rows are written only with their job, in its
     # transaction, and deleting a job cascades in the ORM. The constraint's deferred
     # check was ~15% of a batch flush (two events per finished job).
-    job = models.ForeignKey(SimulationJob, on_delete=models.CASCADE, related_name="events", db_constraint=False,
-                            db_index=False)
+    job = models.ForeignKey(
+        SimulationJob, on_delete=models.CASCADE, related_name="events", db_constraint=False, db_index=False
+    )
     topic = models.CharField(max_length=128)
     key = models.CharField(max_length=128)
     payload = PlainJSONField()  # json, not jsonb: see simulations/fields.py

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Union
-
 import datetime as dt
+import uuid
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -14,7 +12,7 @@ from .errors import JobNotFound
 from .models import JobStatus, JobTrigger, SimulationJob
 
 
-def job_get(*, job_id: Union[str, uuid.UUID]) -> SimulationJob:
+def job_get(*, job_id: str | uuid.UUID) -> SimulationJob:
     try:
         return SimulationJob.objects.get(pk=uuid.UUID(str(job_id)))
     except (SimulationJob.DoesNotExist, ValueError):

@@ -4,8 +4,8 @@ PostgreSQL and Redis that ``deploy/test.sh`` started; nothing here fakes them.""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -128,10 +128,16 @@ def kafka_env(worker_env, settings, kafka_topics) -> dict[str, str]:
     """Environment for worker and bridge processes that use this test's topics."""
     import uuid
 
-    return dict(worker_env, KAFKA_BOOTSTRAP_SERVERS=settings.KAFKA_BOOTSTRAP_SERVERS,
-                KAFKA_TOPIC_PREFIX=settings.KAFKA_TOPIC_PREFIX, KAFKA_CONSUMER_GROUP=f"g-{uuid.uuid4().hex[:8]}",
-                BRIDGE_METRICS_PORT="0", KAFKA_MESSAGE_TIMEOUT_MS="5000", OUTBOX_MAX_BACKOFF="2",
-                KAFKA_POLL_TIMEOUT="0.2")
+    return dict(
+        worker_env,
+        KAFKA_BOOTSTRAP_SERVERS=settings.KAFKA_BOOTSTRAP_SERVERS,
+        KAFKA_TOPIC_PREFIX=settings.KAFKA_TOPIC_PREFIX,
+        KAFKA_CONSUMER_GROUP=f"g-{uuid.uuid4().hex[:8]}",
+        BRIDGE_METRICS_PORT="0",
+        KAFKA_MESSAGE_TIMEOUT_MS="5000",
+        OUTBOX_MAX_BACKOFF="2",
+        KAFKA_POLL_TIMEOUT="0.2",
+    )
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ import random
 from typing import Any
 
 
-def trades(n: int = 60, *, seed: int = 1, mean: float = 20.0, sd: float = 150.0, dated: bool = False) -> list[dict[str, Any]]:
+def trades(
+    n: int = 60, *, seed: int = 1, mean: float = 20.0, sd: float = 150.0, dated: bool = False
+) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -18,7 +20,11 @@ def trades(n: int = 60, *, seed: int = 1, mean: float = 20.0, sd: float = 150.0,
 
 
 def config(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"paths": 2000, "seed": 42, "startingBalance": 50_000,
-                            "rules": {"profitTarget": 2_500, "maxDrawdown": 2_000}}
+    base: dict[str, Any] = {
+        "paths": 2000,
+        "seed": 42,
+        "startingBalance": 50_000,
+        "rules": {"profitTarget": 2_500, "maxDrawdown": 2_000},
+    }
     base.update(overrides)
     return base

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from django.db import connection
 
@@ -13,14 +13,18 @@ def refusing(table: str, event: str, condition: str, message: str, *params: obje
     """A trigger that raises ``message`` (SQLSTATE 40001, "retry me") for each row of
     ``table`` the ``event`` touches where ``condition`` (on NEW) holds."""
     with connection.cursor() as cursor:
-        cursor.execute(f"""
+        cursor.execute(
+            f"""
             CREATE OR REPLACE FUNCTION mc_test_refuse() RETURNS trigger AS $$
             BEGIN
               IF {condition} THEN RAISE EXCEPTION '{message}' USING ERRCODE = '40001'; END IF;
               RETURN NEW;
-            END $$ LANGUAGE plpgsql""", list(params))
-        cursor.execute(f"CREATE TRIGGER mc_test_refuse BEFORE {event} ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION mc_test_refuse()")
+            END $$ LANGUAGE plpgsql""",
+            list(params),
+        )
+        cursor.execute(
+            f"CREATE TRIGGER mc_test_refuse BEFORE {event} ON {table} FOR EACH ROW EXECUTE FUNCTION mc_test_refuse()"
+        )
     try:
         yield
     finally:

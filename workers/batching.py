@@ -21,17 +21,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
-from simulations import services
+from simulations import metrics, services
 from simulations.models import JobStatus
+from simulations.process import PerProcess
 from simulations.services import JobChange
-from workers import metrics
-from workers.process_local import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +45,13 @@ class _Pending:
     queued_at: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
     written: bool = False
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
 
 
 class BatchWriter:
-    def __init__(self, *, max_items: int, max_wait_ms: int,
-                 flush: Callable[[list[JobChange]], set] = services.finish_jobs):
+    def __init__(
+        self, *, max_items: int, max_wait_ms: int, flush: Callable[[list[JobChange]], set] = services.finish_jobs
+    ):
         self.max_items = max_items
         self.max_wait = max_wait_ms / 1000.0
         self._flush_fn = flush
@@ -103,7 +103,7 @@ class BatchWriter:
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items:]
+                batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items :]
             self._flush(batch)
         connection.close()
 
@@ -143,8 +143,15 @@ class BatchWriter:
             reason = f"result could not be stored: {exc.__class__.__name__}: {exc}"[:4000]
             logger.error("job %s: %s", p.change.job_id, reason)
             connection.close()
-        p.change = replace(p.change, status=JobStatus.FAILED, result=None, result_blob=None, summary=None, summary_json=None,
-                           error=reason)
+        p.change = replace(
+            p.change,
+            status=JobStatus.FAILED,
+            result=None,
+            result_blob=None,
+            summary=None,
+            summary_json=None,
+            error=reason,
+        )
         try:
             p.written = p.change.job_id in self._flush_fn([p.change])
             p.done.set()
@@ -162,7 +169,8 @@ class BatchWriter:
 
 
 _writer: PerProcess[BatchWriter] = PerProcess(
-    lambda: BatchWriter(max_items=settings.BATCH_MAX_ITEMS, max_wait_ms=settings.BATCH_MAX_WAIT_MS))
+    lambda: BatchWriter(max_items=settings.BATCH_MAX_ITEMS, max_wait_ms=settings.BATCH_MAX_WAIT_MS)
+)
 
 
 def process_writer() -> BatchWriter:

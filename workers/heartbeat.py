@@ -16,11 +16,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from django.conf import settings
 
-from workers.identity import worker_id as current_worker_id
+from simulations.process import worker_id as current_worker_id
 from workers.redis_client import keys_redis
 
 logger = logging.getLogger(__name__)
@@ -47,30 +47,33 @@ class WorkerState:
         return "processing" if self.running else "idle"
 
     @property
-    def current_task_id(self) -> Optional[str]:
+    def current_task_id(self) -> str | None:
         return self.running[-1] if self.running else None
 
     def as_json(self, interval: float, ttl: int) -> str:
         now = time.time()
-        return json.dumps({
-            "worker_id": self.worker_id,
-            "worker_name": self.worker_name,
-            "timestamp": now,
-            "status": self.status,
-            "tasks_processed": self.tasks_processed,
-            "tasks_failed": self.tasks_failed,
-            "uptime_seconds": round(now - self.started, 3),
-            "current_task_id": self.current_task_id,
-            "heartbeat_interval": interval,
-            "heartbeat_ttl": ttl,
-        })
+        return json.dumps(
+            {
+                "worker_id": self.worker_id,
+                "worker_name": self.worker_name,
+                "timestamp": now,
+                "status": self.status,
+                "tasks_processed": self.tasks_processed,
+                "tasks_failed": self.tasks_failed,
+                "uptime_seconds": round(now - self.started, 3),
+                "current_task_id": self.current_task_id,
+                "heartbeat_interval": interval,
+                "heartbeat_ttl": ttl,
+            }
+        )
 
 
 class Heartbeat:
     """The beating thread of one worker process."""
 
-    def __init__(self, worker_name: str, *, interval: Optional[float] = None, ttl: Optional[int] = None,
-                 min_gap: float = 0.2):
+    def __init__(
+        self, worker_name: str, *, interval: float | None = None, ttl: int | None = None, min_gap: float = 0.2
+    ):
         self.state = WorkerState(worker_id=current_worker_id(), worker_name=worker_name)
         self.interval = interval if interval is not None else settings.WORKER_HEARTBEAT_INTERVAL
         self.ttl = ttl if ttl is not None else settings.WORKER_HEARTBEAT_TTL
@@ -83,7 +86,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self.beat()  # before the first task can be claimed
         self._thread.start()
         return self
@@ -93,7 +96,7 @@ class Heartbeat:
             self.state.running.append(task_id)
         self._wake.set()
 
-    def task_finished(self, task_id: Optional[str] = None, *, failed: bool) -> None:
+    def task_finished(self, task_id: str | None = None, *, failed: bool) -> None:
         with self._lock:
             if task_id in self.state.running:
                 self.state.running.remove(task_id)
@@ -204,19 +207,18 @@ def own_heartbeats(max_age: float) -> list[dict[str, Any]]:
     """Fresh heartbeats of worker processes on this host (for the liveness probe)."""
     prefix = f"{host_name()}:"
     now = time.time()
-    return [hb for hb in live_workers()
-            if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
+    return [hb for hb in live_workers() if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
 
 
-_process_heartbeat: Optional[Heartbeat] = None
+_process_heartbeat: Heartbeat | None = None
 
 
-def process_heartbeat() -> Optional[Heartbeat]:
+def process_heartbeat() -> Heartbeat | None:
     """The heartbeat of this process, if it is a worker process."""
     return _process_heartbeat if _process_heartbeat and os.getpid() == _owner_pid else None
 
 
-_owner_pid: Optional[int] = None
+_owner_pid: int | None = None
 
 
 def start_process_heartbeat(worker_name: str) -> Heartbeat:

@@ -9,17 +9,15 @@ One client per process, created lazily so it is never shared across a fork.
 
 from __future__ import annotations
 
-from typing import Union
-
 import redis
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from workers.process_local import PerProcess
+from simulations.process import PerProcess
 
-KeysRedis = Union[redis.Redis, RedisCluster]
+KeysRedis = redis.Redis | RedisCluster
 
 
 def keys_redis() -> KeysRedis:

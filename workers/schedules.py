@@ -8,15 +8,19 @@ pause them in the admin. Run exactly one beat process: DatabaseScheduler has no 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+
+from simulations import task_names
+from workers.queues import CeleryQueue
 
 SWEEP_TASK_NAME = "requeue running jobs of dead workers"
 DAILY_TASK_NAME = "daily funded-account simulations"
 
 
-def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> list[str]:
+def ensure_schedules(get_model: Callable[[str, str], Any] | None = None) -> list[str]:
     """Create or update the periodic tasks; returns their names.
 
     ``get_model`` is a migration's ``apps.get_model``; by default the live models.
@@ -25,16 +29,23 @@ def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> l
         from django.apps import apps
 
         get_model = apps.get_model
-    IntervalSchedule = get_model("django_celery_beat", "IntervalSchedule")  # noqa: N806
-    CrontabSchedule = get_model("django_celery_beat", "CrontabSchedule")  # noqa: N806
-    PeriodicTask = get_model("django_celery_beat", "PeriodicTask")  # noqa: N806
+    IntervalSchedule = get_model("django_celery_beat", "IntervalSchedule")
+    CrontabSchedule = get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = get_model("django_celery_beat", "PeriodicTask")
 
     names = []
     # Every STALE_JOB_SWEEP_INTERVAL seconds (30): a dead worker's job waits at most
     # heartbeat TTL + this interval before it is requeued.
     every, _ = IntervalSchedule.objects.get_or_create(every=settings.STALE_JOB_SWEEP_INTERVAL, period="seconds")
-    _upsert(PeriodicTask, SWEEP_TASK_NAME, task="montecarlo.sweep_stale_jobs", interval=every,
-            crontab=None, queue="maintenance", expire_seconds=settings.STALE_JOB_SWEEP_INTERVAL)
+    _upsert(
+        PeriodicTask,
+        SWEEP_TASK_NAME,
+        task=task_names.SWEEP_STALE_JOBS,
+        interval=every,
+        crontab=None,
+        queue=CeleryQueue.MAINTENANCE.value,
+        expire_seconds=settings.STALE_JOB_SWEEP_INTERVAL,
+    )
     names.append(SWEEP_TASK_NAME)
 
     # Daily at DAILY_FUNDED_RUN_TIME UTC (02:00): one task that fans out over every
@@ -43,10 +54,22 @@ def ensure_schedules(get_model: Optional[Callable[[str, str], Any]] = None) -> l
     # so a beat that was down does not fire a stale run late.
     hour, minute = (int(part) for part in settings.DAILY_FUNDED_RUN_TIME.split(":"))
     daily, _ = CrontabSchedule.objects.get_or_create(
-        minute=str(minute), hour=str(hour), day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC",
+        minute=str(minute),
+        hour=str(hour),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
     )
-    _upsert(PeriodicTask, DAILY_TASK_NAME, task="montecarlo.schedule_daily_funded_runs", crontab=daily,
-            interval=None, queue="maintenance", expire_seconds=6 * 3600)
+    _upsert(
+        PeriodicTask,
+        DAILY_TASK_NAME,
+        task=task_names.SCHEDULE_DAILY_FUNDED_RUNS,
+        crontab=daily,
+        interval=None,
+        queue=CeleryQueue.MAINTENANCE.value,
+        expire_seconds=6 * 3600,
+    )
     names.append(DAILY_TASK_NAME)
     return names
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Optional
+from typing import Any
 
 from celery.signals import (
     celeryd_init,
@@ -16,10 +16,10 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
-
 from django.db import close_old_connections
 
-from workers import heartbeat, metrics
+from simulations import metrics
+from workers import heartbeat
 from workers.batching import stop_process_writer
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ _node_name = "worker"
 
 
 @celeryd_init.connect
-def remember_node_name(sender: Optional[str] = None, **_: Any) -> None:
+def remember_node_name(sender: str | None = None, **_: Any) -> None:
     """Runs in the parent before forking: children inherit the node name. Starts the
     worker's metrics exporter when WORKER_METRICS_PORT is set."""
     global _node_name
@@ -72,12 +72,13 @@ def prepare_child_process(**_: Any) -> None:
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
     warm_up()
-    logger.info("worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads,
-                numba.config.THREADING_LAYER)
+    logger.info(
+        "worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads, numba.config.THREADING_LAYER
+    )
 
 
 @worker_process_shutdown.connect
-def stop_heartbeat(pid: Optional[int] = None, **_: Any) -> None:
+def stop_heartbeat(pid: int | None = None, **_: Any) -> None:
     stop_process_writer()  # flush finished jobs before the process goes
     metrics.forget_process(pid or os.getpid())
     beat = heartbeat.process_heartbeat()
@@ -86,14 +87,14 @@ def stop_heartbeat(pid: Optional[int] = None, **_: Any) -> None:
 
 
 @task_prerun.connect
-def mark_processing(task_id: Optional[str] = None, **_: Any) -> None:
+def mark_processing(task_id: str | None = None, **_: Any) -> None:
     beat = heartbeat.process_heartbeat()
     if beat is not None and task_id:
         beat.task_started(task_id)
 
 
 @task_postrun.connect
-def mark_idle(task_id: Optional[str] = None, state: Optional[str] = None, **_: Any) -> None:
+def mark_idle(task_id: str | None = None, state: str | None = None, **_: Any) -> None:
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.task_finished(task_id, failed=state not in ("SUCCESS", None))

@@ -4,63 +4,79 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from celery import shared_task
 from celery.exceptions import Reject
 from django.conf import settings
 from django.utils import timezone
 
-from simulations import services
+from simulations import services, task_names
 from simulations.clients import CoreServiceError, core_service_client
+from simulations.process import worker_id
 from workers import heartbeat
 from workers.batching import BatchWriteFailed, process_writer
-from workers.identity import worker_id
 
 
-@shared_task(name="montecarlo.run_simulation", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=task_names.RUN_SIMULATION, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_simulation(job_id: str) -> None:
     """Run one job; a duplicate delivery finds nothing to do. If its result could not
     be written, the message goes back to the queue instead of being acknowledged."""
     try:
-        services.run_job(job_id=job_id, worker_id=worker_id(), is_alive=heartbeat.is_alive,
-                         max_attempts=settings.SIMULATION_MAX_ATTEMPTS, write=process_writer().write,
-                         parallel=settings.ENGINE_PARALLEL)
+        services.run_job(
+            job_id=job_id,
+            worker_id=worker_id(),
+            is_alive=heartbeat.is_alive,
+            max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
+            write=process_writer().write,
+            parallel=settings.ENGINE_PARALLEL,
+        )
     except BatchWriteFailed as exc:
         raise Reject(f"result not written, redeliver: {exc}", requeue=True) from exc
 
 
-@shared_task(name="montecarlo.run_simulations", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=task_names.RUN_SIMULATIONS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_simulations(job_ids: list[str]) -> None:
     """Run a batch of jobs sent as one message (bulk intake); small ones are written
     together. If their results could not be written, the message goes back to the queue."""
     try:
-        services.run_small_jobs(job_ids=job_ids, worker_id=worker_id(), write=process_writer().write_many,
-                                parallel=settings.ENGINE_PARALLEL, is_alive=heartbeat.is_alive,
-                                max_attempts=settings.SIMULATION_MAX_ATTEMPTS)
+        services.run_small_jobs(
+            job_ids=job_ids,
+            worker_id=worker_id(),
+            write=process_writer().write_many,
+            parallel=settings.ENGINE_PARALLEL,
+            is_alive=heartbeat.is_alive,
+            max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
+        )
     except BatchWriteFailed as exc:
         raise Reject(f"results not written, redeliver: {exc}", requeue=True) from exc
 
 
-@shared_task(name="montecarlo.sweep_stale_jobs", ignore_result=True, expires=60)
+@shared_task(name=task_names.SWEEP_STALE_JOBS, ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
     """Requeue running jobs whose worker's heartbeat expired, and re-send jobs pending
     for too long (beat, every 30 s)."""
     jobs = services.requeue_jobs_of_dead_workers(
-        is_alive=heartbeat.is_alive, max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
+        is_alive=heartbeat.is_alive,
+        max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
         grace_seconds=settings.WORKER_HEARTBEAT_TTL,
     )
     return len(jobs) + services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
 
 
-@shared_task(name="montecarlo.schedule_daily_funded_runs", ignore_result=True,
-             autoretry_for=(CoreServiceError,), retry_backoff=30, retry_backoff_max=900, max_retries=8)
-def schedule_daily_funded_runs(run_date: Optional[str] = None) -> int:
+@shared_task(
+    name=task_names.SCHEDULE_DAILY_FUNDED_RUNS,
+    ignore_result=True,
+    autoretry_for=(CoreServiceError,),
+    retry_backoff=30,
+    retry_backoff_max=900,
+    max_retries=8,
+)
+def schedule_daily_funded_runs(run_date: str | None = None) -> int:
     """A job for every active funded account without one in the last 24 h (beat, daily).
 
     ``run_date`` (ISO, UTC) defaults to today in UTC; only the Core Service call is
     retried, and a retry cannot double anything (one run per account and day).
     """
-    day = dt.date.fromisoformat(run_date) if run_date else timezone.now().astimezone(dt.timezone.utc).date()
+    day = dt.date.fromisoformat(run_date) if run_date else timezone.now().astimezone(dt.UTC).date()
     accounts = list(core_service_client().active_funded_accounts())
     return len(services.create_daily_funded_jobs(run_date=day, account_ids=accounts))

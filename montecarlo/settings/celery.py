@@ -1,10 +1,12 @@
 """Celery, tuned for long CPU-bound tasks on a Redis broker.
 
-How these go wrong in practice is in shared/FIELD-NOTES.md section 1; the short
-version is in the comments.
+Why each setting is what it is: the comments, and ``docs/reliability.md``.
 """
 
 from __future__ import annotations
+
+from simulations import task_names
+from workers.queues import CeleryQueue
 
 from .env import env
 
@@ -57,10 +59,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
-# CPU-bound simulations apart from light upkeep (workers.queues.CeleryQueue).
-CELERY_TASK_DEFAULT_QUEUE = "simulations"
+# CPU-bound simulations apart from light upkeep, so a sweep never waits behind a
+# 30-minute simulation; send_task() by name routes through this table too.
+CELERY_TASK_DEFAULT_QUEUE = CeleryQueue.SIMULATIONS.value
 CELERY_TASK_ROUTES = {
-    "montecarlo.run_simulation": {"queue": "simulations"},
-    "montecarlo.run_simulations": {"queue": "simulations"},
-    "montecarlo.*": {"queue": "maintenance"},
+    task_names.RUN_SIMULATION: {"queue": CeleryQueue.SIMULATIONS.value},
+    task_names.RUN_SIMULATIONS: {"queue": CeleryQueue.SIMULATIONS.value},
+    task_names.SWEEP_STALE_JOBS: {"queue": CeleryQueue.MAINTENANCE.value},
+    task_names.SCHEDULE_DAILY_FUNDED_RUNS: {"queue": CeleryQueue.MAINTENANCE.value},
 }

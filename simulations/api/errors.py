@@ -6,7 +6,7 @@ Body: ``{"error": <code>, "detail": <message>, "fields": {<dotted field>: [reaso
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -25,14 +25,14 @@ from simulations.errors import (
 logger = logging.getLogger(__name__)
 
 
-def error_body(code: str, detail: str, fields: Optional[dict[str, list[str]]] = None) -> dict[str, Any]:
+def error_body(code: str, detail: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "detail": detail}
     if fields:
         body["fields"] = fields
     return body
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Optional[Response]:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, (InvalidInput, EngineValidationError)):
         return _respond(400, "invalid", "the request is invalid", exc.errors)
     if isinstance(exc, exceptions.ValidationError):
@@ -71,7 +71,7 @@ def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def not_found(request: HttpRequest, exception: Optional[Exception] = None) -> JsonResponse:
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"no resource at {request.path}"), status=404)
 
 
@@ -79,7 +79,7 @@ def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body("server_error", "internal error"), status=500)
 
 
-def _respond(code: int, name: str, detail: str, fields: Optional[dict[str, list[str]]] = None) -> Response:
+def _respond(code: int, name: str, detail: str, fields: dict[str, list[str]] | None = None) -> Response:
     return Response(error_body(name, detail, fields), status=code)
 
 

@@ -8,12 +8,12 @@ from simulations.models import JobStatus, JobTrigger, SimulationJob
 
 
 class JobFilter(django_filters.FilterSet):
-    assessmentId = django_filters.CharFilter(field_name="assessment_id")  # noqa: N815
-    fundedAccountId = django_filters.CharFilter(field_name="funded_account_id")  # noqa: N815
+    assessmentId = django_filters.CharFilter(field_name="assessment_id")
+    fundedAccountId = django_filters.CharFilter(field_name="funded_account_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
     trigger = django_filters.ChoiceFilter(choices=JobTrigger.choices)
-    createdAfter = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")  # noqa: N815
-    createdBefore = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")  # noqa: N815
+    createdAfter = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    createdBefore = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = SimulationJob

@@ -15,9 +15,11 @@ class JobPagination(PageNumberPagination):
     max_page_size = 500
 
     def get_paginated_response(self, data: Any) -> Response:
-        return Response({
-            "jobs": data,
-            "count": self.page.paginator.count,
-            "next": self.get_next_link(),
-            "previous": self.get_previous_link(),
-        })
+        return Response(
+            {
+                "jobs": data,
+                "count": self.page.paginator.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+            }
+        )

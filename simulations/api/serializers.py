@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from simulations.models import JobStatus, SimulationJob
@@ -14,18 +14,30 @@ from simulations.models import JobStatus, SimulationJob
 class RulesSchema(serializers.Serializer):
     """Documentation of ``config.rules``; the engine validates the values."""
 
-    profit_target = serializers.FloatField(required=False, allow_null=True, help_text="profit over the starting balance that passes")
-    max_drawdown = serializers.FloatField(required=False, allow_null=True, help_text="amount below the start (static) or the high-water mark (trailing) that fails")
+    profit_target = serializers.FloatField(
+        required=False, allow_null=True, help_text="profit over the starting balance that passes"
+    )
+    max_drawdown = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="amount below the start (static) or the high-water mark (trailing) that fails",
+    )
     drawdown_type = serializers.ChoiceField(choices=["static", "trailing"], required=False)
-    daily_loss_limit = serializers.FloatField(required=False, allow_null=True, help_text="loss within one simulated day that fails")
-    ruin_level = serializers.FloatField(required=False, allow_null=True, help_text="balance at which the account is ruined (default 0)")
+    daily_loss_limit = serializers.FloatField(
+        required=False, allow_null=True, help_text="loss within one simulated day that fails"
+    )
+    ruin_level = serializers.FloatField(
+        required=False, allow_null=True, help_text="balance at which the account is ruined (default 0)"
+    )
 
 
 class ConfigSchema(serializers.Serializer):
     """Documentation of ``config``; every field is optional."""
 
     paths = serializers.JSONField(required=False, help_text='number of paths, or "auto"')
-    horizon = serializers.IntegerField(required=False, help_text="trades (or days) per path; default: the history's length")
+    horizon = serializers.IntegerField(
+        required=False, help_text="trades (or days) per path; default: the history's length"
+    )
     method = serializers.ChoiceField(choices=["bootstrap", "permutation", "block"], required=False)
     block_size = serializers.FloatField(required=False, help_text="mean block length of the stationary bootstrap")
     seed = serializers.IntegerField(required=False, allow_null=True)
@@ -57,14 +69,19 @@ class TradesField(serializers.JSONField):
 class SimulationCreateInput(serializers.Serializer):
     assessment_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     funded_account_id = serializers.CharField(required=False, allow_null=True, max_length=64)
-    trades = TradesField(required=False, allow_null=True, help_text="inline history; otherwise fetched from the Core Service")
+    trades = TradesField(
+        required=False, allow_null=True, help_text="inline history; otherwise fetched from the Core Service"
+    )
     config = ConfigField(required=False, allow_null=True)
 
 
 class SimulationBatchCreateInput(serializers.Serializer):
-    jobs = SimulationCreateInput(many=True, allow_empty=False,
-                                 help_text="each as for POST /simulations, at most SIMULATION_BATCH_MAX_JOBS "
-                                           "(1,000 by default); all are created, or none")
+    jobs = SimulationCreateInput(
+        many=True,
+        allow_empty=False,
+        help_text="each as for POST /simulations, at most SIMULATION_BATCH_MAX_JOBS "
+        "(1,000 by default); all are created, or none",
+    )
 
     def validate_jobs(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(jobs) > settings.SIMULATION_BATCH_MAX_JOBS:
@@ -98,18 +115,28 @@ class JobListItemOutput(serializers.ModelSerializer):
     class Meta:
         model = SimulationJob
         fields = [
-            "id", "assessment_id", "funded_account_id", "status", "trigger", "error", "attempts",
-            "created_at", "started_at", "completed_at", "progress", "summary",
+            "id",
+            "assessment_id",
+            "funded_account_id",
+            "status",
+            "trigger",
+            "error",
+            "attempts",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "progress",
+            "summary",
         ]
 
     @extend_schema_field(ProgressOutput(allow_null=True))
-    def get_progress(self, job: SimulationJob) -> Optional[dict[str, int]]:
+    def get_progress(self, job: SimulationJob) -> dict[str, int] | None:
         if job.status != JobStatus.RUNNING:
             return None
         return {"paths_done": job.paths_done, "paths_total": job.paths_total}
 
     @extend_schema_field(serializers.DictField(allow_null=True))
-    def get_summary(self, job: SimulationJob) -> Optional[dict[str, Any]]:
+    def get_summary(self, job: SimulationJob) -> dict[str, Any] | None:
         result = job.result or {}
         if not result:
             return None

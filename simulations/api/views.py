@@ -37,8 +37,15 @@ class SimulationCollectionApi(APIView):
         operation_id="simulations_create",
         request=SimulationCreateInput,
         responses={202: JobCreatedOutput, **ERRORS},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                                     description="the same key returns the same job")],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="the same key returns the same job",
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         payload = SimulationCreateInput(data=request.data)
@@ -49,11 +56,14 @@ class SimulationCollectionApi(APIView):
     @extend_schema(
         operation_id="simulations_list",
         parameters=[
-            OpenApiParameter("assessmentId", str), OpenApiParameter("fundedAccountId", str),
+            OpenApiParameter("assessmentId", str),
+            OpenApiParameter("fundedAccountId", str),
             OpenApiParameter("status", str, enum=["pending", "running", "completed", "failed", "cancelled"]),
             OpenApiParameter("trigger", str, enum=["api", "kafka", "schedule", "cli"]),
-            OpenApiParameter("createdAfter", str), OpenApiParameter("createdBefore", str),
-            OpenApiParameter("page", int), OpenApiParameter("pageSize", int),
+            OpenApiParameter("createdAfter", str),
+            OpenApiParameter("createdBefore", str),
+            OpenApiParameter("page", int),
+            OpenApiParameter("pageSize", int),
         ],
         responses={200: JobPageOutput, 400: ERRORS[400]},
     )
@@ -94,9 +104,15 @@ class SimulationCancelApi(APIView):
     """``POST /simulations/{id}/cancel``: a pending or running job becomes ``cancelled``
     at once (a worker running it stops at its next progress write); a finished one is a 409."""
 
-    @extend_schema(operation_id="simulations_cancel", request=None,
-                   responses={200: JobCancelledOutput, 404: ERRORS[404],
-                              409: OpenApiResponse(description="the job has finished already")})
+    @extend_schema(
+        operation_id="simulations_cancel",
+        request=None,
+        responses={
+            200: JobCancelledOutput,
+            404: ERRORS[404],
+            409: OpenApiResponse(description="the job has finished already"),
+        },
+    )
     def post(self, request: Request, job_id: str) -> Response:
         job = services.cancel_job(job_id=job_id)
         return Response(JobCancelledOutput(job).data)

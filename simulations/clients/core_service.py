@@ -19,8 +19,8 @@ process (``core_service_client``), so fetches reuse keep-alive connections.
 from __future__ import annotations
 
 import json
-import os
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import urllib3
@@ -28,6 +28,7 @@ from django.conf import settings
 from urllib3.util.retry import Retry
 
 from simulations.engine import EngineValidationError, TradeHistory
+from simulations.process import PerProcess
 
 
 class CoreServiceError(Exception):
@@ -61,12 +62,12 @@ class CoreServiceClient:
             self.headers["Authorization"] = f"Bearer {token}"
         # maxsize: one kept connection per worker thread that may call at once
         self.pool = urllib3.PoolManager(
-            retries=retry, timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout), maxsize=16,
+            retries=retry,
+            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+            maxsize=16,
         )
 
-    def trade_history(
-        self, *, assessment_id: Optional[str] = None, funded_account_id: Optional[str] = None
-    ) -> TradeHistory:
+    def trade_history(self, *, assessment_id: str | None = None, funded_account_id: str | None = None) -> TradeHistory:
         """The trades of a funded account (preferred when both are given) or an assessment."""
         if funded_account_id:
             path = f"/api/funded-accounts/{quote(str(funded_account_id), safe='')}/trades"
@@ -87,7 +88,7 @@ class CoreServiceClient:
 
     def active_funded_accounts(self) -> Iterator[str]:
         """Ids of every active funded account, following pagination."""
-        page: Optional[Any] = 1
+        page: Any | None = 1
         seen_pages = 0
         while page is not None:
             body = self._get("/api/funded-accounts", params={"status": "active", "page": page})
@@ -103,7 +104,7 @@ class CoreServiceClient:
             if seen_pages > 10_000:
                 raise CoreServiceError("Core Service pagination does not end")
 
-    def _get(self, path: str, params: Optional[dict[str, Any]] = None) -> Any:
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         url = self.base_url + path
         try:
             response = self.pool.request("GET", url, fields=params, headers=self.headers)
@@ -120,23 +121,19 @@ class CoreServiceClient:
             raise CoreServiceError(f"Core Service answered {path} with something that is not JSON") from exc
 
 
-def core_service_client() -> CoreServiceClient:
-    """This process's client for the configured Core Service, kept for the next call.
-
-    A client holds a connection pool: built anew for every job, each history fetch paid
-    for a new pool and a new TCP connection (keep-alive never helped). One per
-    process, since a pooled socket must not be shared with a forked child; a change
-    of the settings (tests point them elsewhere) builds a new one.
-    """
-    global _client
-    key = (
-        os.getpid(), settings.CORE_SERVICE_URL, settings.CORE_SERVICE_TOKEN, settings.CORE_SERVICE_CONNECT_TIMEOUT,
-        settings.CORE_SERVICE_READ_TIMEOUT, settings.CORE_SERVICE_RETRIES, settings.CORE_SERVICE_BACKOFF,
+def _settings_key() -> tuple[Any, ...]:
+    return (
+        settings.CORE_SERVICE_URL,
+        settings.CORE_SERVICE_TOKEN,
+        settings.CORE_SERVICE_CONNECT_TIMEOUT,
+        settings.CORE_SERVICE_READ_TIMEOUT,
+        settings.CORE_SERVICE_RETRIES,
+        settings.CORE_SERVICE_BACKOFF,
     )
-    cached = _client
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    client = CoreServiceClient(
+
+
+def _new_client() -> CoreServiceClient:
+    return CoreServiceClient(
         settings.CORE_SERVICE_URL,
         token=settings.CORE_SERVICE_TOKEN,
         connect_timeout=settings.CORE_SERVICE_CONNECT_TIMEOUT,
@@ -144,8 +141,14 @@ def core_service_client() -> CoreServiceClient:
         retries=settings.CORE_SERVICE_RETRIES,
         backoff=settings.CORE_SERVICE_BACKOFF,
     )
-    _client = (key, client)  # two threads racing here build one client too many: harmless
-    return client
 
 
-_client: Optional[tuple[tuple[Any, ...], CoreServiceClient]] = None
+# A client holds a connection pool: one built for every job paid for a new pool and a
+# new TCP connection each time. A pooled socket must not be shared with a forked child,
+# and a change of the settings (tests point them elsewhere) builds a new one.
+_client: PerProcess[CoreServiceClient] = PerProcess(_new_client, key=_settings_key)
+
+
+def core_service_client() -> CoreServiceClient:
+    """This process's client for the configured Core Service, kept for the next call."""
+    return _client.get()

@@ -27,7 +27,8 @@ when numba first loads it, after this module; a preset ``GOMP_SPINCOUNT`` or
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,21 +51,22 @@ def _shorter_openmp_spin() -> None:
         os.environ["GOMP_SPINCOUNT"] = "10000"
 
 
+def njit(**options: Any) -> Callable[[F], F]:
+    """``numba.njit(**options)``, or the function itself with the JIT off; typed so that
+    mypy keeps each kernel's own signature."""
+    if JIT_DISABLED:
+        return lambda func: func
+    import numba
+
+    return cast("Callable[[F], F]", numba.njit(**options))
+
+
+prange: Any
 if JIT_DISABLED:
-
-    def njit(*args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and callable(args[0]) and not kwargs:
-            return args[0]
-
-        def wrap(func: F) -> F:
-            return func
-
-        return wrap
-
     prange = range
 else:
     _prefer_wide_vectors()
     _shorter_openmp_spin()
-    from numba import njit, prange  # noqa: F401
+    import numba
 
-__all__ = ["JIT_DISABLED", "njit", "prange"]
+    prange = numba.prange

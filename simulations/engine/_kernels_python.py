@@ -6,8 +6,8 @@ give exactly the numbers the numba kernels give; tests compare the two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from .kernels import BLOCK, BOOTSTRAP, FAILED, PASSED, PERMUTATION, UNDECIDED
 

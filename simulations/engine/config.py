@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, Mapping, Optional, Union
+from typing import Any, Literal
 
 from .errors import EngineValidationError
 
@@ -46,26 +47,26 @@ class Rules:
     (default 0): reaching it ends the path.
     """
 
-    profit_target: Optional[float] = None
-    max_drawdown: Optional[float] = None
+    profit_target: float | None = None
+    max_drawdown: float | None = None
     drawdown_type: DrawdownType = "static"
-    daily_loss_limit: Optional[float] = None
-    ruin_level: Optional[float] = None
+    daily_loss_limit: float | None = None
+    ruin_level: float | None = None
 
 
 @dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate. ``paths="auto"`` adds paths until the estimate is tight enough."""
 
-    paths: Union[int, Literal["auto"]] = 10_000
-    horizon: Optional[int] = None  # in units; default: the history's length in units
+    paths: int | Literal["auto"] = 10_000
+    horizon: int | None = None  # in units; default: the history's length in units
     method: Method = "bootstrap"
     block_size: float = 5.0  # mean block length of the stationary bootstrap
-    seed: Optional[int] = None  # None: drawn at random and echoed in the result
+    seed: int | None = None  # None: drawn at random and echoed in the result
     mode: Mode = "pnl"
     starting_balance: float = 100_000.0
     unit: Unit = "auto"  # resample trades, or whole days (auto: days when trades carry dates)
-    trades_per_day: Optional[int] = None  # forms days when resampling trades
+    trades_per_day: int | None = None  # forms days when resampling trades
     stop_at_decision: bool = True  # a passed or failed account stops trading
     rules: Rules = field(default_factory=Rules)
     auto_tolerance: float = 0.01  # paths="auto": target width of the 95% interval
@@ -75,9 +76,7 @@ class SimulationConfig:
     histogram_bins: int = 50
 
     @classmethod
-    def from_dict(
-        cls, data: Optional[Mapping[str, Any]], limits: EngineLimits = EngineLimits()
-    ) -> "SimulationConfig":
+    def from_dict(cls, data: Mapping[str, Any] | None, limits: EngineLimits = EngineLimits()) -> SimulationConfig:
         """Build and validate a config from API-shaped data (camelCase or snake_case)."""
         data = _snake_keys(dict(data or {}))
         errors: dict[str, list[str]] = {}
@@ -108,12 +107,9 @@ class SimulationConfig:
         def bad(name: str, reason: str) -> None:
             errors.setdefault(name, []).append(reason)
 
-        if self.paths != "auto":
-            if not _is_int(self.paths) or not 1 <= self.paths <= limits.max_paths:
-                bad("paths", f'must be "auto" or an integer from 1 to {limits.max_paths}')
-        if self.horizon is not None and (
-            not _is_int(self.horizon) or not 1 <= self.horizon <= limits.max_horizon
-        ):
+        if self.paths != "auto" and (not _is_int(self.paths) or not 1 <= self.paths <= limits.max_paths):
+            bad("paths", f'must be "auto" or an integer from 1 to {limits.max_paths}')
+        if self.horizon is not None and (not _is_int(self.horizon) or not 1 <= self.horizon <= limits.max_horizon):
             bad("horizon", f"must be an integer from 1 to {limits.max_horizon}")
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}")
@@ -154,12 +150,22 @@ class SimulationConfig:
         if r.drawdown_type not in DRAWDOWN_TYPES:
             bad("rules.drawdownType", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
         balance_ok = "startingBalance" not in errors
-        if balance_ok and r.ruin_level is not None and "rules.ruinLevel" not in errors:
-            if r.ruin_level >= self.starting_balance:
-                bad("rules.ruinLevel", "must be below the starting balance")
-        if balance_ok and r.max_drawdown is not None and "rules.maxDrawdown" not in errors:
-            if r.drawdown_type == "static" and r.max_drawdown > self.starting_balance and self.mode == "returns":
-                bad("rules.maxDrawdown", "exceeds the starting balance, which compounding returns never lose")
+        if (
+            balance_ok
+            and r.ruin_level is not None
+            and "rules.ruinLevel" not in errors
+            and r.ruin_level >= self.starting_balance
+        ):
+            bad("rules.ruinLevel", "must be below the starting balance")
+        if (
+            balance_ok
+            and r.max_drawdown is not None
+            and "rules.maxDrawdown" not in errors
+            and r.drawdown_type == "static"
+            and r.max_drawdown > self.starting_balance
+            and self.mode == "returns"
+        ):
+            bad("rules.maxDrawdown", "exceeds the starting balance, which compounding returns never lose")
         if (
             r.daily_loss_limit is not None
             and r.max_drawdown is not None
@@ -172,7 +178,7 @@ class SimulationConfig:
         if errors:
             raise EngineValidationError(errors)
 
-    def with_seed(self, seed: int) -> "SimulationConfig":
+    def with_seed(self, seed: int) -> SimulationConfig:
         return replace(self, seed=seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,11 +193,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")

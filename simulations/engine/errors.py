@@ -17,5 +17,5 @@ class EngineValidationError(ValueError):
         super().__init__(summary)
 
     @classmethod
-    def single(cls, field: str, reason: str) -> "EngineValidationError":
+    def single(cls, field: str, reason: str) -> EngineValidationError:
         return cls({field: [reason]})

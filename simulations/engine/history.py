@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class TradeHistory:
     """Trade values in order, with the day (ordinal) of each trade when known."""
 
     values: Float64Array
-    days: Optional[Int64Array] = None
+    days: Int64Array | None = None
 
     def __post_init__(self) -> None:
         values = np.ascontiguousarray(self.values, dtype=np.float64)
@@ -67,10 +68,10 @@ class TradeHistory:
         return starts, lengths
 
     @classmethod
-    def from_records(cls, records: Iterable[Union[float, int, Mapping[str, Any]]]) -> "TradeHistory":
+    def from_records(cls, records: Iterable[float | int | Mapping[str, Any]]) -> TradeHistory:
         """From the API's inline ``trades``: numbers, or objects with a value and a time."""
         values: list[float] = []
-        days: list[Optional[int]] = []
+        days: list[int | None] = []
         for i, rec in enumerate(records):
             if isinstance(rec, Mapping):
                 values.append(_value_of(rec, i))
@@ -83,19 +84,17 @@ class TradeHistory:
         return cls._build(values, days)
 
     @classmethod
-    def from_csv(cls, path: str) -> "TradeHistory":
+    def from_csv(cls, path: str) -> TradeHistory:
         """From a CSV file with a ``pnl`` (or ``return``) column and an optional time column."""
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not any(k in reader.fieldnames for k in VALUE_KEYS):
-                raise EngineValidationError.single(
-                    "trades", f"CSV needs a header with one of: {', '.join(VALUE_KEYS)}"
-                )
+                raise EngineValidationError.single("trades", f"CSV needs a header with one of: {', '.join(VALUE_KEYS)}")
             rows = list(reader)
         return cls.from_records(rows)
 
     @classmethod
-    def _build(cls, values: list[float], days: list[Optional[int]]) -> "TradeHistory":
+    def _build(cls, values: list[float], days: list[int | None]) -> TradeHistory:
         known = [d is not None for d in days]
         if any(known) and not all(known):
             raise EngineValidationError.single("trades", "every trade needs a date, or none")
@@ -117,7 +116,7 @@ def _value_of(rec: Mapping[str, Any], i: int) -> float:
     raise EngineValidationError.single(f"trades[{i}]", f"needs one of: {', '.join(VALUE_KEYS)}")
 
 
-def _day_of(rec: Mapping[str, Any], i: int) -> Optional[int]:
+def _day_of(rec: Mapping[str, Any], i: int) -> int | None:
     for key in TIME_KEYS:
         raw = rec.get(key)
         if raw in (None, ""):

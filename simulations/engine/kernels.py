@@ -74,7 +74,7 @@ def next_uniform(state: np.uint64) -> tuple[np.uint64, float]:
 
 
 @njit(inline="always")  # inlined into the path loop and into the SIMD lane loop
-def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest):  # type: ignore[no-untyped-def]
+def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest):
     """Book one trade. Branch-free: these compares flip at random, and a mispredicted
     branch per trade would cost more than the arithmetic.
 
@@ -95,7 +95,7 @@ def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longe
 
 
 @njit(cache=True)
-def _decide(equity, peak, day_start, static_floor, trail, daily_limit, ruin_level, target, ruined, outcome, decided_at, step):  # type: ignore[no-untyped-def]
+def _decide(equity, peak, day_start, static_floor, trail, daily_limit, ruin_level, target, ruined, outcome, decided_at, step):
     """The rare path, taken only when some threshold was crossed: which rule, if any."""
     ruined = ruined or equity <= ruin_level
     if outcome == UNDECIDED:
@@ -113,7 +113,7 @@ def _run_path(
     path, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
     horizon, seed_key, compound, start_balance, target, static_floor, trail, daily_limit,
     ruin_level, stop_at_decision, checkpoints, bands, perm,
-):  # type: ignore[no-untyped-def]
+):
     """Replay the rules along one resampled path; returns its summary numbers.
 
     Dispatches to a copy of the path loop specialised (inlined with constant
@@ -122,15 +122,15 @@ def _run_path(
     """
     if compound:
         if method == BOOTSTRAP:
-            return _path_loop(BOOTSTRAP, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+            return _path_loop(BOOTSTRAP, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
         if method == PERMUTATION:
-            return _path_loop(PERMUTATION, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
-        return _path_loop(BLOCK, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+            return _path_loop(PERMUTATION, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
+        return _path_loop(BLOCK, True, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
     if method == BOOTSTRAP:
-        return _path_loop(BOOTSTRAP, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+        return _path_loop(BOOTSTRAP, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
     if method == PERMUTATION:
-        return _path_loop(PERMUTATION, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
-    return _path_loop(BLOCK, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)  # noqa: E501
+        return _path_loop(PERMUTATION, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
+    return _path_loop(BLOCK, False, path, values, unit_start, unit_len, single_trades, units_per_day, restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints, bands, perm)
 
 
 @njit(inline="always")
@@ -138,7 +138,7 @@ def _path_loop(
     method, compound, path, values, unit_start, unit_len, single_trades, units_per_day,
     restart_p, horizon, seed_key, start_balance, target, static_floor, trail, daily_limit,
     ruin_level, stop_at_decision, checkpoints, bands, perm,
-):  # type: ignore[no-untyped-def]
+):
     """The path loop. ``static_floor`` and ``trail`` encode the drawdown rule (the
     unused one is -inf / +inf), so every breach test is "equity at or below a floor"."""
     state = path_state(seed_key, path)
@@ -277,19 +277,19 @@ _ROWS = 21
 
 
 @njit(inline="always")
-def _crossed(e, p, floor, trail, target):  # type: ignore[no-untyped-def]
+def _crossed(e, p, floor, trail, target):
     """Did a lane cross a threshold (a breach floor, or the target)?"""
     return (e <= max(floor, p - trail)) | (e >= target)
 
 
 @njit(inline="always")
-def _load(s, c, lane):  # type: ignore[no-untyped-def]
+def _load(s, c, lane):
     return (s[c + _EQ, lane], s[c + _PEAK, lane], s[c + _MAX_DD, lane], s[c + _PCT_DD, lane],
             s[c + _PCT_PEAK, lane], s[c + _RUN, lane], s[c + _LONGEST, lane])
 
 
 @njit(inline="always")
-def _store(s, c, lane, e, p, max_dd, pct_dd, pct_peak, r, longest):  # type: ignore[no-untyped-def]
+def _store(s, c, lane, e, p, max_dd, pct_dd, pct_peak, r, longest):
     s[c + _EQ, lane] = e
     s[c + _PEAK, lane] = p
     s[c + _MAX_DD, lane] = max_dd
@@ -300,7 +300,7 @@ def _store(s, c, lane, e, p, max_dd, pct_dd, pct_peak, r, longest):  # type: ign
 
 
 @njit(inline="always", error_model="numpy")
-def _book_lanes(s, c, compound):  # type: ignore[no-untyped-def]
+def _book_lanes(s, c, compound):
     """One step of every lane on copy ``c``: the SIMD loop (``_apply_trade`` lane by
     lane). Returns how many lanes crossed a threshold."""
     hits = 0
@@ -313,7 +313,7 @@ def _book_lanes(s, c, compound):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always", error_model="numpy")
-def _book_pair(s, src, dst, compound):  # type: ignore[no-untyped-def]
+def _book_pair(s, src, dst, compound):
     """Two steps of every lane (trades ``_X`` then ``_X2``), from copy ``src`` into copy
     ``dst``. Marks in ``_HIT`` the lanes that crossed a threshold at either step and
     returns how many: those are replayed from ``src`` (``_replay_pair``)."""
@@ -332,7 +332,7 @@ def _book_pair(s, src, dst, compound):  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def _park(s, lane):  # type: ignore[no-untyped-def]
+def _park(s, lane):
     """A stopped lane: never crosses again (it trades the appended 0.0 from now on)."""
     s[_FLOOR, lane] = -np.inf
     s[_TARGET, lane] = np.inf
@@ -344,7 +344,7 @@ def _bootstrap_lanes(
     lo, hi, padded_values, n_units, units_per_day, horizon, first_path, seed_key, compound, start_balance,
     target, static_floor, trail, daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
-):  # type: ignore[no-untyped-def]
+):
     """Paths ``lo .. hi`` (at most LANES) of an iid bootstrap over single trades.
     ``padded_values`` is the history with a 0.0 appended (index ``n_units``)."""
     n_lanes = hi - lo
@@ -479,7 +479,7 @@ def _bootstrap_lanes(
 def _decide_lane(
     s, c, lane, step, static_floor, trail, daily_limit, ruin_level, target, stop_at_decision,
     active, lane_ruined, lane_outcome, lane_decided_at,
-):  # type: ignore[no-untyped-def]
+):
     """A lane crossed a threshold at ``step`` (its state in copy ``c``): which rule, and
     what it may still cross. Returns 1 if the lane stopped."""
     r_, o_, a_ = _decide(
@@ -502,7 +502,7 @@ def _decide_lane(
 def _replay_pair(
     s, src, dst, lane, compound, step, static_floor, trail, daily_limit, ruin_level, target,
     stop_at_decision, active, lane_ruined, lane_outcome, lane_decided_at,
-):  # type: ignore[no-untyped-def]
+):
     """Steps ``step`` and ``step + 1`` of one lane again, from its state before them, with
     the rule check after each, exactly as two single steps would. Returns 1 if it stopped."""
     e, p, mdd, pdd, ppk, r, lg = _load(s, src, lane)
@@ -527,7 +527,7 @@ def _simulate_range(
     horizon, first_path, seed_key, compound, start_balance, target, static_floor, trail,
     daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
-):  # type: ignore[no-untyped-def]
+):
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
     if method == BOOTSTRAP and single_trades:
         n_units = unit_start.shape[0]
@@ -563,7 +563,7 @@ def simulate_paths(
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
     daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
-):  # type: ignore[no-untyped-def]
+):
     """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
     on numba's thread pool.
 
@@ -591,7 +591,7 @@ def simulate_paths_serial(
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
     daily_limit, ruin_level, stop_at_decision, checkpoints,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
-):  # type: ignore[no-untyped-def]
+):
     """``simulate_paths`` on the calling thread alone, without the GIL: for callers
     that run many simulations on threads of their own (numba's default thread pool
     must not be entered from several threads at once). Same numbers, bit for bit."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
-from typing import Any, Optional
+from typing import Any, cast
 
 PERCENTILES: tuple[int, ...] = (1, 5, 10, 25, 50, 75, 90, 95, 99)
 BAND_PERCENTILES: tuple[int, ...] = (5, 25, 50, 75, 95)
@@ -14,11 +14,11 @@ class Distribution:
     """Summary of one per-path quantity across paths (all None when count is 0)."""
 
     count: int
-    mean: Optional[float]
-    std: Optional[float]
-    min: Optional[float]
-    max: Optional[float]
-    percentiles: dict[str, Optional[float]]  # "p1" .. "p99"
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    percentiles: dict[str, float | None]  # "p1" .. "p99"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SimulationResult:
     max_drawdown: Distribution
     max_drawdown_pct: Distribution
     longest_losing_streak: Distribution
-    steps_to_pass: Optional[Distribution]
+    steps_to_pass: Distribution | None
     probabilities: dict[str, Probability]  # profit, ruin, pass, fail, undecided
     equity_fan: EquityFan
     histogram: Histogram
@@ -73,7 +73,7 @@ class SimulationResult:
     versions: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
+        return cast("dict[str, Any]", _plain(self))
 
     def summary(self) -> dict[str, Any]:
         """The few numbers an event or a log line carries."""

@@ -6,9 +6,10 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any
 
 import numba
 import numpy as np
@@ -16,10 +17,10 @@ import numpy as np
 from . import kernels, stats
 from ._kernels_python import mix64
 from ._typing import Float64Array, Int64Array
-from .config import EngineLimits, SimulationConfig
+from .config import EngineLimits, Method, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
-from .result import SimulationResult
+from .result import Distribution, SimulationResult
 
 ENGINE_VERSION = "1"
 
@@ -33,7 +34,11 @@ AUTO_CHUNK = 10_000
 # core while the other idled. Below this many values to sort, the hand-off costs more.
 PARALLEL_SUMMARY_MIN_VALUES = 200_000
 
-_METHOD_CODES = {"bootstrap": kernels.BOOTSTRAP, "permutation": kernels.PERMUTATION, "block": kernels.BLOCK}
+_METHOD_CODES: dict[Method, int] = {
+    "bootstrap": kernels.BOOTSTRAP,
+    "permutation": kernels.PERMUTATION,
+    "block": kernels.BLOCK,
+}
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -57,12 +62,12 @@ class _Plan:
 
 
 def simulate(
-    history: Union[TradeHistory, Sequence[float], np.ndarray],
+    history: TradeHistory | Sequence[float] | np.ndarray,
     config: SimulationConfig = SimulationConfig(),
     *,
     limits: EngineLimits = EngineLimits(),
-    progress: Optional[ProgressCallback] = None,
-    should_stop: Optional[Callable[[], bool]] = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
     parallel: bool = True,
 ) -> SimulationResult:
     """Resample ``history`` along many paths, replay ``config.rules``, summarise.
@@ -80,15 +85,24 @@ def simulate(
     plan = _plan(history, config, limits)
     r = config.rules
     fixed_args = (
-        plan.values, plan.unit_start, plan.unit_len, bool((plan.unit_len == 1).all()),
+        plan.values,
+        plan.unit_start,
+        plan.unit_len,
+        bool((plan.unit_len == 1).all()),
         np.int64(plan.units_per_day),
-        np.int64(_METHOD_CODES[config.method]), np.float64(1.0 / config.block_size),
+        np.int64(_METHOD_CODES[config.method]),
+        np.float64(1.0 / config.block_size),
         np.int64(plan.horizon),
     )
     rule_args = (
-        np.uint64(mix64(plan.seed)), config.mode == "returns", np.float64(config.starting_balance),
+        np.uint64(mix64(plan.seed)),
+        config.mode == "returns",
+        np.float64(config.starting_balance),
         np.float64(config.starting_balance + (r.profit_target if r.profit_target is not None else math.inf)),
-        *_drawdown_floors(config), _or(r.daily_loss_limit, math.inf), _or(r.ruin_level, 0.0), bool(config.stop_at_decision),
+        *_drawdown_floors(config),
+        _or(r.daily_loss_limit, math.inf),
+        _or(r.ruin_level, 0.0),
+        bool(config.stop_at_decision),
         plan.checkpoints,
     )
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
@@ -99,7 +113,7 @@ def simulate(
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
-    kernel = kernels.simulate_paths if parallel else kernels.simulate_paths_serial
+    kernel: Callable[..., None] = kernels.simulate_paths if parallel else kernels.simulate_paths_serial
     # Allocated once and filled chunk by chunk through views: no concatenation copy.
     out = _allocate(total)
     done = 0
@@ -107,11 +121,19 @@ def simulate(
         if should_stop is not None and should_stop():
             raise SimulationCancelled(f"stopped after {done} paths")
         n = min(step, total - done)
-        view = {k: v[done:done + n] for k, v in out.items()}
+        view = {k: v[done : done + n] for k, v in out.items()}
         kernel(
-            *fixed_args, np.int64(done), *rule_args,
-            view["final_equity"], view["max_dd"], view["max_dd_pct"], view["outcome"],
-            view["decided_at"], view["longest_streak"], view["ruined"], bands,
+            *fixed_args,
+            np.int64(done),
+            *rule_args,
+            view["final_equity"],
+            view["max_dd"],
+            view["max_dd_pct"],
+            view["outcome"],
+            view["decided_at"],
+            view["longest_streak"],
+            view["ruined"],
+            bands,
         )
         done += n
         if progress is not None:
@@ -133,8 +155,9 @@ def warm_up() -> None:
         for mode in ("pnl", "returns"):
             values = history.values / 100.0 if mode == "returns" else history.values
             for parallel in (True, False):
-                simulate(TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1),
-                         parallel=parallel)
+                simulate(
+                    TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1), parallel=parallel
+                )
 
 
 def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits) -> _Plan:
@@ -202,7 +225,11 @@ def _precise_enough(out: dict[str, np.ndarray], config: SimulationConfig) -> boo
 
 
 def _summarise(
-    out: dict[str, np.ndarray], bands: Float64Array, plan: _Plan, config: SimulationConfig, started: float,
+    out: dict[str, np.ndarray],
+    bands: Float64Array,
+    plan: _Plan,
+    config: SimulationConfig,
+    started: float,
     parallel: bool,
 ) -> SimulationResult:
     balance = float(config.starting_balance)
@@ -224,11 +251,11 @@ def _summarise(
     work: dict[str, Callable[[], Any]] = {
         "fan_head": lambda: bands[:middle].sort(axis=1),
         "fan_tail": lambda: bands[middle:].sort(axis=1),
-        "distributions": lambda: stats.distributions(final_pnl, out["max_dd"], out["max_dd_pct"],
-                                                     out["longest_streak"]),
+        "distributions": lambda: stats.distributions(
+            final_pnl, out["max_dd"], out["max_dd_pct"], out["longest_streak"]
+        ),
         "histogram": lambda: stats.histogram(final_pnl, config.histogram_bins),
-        "steps_to_pass": lambda: (stats.distribution(out["decided_at"][passed])
-                                  if config.rules.profit_target else None),
+        "steps_to_pass": lambda: stats.distribution(out["decided_at"][passed]) if config.rules.profit_target else None,
     }
     threaded = parallel and 5 * final_pnl.size + bands.size >= PARALLEL_SUMMARY_MIN_VALUES
     done = _run_all(work, _summary_pool() if threaded else None)
@@ -253,10 +280,10 @@ def _summarise(
     )
 
 
-_summary_pools: dict[int, Optional[ThreadPoolExecutor]] = {}
+_summary_pools: dict[int, ThreadPoolExecutor | None] = {}
 
 
-def _summary_pool() -> Optional[ThreadPoolExecutor]:
+def _summary_pool() -> ThreadPoolExecutor | None:
     """This process's helper threads for the summary: one fewer than numba's threads,
     since the calling thread takes a share too (None with one thread). Keyed by pid: a
     pool inherited through fork has no threads behind it and would never run a task."""
@@ -264,12 +291,13 @@ def _summary_pool() -> Optional[ThreadPoolExecutor]:
     if pid not in _summary_pools:
         _summary_pools.clear()
         helpers = numba.config.NUMBA_NUM_THREADS - 1
-        _summary_pools[pid] = (ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="mc-summary")
-                               if helpers > 0 else None)
+        _summary_pools[pid] = (
+            ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="mc-summary") if helpers > 0 else None
+        )
     return _summary_pools[pid]
 
 
-def _run_all(work: dict[str, Callable[[], Any]], pool: Optional[ThreadPoolExecutor]) -> dict[str, Any]:
+def _run_all(work: dict[str, Callable[[], Any]], pool: ThreadPoolExecutor | None) -> dict[str, Any]:
     """Every task's result by name. With a pool, the tasks are dealt round-robin into one
     share per thread: the calling thread runs the first share while the pool's threads
     run the others. (Measured at 10k x 1k: handing all five tasks to two pool threads
@@ -291,13 +319,18 @@ def _run_all(work: dict[str, Callable[[], Any]], pool: Optional[ThreadPoolExecut
     return {name: done[name] for name in names}
 
 
-def _scaled(d: "stats.Distribution", factor: float) -> "stats.Distribution":
+def _scaled(d: Distribution, factor: float) -> Distribution:
     """The distribution of ``x * factor`` (factor > 0) from that of ``x``, without a new array."""
-    def scale(v: Optional[float]) -> Optional[float]:
+
+    def scale(v: float | None) -> float | None:
         return None if v is None else v * factor
 
-    return stats.Distribution(
-        count=d.count, mean=scale(d.mean), std=scale(d.std), min=scale(d.min), max=scale(d.max),
+    return Distribution(
+        count=d.count,
+        mean=scale(d.mean),
+        std=scale(d.std),
+        min=scale(d.min),
+        max=scale(d.max),
         percentiles={k: scale(v) for k, v in d.percentiles.items()},
     )
 
@@ -312,5 +345,5 @@ def _drawdown_floors(config: SimulationConfig) -> tuple[np.float64, np.float64]:
     return np.float64(config.starting_balance - limit), np.float64(math.inf)
 
 
-def _or(value: Optional[float], default: float) -> np.float64:
+def _or(value: float | None, default: float) -> np.float64:
     return np.float64(default if value is None else value)

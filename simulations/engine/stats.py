@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
 from ._typing import BoolArray, Float64Array
-from .result import (  # noqa: F401  (Distribution is re-exported for callers)
+from .result import (
     BAND_PERCENTILES,
     PERCENTILES,
     Distribution,
@@ -19,7 +20,7 @@ from .result import (  # noqa: F401  (Distribution is re-exported for callers)
 Z95 = 1.959963984540054
 
 
-def percentiles(rows: np.ndarray, percents: "tuple[float, ...]") -> np.ndarray:
+def percentiles(rows: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
     """``np.percentile(rows, percents, axis=-1)`` (method "linear"), bit for bit, by sorting.
 
     numpy partitions once per pair of order statistics needed, which for the nine
@@ -30,7 +31,7 @@ def percentiles(rows: np.ndarray, percents: "tuple[float, ...]") -> np.ndarray:
     return percentiles_of_sorted(np.sort(rows, axis=-1), percents)
 
 
-def percentiles_of_sorted(ordered: np.ndarray, percents: "tuple[float, ...]") -> np.ndarray:
+def percentiles_of_sorted(ordered: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
     """``percentiles`` of rows already sorted (e.g. in place, saving the copy)."""
     n = ordered.shape[-1]
     virtual = (n - 1) * np.true_divide(np.asarray(percents, dtype=np.float64), 100)
@@ -44,7 +45,7 @@ def percentiles_of_sorted(ordered: np.ndarray, percents: "tuple[float, ...]") ->
     diff = b - a
     out = a + diff * t
     np.subtract(b, diff * (1 - t), out=out, where=np.broadcast_to(t >= 0.5, out.shape))
-    return out
+    return cast(Float64Array, out)
 
 
 def distribution(values: np.ndarray) -> Distribution:
@@ -77,8 +78,12 @@ def distributions(*arrays: np.ndarray) -> list[Distribution]:
     qs = percentiles_of_sorted(stacked, PERCENTILES)
     return [
         Distribution(
-            count=int(stacked.shape[1]), mean=float(means[i]), std=float(stds[i]), min=float(mins[i]),
-            max=float(maxs[i]), percentiles={f"p{p}": float(q) for p, q in zip(PERCENTILES, qs[:, i])},
+            count=int(stacked.shape[1]),
+            mean=float(means[i]),
+            std=float(stds[i]),
+            min=float(mins[i]),
+            max=float(maxs[i]),
+            percentiles={f"p{p}": float(q) for p, q in zip(PERCENTILES, qs[:, i])},
         )
         for i in range(len(arrays))
     ]
@@ -104,8 +109,9 @@ def probability(mask: BoolArray) -> Probability:
     return Probability(estimate=p, std_error=se, ci95_low=low, ci95_high=high, count=k)
 
 
-def equity_fan(steps: list[int], band_values: Float64Array, start_balance: float, *,
-               presorted: bool = False) -> EquityFan:
+def equity_fan(
+    steps: list[int], band_values: Float64Array, start_balance: float, *, presorted: bool = False
+) -> EquityFan:
     """``band_values`` is checkpoints x paths, and is sorted in place (no copy of a
     2,000 x 200 array for every job), unless the caller already sorted each row
     (``presorted``, e.g. in parts on several threads); step 0 is the starting balance."""

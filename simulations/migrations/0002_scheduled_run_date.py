@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0001_initial'),
+        ("simulations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='simulationjob',
-            name='run_date',
+            model_name="simulationjob",
+            name="run_date",
             field=models.DateField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='simulationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('run_date__isnull', False)), fields=('funded_account_id', 'run_date', 'trigger'), name='one_scheduled_run_per_account_day'),
+            model_name="simulationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("run_date__isnull", False)),
+                fields=("funded_account_id", "run_date", "trigger"),
+                name="one_scheduled_run_per_account_day",
+            ),
         ),
     ]

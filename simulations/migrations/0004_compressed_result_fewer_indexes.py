@@ -40,7 +40,6 @@ def store_inline_uncompressed(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("simulations", "0003_lz4_toast_compression"),
     ]
@@ -71,7 +70,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="simulationjob",
-            index=models.Index(condition=models.Q(("status__in", ["pending", "running"])),
-                               fields=["status", "updated_at"], name="job_unfinished"),
+            index=models.Index(
+                condition=models.Q(("status__in", ["pending", "running"])),
+                fields=["status", "updated_at"],
+                name="job_unfinished",
+            ),
         ),
     ]

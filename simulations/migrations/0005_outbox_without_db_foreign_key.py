@@ -5,15 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0004_compressed_result_fewer_indexes'),
+        ("simulations", "0004_compressed_result_fewer_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='eventoutbox',
-            name='job',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='simulations.simulationjob'),
+            model_name="eventoutbox",
+            name="job",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="simulations.simulationjob",
+            ),
         ),
     ]

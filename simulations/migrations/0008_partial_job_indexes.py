@@ -4,34 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0007_job_status_cancelled'),
+        ("simulations", "0007_job_status_cancelled"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='simulationjob',
-            name='job_idempotency_key_unique',
+            model_name="simulationjob",
+            name="job_idempotency_key_unique",
         ),
         migrations.RemoveIndex(
-            model_name='simulationjob',
-            name='job_assessment_status',
+            model_name="simulationjob",
+            name="job_assessment_status",
         ),
         migrations.RemoveIndex(
-            model_name='simulationjob',
-            name='job_account_status',
+            model_name="simulationjob",
+            name="job_account_status",
         ),
         migrations.AddIndex(
-            model_name='simulationjob',
-            index=models.Index(condition=models.Q(('assessment_id__isnull', False)), fields=['assessment_id', 'status'], name='job_assessment_status'),
+            model_name="simulationjob",
+            index=models.Index(
+                condition=models.Q(("assessment_id__isnull", False)),
+                fields=["assessment_id", "status"],
+                name="job_assessment_status",
+            ),
         ),
         migrations.AddIndex(
-            model_name='simulationjob',
-            index=models.Index(condition=models.Q(('funded_account_id__isnull', False)), fields=['funded_account_id', 'status'], name='job_account_status'),
+            model_name="simulationjob",
+            index=models.Index(
+                condition=models.Q(("funded_account_id__isnull", False)),
+                fields=["funded_account_id", "status"],
+                name="job_account_status",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='simulationjob',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('idempotency_key',), name='job_idempotency_key_unique'),
+            model_name="simulationjob",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("idempotency_key",),
+                name="job_idempotency_key_unique",
+            ),
         ),
     ]

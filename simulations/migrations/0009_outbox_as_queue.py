@@ -12,24 +12,29 @@ def forget_sent_events(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0008_partial_job_indexes'),
+        ("simulations", "0008_partial_job_indexes"),
     ]
 
     operations = [
         migrations.RunPython(forget_sent_events, migrations.RunPython.noop),
         migrations.RemoveIndex(
-            model_name='eventoutbox',
-            name='outbox_unsent',
+            model_name="eventoutbox",
+            name="outbox_unsent",
         ),
         migrations.RemoveField(
-            model_name='eventoutbox',
-            name='sent_at',
+            model_name="eventoutbox",
+            name="sent_at",
         ),
         migrations.AlterField(
-            model_name='eventoutbox',
-            name='job',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='simulations.simulationjob'),
+            model_name="eventoutbox",
+            name="job",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="simulations.simulationjob",
+            ),
         ),
     ]

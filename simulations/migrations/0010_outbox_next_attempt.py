@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0009_outbox_as_queue'),
+        ("simulations", "0009_outbox_as_queue"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='eventoutbox',
-            name='next_attempt_at',
+            model_name="eventoutbox",
+            name="next_attempt_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

@@ -7,6 +7,14 @@
 - ``batch``: finishing many jobs in one transaction (the batch writer's flush)
 """
 
+from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
+from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401
+from simulations.services.intake import (  # noqa: F401
+    CompletedAssessment,
+    create_daily_funded_jobs,
+    create_job_for_completed_assessment,
+    create_jobs_for_completed_assessments,
+)
 from simulations.services.jobs import (  # noqa: F401
     Claim,
     JobId,
@@ -26,11 +34,3 @@ from simulations.services.recovery import (  # noqa: F401
     requeue_jobs_of_dead_workers,
     requeue_stale_job,
 )
-from simulations.services.intake import (  # noqa: F401
-    CompletedAssessment,
-    create_daily_funded_jobs,
-    create_job_for_completed_assessment,
-    create_jobs_for_completed_assessments,
-)
-from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
-from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401

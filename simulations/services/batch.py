@@ -27,19 +27,19 @@ import datetime as dt
 import json
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from simulations import events
+from simulations import events, metrics
 from simulations.errors import InvalidTransition, JobNotFound
 from simulations.fields import compress_json
-from workers import metrics
 
 
 @dataclass
@@ -51,18 +51,18 @@ class JobChange:
     worker_id: str
     started_at: dt.datetime
     completed_at: dt.datetime = field(default_factory=timezone.now)
-    result: Optional[dict[str, Any]] = None
-    summary: Optional[dict[str, Any]] = None
+    result: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
     error: str = ""
     from_pending: bool = True  # False: the job was claimed (running) by (worker_id, attempt)
     attempt: int = 0
     # The result as stored (compressed JSON, ``simulations/fields.py``) and the summary
     # as JSON text, encoded by the task that computed them rather than in the flush that
     # every task waits for.
-    result_blob: Optional[bytes] = None
-    summary_json: Optional[str] = None
+    result_blob: bytes | None = None
+    summary_json: str | None = None
 
-    def encode(self) -> "JobChange":
+    def encode(self) -> JobChange:
         """Encode the result and summary now; NaN or infinity is refused (it is not JSON)."""
         if self.result is not None and self.result_blob is None:
             self.result_blob = compress_json(self.result)
@@ -94,9 +94,12 @@ RETURNING j.id, j.assessment_id, j.funded_account_id, j.status, j.error, j.attem
 # exactly as ``events.started_payload`` / ``events.completed_payload`` build them
 # (``tests/workers/test_batching.py`` compares the two), so no row goes back and forth.
 # Events are numbered in (job, started-before-completed) order for the relay.
-_APPLY_WITH_EVENTS = """
+_APPLY_WITH_EVENTS = (
+    """
 WITH done AS (
-""" + _APPLY.strip() + """, c.from_pending, c.summary
+"""
+    + _APPLY.strip()
+    + """, c.from_pending, c.summary
 ), events AS (
     INSERT INTO simulations_eventoutbox (job_id, topic, key, payload, created_at, attempts, last_error)
     SELECT d.id, e.topic, COALESCE(d.assessment_id, d.funded_account_id), e.payload, now(), 0, ''
@@ -113,16 +116,20 @@ WITH done AS (
 )
 SELECT id, status FROM done
 """
+)
 
 # Multi-argument unnest zips the arrays into rows. The planner knows their length when it
 # plans (PostgreSQL's unnest support function), so a small batch is never taken for
 # thousands of rows that would scan every job (``test_a_flush_looks_jobs_up_by_key...``).
-_APPLY_FROM_ARRAYS = _APPLY_WITH_EVENTS.replace("{changes}", (
-    "unnest(%(id)b::uuid[], %(status)b::text[], %(result)b::bytea[], %(error)b::text[],"
-    " %(started_at)b::timestamptz[], %(completed_at)b::timestamptz[], %(worker_id)b::text[],"
-    " %(attempts)b::int4[], %(from_pending)b::bool[], %(summary)b::json[])"
-    " AS c(id, status, result, error, started_at, completed_at, worker_id, attempts, from_pending, summary)"
-))
+_APPLY_FROM_ARRAYS = _APPLY_WITH_EVENTS.replace(
+    "{changes}",
+    (
+        "unnest(%(id)b::uuid[], %(status)b::text[], %(result)b::bytea[], %(error)b::text[],"
+        " %(started_at)b::timestamptz[], %(completed_at)b::timestamptz[], %(worker_id)b::text[],"
+        " %(attempts)b::int4[], %(from_pending)b::bool[], %(summary)b::json[])"
+        " AS c(id, status, result, error, started_at, completed_at, worker_id, attempts, from_pending, summary)"
+    ),
+)
 _APPLY_FROM_TABLE = _APPLY_WITH_EVENTS.replace("{changes}", "mc_job_changes AS c")
 _EVENT_TOPICS = {"started": events.SIMULATION_STARTED, "completed": events.SIMULATION_COMPLETED}
 
@@ -191,14 +198,34 @@ def _written(rows: list[tuple]) -> set[uuid.UUID]:
     return {job_id for job_id, _ in rows}
 
 
-_COLUMNS = ("id", "status", "result", "error", "started_at", "completed_at", "worker_id", "attempts",
-            "from_pending", "summary")
+_COLUMNS = (
+    "id",
+    "status",
+    "result",
+    "error",
+    "started_at",
+    "completed_at",
+    "worker_id",
+    "attempts",
+    "from_pending",
+    "summary",
+)
 
 
 def _row(c: JobChange) -> tuple:
     """A change as the flush's columns (``_COLUMNS``)."""
-    return (c.job_id, c.status, c.encode().result_blob, c.error, c.started_at, c.completed_at,
-            c.worker_id, c.attempt, c.from_pending, c.summary_json)
+    return (
+        c.job_id,
+        c.status,
+        c.encode().result_blob,
+        c.error,
+        c.started_at,
+        c.completed_at,
+        c.worker_id,
+        c.attempt,
+        c.from_pending,
+        c.summary_json,
+    )
 
 
 @contextmanager
@@ -228,10 +255,13 @@ def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
     written = []
     with transaction.atomic(), _binding_cursor() as cursor:
         cursor.executemany(
-            _APPLY.replace("{changes}", "(SELECT %s::uuid AS id, %s::text AS status,"
-                           " %s::bytea AS result, %s::text AS error, %s::timestamptz AS started_at,"
-                           " %s::timestamptz AS completed_at, %s::text AS worker_id, %s::int AS attempts,"
-                           " %s::boolean AS from_pending) AS c"),
+            _APPLY.replace(
+                "{changes}",
+                "(SELECT %s::uuid AS id, %s::text AS status,"
+                " %s::bytea AS result, %s::text AS error, %s::timestamptz AS started_at,"
+                " %s::timestamptz AS completed_at, %s::text AS worker_id, %s::int AS attempts,"
+                " %s::boolean AS from_pending) AS c",
+            ),
             [_row(c)[:-1] for c in by_id.values()],
             returning=True,
         )
@@ -241,7 +271,9 @@ def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
                 break
         cursor.executemany(
             "INSERT INTO simulations_eventoutbox (job_id, topic, key, payload, created_at, attempts, last_error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)", _outbox_rows(written, by_id))
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            _outbox_rows(written, by_id),
+        )
         _count([row[3] for row in written])
     return {row[0] for row in written}
 
@@ -250,8 +282,8 @@ class _WrittenJob(NamedTuple):
     """A row of ``_APPLY ... RETURNING``: what the events need to know of a job."""
 
     id: uuid.UUID
-    assessment_id: Optional[str]
-    funded_account_id: Optional[str]
+    assessment_id: str | None
+    funded_account_id: str | None
     status: str
     error: str
     attempts: int
@@ -286,8 +318,14 @@ def _finish_one_by_one(changes: list[JobChange]) -> set[uuid.UUID]:
                         if claimed is None:
                             continue
                         attempt = claimed.attempts
-                    _finish(c.job_id, c.status, claim=(c.worker_id, attempt), result=c.result,
-                            summary=c.summary, error=c.error)
+                    _finish(
+                        c.job_id,
+                        c.status,
+                        claim=(c.worker_id, attempt),
+                        result=c.result,
+                        summary=c.summary,
+                        error=c.error,
+                    )
             except (InvalidTransition, JobNotFound):
                 continue
             written.add(c.job_id)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.conf import settings
-
-from simulations.clients import CoreServiceError, core_service_client
-from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
 from django.utils import timezone
 
+from simulations import metrics
+from simulations.clients import CoreServiceError, core_service_client
+from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
 from simulations.errors import InvalidTransition
 from simulations.models import JobStatus, SimulationJob
 from simulations.services.batch import JobChange, finish_jobs
 from simulations.services.jobs import JobId, engine_limits, record_progress
 from simulations.services.recovery import claim_job
-from workers import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +30,15 @@ def write_now(change: JobChange) -> bool:
     return change.job_id in finish_jobs([change])
 
 
-def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = lambda _: True,
-            max_attempts: Optional[int] = None, write: ChangeWriter = write_now,
-            parallel: bool = True) -> Optional[SimulationJob]:
+def run_job(
+    *,
+    job_id: JobId,
+    worker_id: str,
+    is_alive: Callable[[str], bool] = lambda _: True,
+    max_attempts: int | None = None,
+    write: ChangeWriter = write_now,
+    parallel: bool = True,
+) -> SimulationJob | None:
     """Simulate one job and write its end state: what a worker does with a task.
 
     Small jobs (``SMALL_JOB_MAX_SAMPLES``) run straight from ``pending``: their end
@@ -51,8 +57,12 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
         return None
     small = job.status == JobStatus.PENDING and _is_small(job)
     if not small:
-        job = claim_job(job_id=job_id, worker_id=worker_id, is_alive=is_alive,
-                        max_attempts=max_attempts or settings.SIMULATION_MAX_ATTEMPTS)
+        job = claim_job(
+            job_id=job_id,
+            worker_id=worker_id,
+            is_alive=is_alive,
+            max_attempts=max_attempts or settings.SIMULATION_MAX_ATTEMPTS,
+        )
         if job is None:
             logger.info("job %s: nothing to claim (already taken or finished)", job_id)
             return None
@@ -68,8 +78,14 @@ def run_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool] = 
     return _as_written(job, change)
 
 
-def run_small_jobs(*, job_ids: Sequence[JobId], worker_id: str, write: Callable[[list[JobChange]], set],
-                   parallel: bool = False, **claimed_options) -> int:
+def run_small_jobs(
+    *,
+    job_ids: Sequence[JobId],
+    worker_id: str,
+    write: Callable[[list[JobChange]], set],
+    parallel: bool = False,
+    **claimed_options,
+) -> int:
     """Run a batch of jobs sent as one task (a bulk intake's burst): rows loaded in one
     query, the small ones simulated straight from ``pending`` and written together by
     ``write`` (one transaction: all or nothing, so a failed write leaves every one of
@@ -83,25 +99,43 @@ def run_small_jobs(*, job_ids: Sequence[JobId], worker_id: str, write: Callable[
         if job.is_finished or job.id in changes:
             continue
         if job.status == JobStatus.PENDING and _is_small(job):
-            changes[job.id] = _compute(job, worker_id=worker_id, small=True, parallel=parallel,
-                                       write_on_crash=lambda change: bool(write([change])))
+            changes[job.id] = _compute(
+                job,
+                worker_id=worker_id,
+                small=True,
+                parallel=parallel,
+                write_on_crash=lambda change: bool(write([change])),
+            )
         elif run_job(job_id=job.id, worker_id=worker_id, parallel=parallel, **claimed_options) is not None:
             written += 1
     return written + len(write(list(changes.values())))
 
 
-def _compute(job: SimulationJob, *, worker_id: str, small: bool, parallel: bool,
-             write_on_crash: ChangeWriter) -> JobChange:
+def _compute(
+    job: SimulationJob, *, worker_id: str, small: bool, parallel: bool, write_on_crash: ChangeWriter
+) -> JobChange:
     """Simulate one job into its end state (completed, or failed with the reason)."""
-    change = JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker_id, started_at=timezone.now(),
-                       from_pending=small, attempt=job.attempts)
+    change = JobChange(
+        job_id=job.id,
+        status=JobStatus.COMPLETED,
+        worker_id=worker_id,
+        started_at=timezone.now(),
+        from_pending=small,
+        attempt=job.attempts,
+    )
     started = time.perf_counter()
     watch = None if small else _ProgressWatch(job)
     try:
         history = _load_history(job)
         config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
-        result = simulate(history, config, limits=engine_limits(), parallel=parallel,
-                          progress=watch and watch.progress, should_stop=watch and watch.released)
+        result = simulate(
+            history,
+            config,
+            limits=engine_limits(),
+            parallel=parallel,
+            progress=watch and watch.progress,
+            should_stop=watch and watch.released,
+        )
     except SimulationCancelled:
         raise  # the job is no longer ours: nothing to write
     except (EngineValidationError, CoreServiceError) as exc:
@@ -149,9 +183,7 @@ def _load_history(job: SimulationJob) -> TradeHistory:
     trades = job.input_data.get("trades")
     if trades is not None:
         return TradeHistory.from_records(trades)
-    return core_service_client().trade_history(
-        assessment_id=job.assessment_id, funded_account_id=job.funded_account_id
-    )
+    return core_service_client().trade_history(assessment_id=job.assessment_id, funded_account_id=job.funded_account_id)
 
 
 class _ProgressWatch:
@@ -170,8 +202,9 @@ class _ProgressWatch:
         now = time.monotonic()
         if now - self.last >= self.interval:
             self.last = now
-            self.held = record_progress(job_id=self.job.id, paths_done=done, paths_total=total,
-                                        claim=(self.job.worker_id, self.job.attempts))
+            self.held = record_progress(
+                job_id=self.job.id, paths_done=done, paths_total=total, claim=(self.job.worker_id, self.job.attempts)
+            )
 
     def released(self) -> bool:
         return not self.held

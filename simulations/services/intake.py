@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from simulations import metrics
 from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs
-from workers import metrics
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,8 @@ class CompletedAssessment:
     """One ``assessment.completed`` event, as the bridge parsed it."""
 
     assessment_id: str
-    funded_account_id: Optional[str] = None
-    config: Optional[Mapping[str, Any]] = None
+    funded_account_id: str | None = None
+    config: Mapping[str, Any] | None = None
 
 
 def _assessment_key(assessment_id: str) -> str:
@@ -32,7 +33,7 @@ def _assessment_key(assessment_id: str) -> str:
 
 def create_jobs_for_completed_assessments(
     assessments: Sequence[CompletedAssessment],
-) -> list[Union[SimulationJob, InvalidInput]]:
+) -> list[SimulationJob | InvalidInput]:
     """The bridge's poll batch at once: one job per assessment, as one event at a time would.
 
     One query finds the assessments that have a job already, one INSERT creates the
@@ -42,15 +43,18 @@ def create_jobs_for_completed_assessments(
     (for the dead-letter queue). If another bridge inserts one of these assessments
     meanwhile, the batch falls back to one event at a time, which resolves the race.
     """
-    outcomes: list[Union[SimulationJob, InvalidInput]] = []
+    outcomes: list[SimulationJob | InvalidInput] = []
     new: dict[str, SimulationJob] = {}
     for event in assessments:
         key = _assessment_key(event.assessment_id)
         try:
             job = new.get(key) or build_job(
-                assessment_id=event.assessment_id, funded_account_id=event.funded_account_id,
+                assessment_id=event.assessment_id,
+                funded_account_id=event.funded_account_id,
                 config=event.config if event.config is not None else settings.DEFAULT_JOB_CONFIG,
-                trigger=JobTrigger.KAFKA, idempotency_key=key)
+                trigger=JobTrigger.KAFKA,
+                idempotency_key=key,
+            )
         except InvalidInput as exc:
             outcomes.append(exc)
             continue
@@ -63,15 +67,25 @@ def create_jobs_for_completed_assessments(
             SimulationJob.objects.bulk_create(inserted)
             transaction.on_commit(lambda: enqueue_jobs([job.id for job in inserted] + stale))
     except IntegrityError:
-        return [outcome if isinstance(outcome, InvalidInput) else create_job_for_completed_assessment(
-            assessment_id=outcome.assessment_id, funded_account_id=outcome.funded_account_id,
-            config=outcome.input_data["config"]) for outcome in outcomes]
+        return [
+            outcome
+            if isinstance(outcome, InvalidInput)
+            else create_job_for_completed_assessment(
+                assessment_id=outcome.assessment_id,
+                funded_account_id=outcome.funded_account_id,
+                config=outcome.input_data["config"],
+            )
+            for outcome in outcomes
+        ]
     metrics.JOBS_CREATED.labels(trigger=JobTrigger.KAFKA).inc(len(inserted))
     return [existing.get(o.idempotency_key, o) if isinstance(o, SimulationJob) else o for o in outcomes]
 
 
 def create_job_for_completed_assessment(
-    *, assessment_id: str, funded_account_id: Optional[str] = None, config: Optional[Mapping[str, Any]] = None,
+    *,
+    assessment_id: str,
+    funded_account_id: str | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> SimulationJob:
     """One job per completed assessment, however often its event is delivered.
 
@@ -84,9 +98,13 @@ def create_job_for_completed_assessment(
     existing = SimulationJob.objects.filter(idempotency_key=key).first()
     if existing is None:
         try:
-            return create_job(assessment_id=assessment_id, funded_account_id=funded_account_id,
-                              config=config if config is not None else settings.DEFAULT_JOB_CONFIG,
-                              trigger=JobTrigger.KAFKA, idempotency_key=key)
+            return create_job(
+                assessment_id=assessment_id,
+                funded_account_id=funded_account_id,
+                config=config if config is not None else settings.DEFAULT_JOB_CONFIG,
+                trigger=JobTrigger.KAFKA,
+                idempotency_key=key,
+            )
         except IdempotencyConflict:  # the same assessment again, with other details: still one job
             existing = SimulationJob.objects.get(idempotency_key=key)
     if existing.status == JobStatus.PENDING:
@@ -108,14 +126,17 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     since = timezone.now() - dt.timedelta(hours=24)
     ids = {str(a) for a in account_ids}
     recent = set(
-        SimulationJob.objects.filter(funded_account_id__in=ids, created_at__gte=since)
-        .values_list("funded_account_id", flat=True)
+        SimulationJob.objects.filter(funded_account_id__in=ids, created_at__gte=since).values_list(
+            "funded_account_id", flat=True
+        )
     )
     config = dict(settings.DEFAULT_JOB_CONFIG)
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
     candidates = [
         SimulationJob(
-            funded_account_id=account, trigger=JobTrigger.SCHEDULE, run_date=run_date,
+            funded_account_id=account,
+            trigger=JobTrigger.SCHEDULE,
+            run_date=run_date,
             input_data={"config": config, "trades": None},
             paths_total=0 if parsed.paths == "auto" else int(parsed.paths),
         )
@@ -125,7 +146,7 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     with transaction.atomic():
         SimulationJob.objects.bulk_create(candidates, batch_size=1_000, ignore_conflicts=True)
         for lo in range(0, len(candidates), 1_000):
-            chunk = candidates[lo:lo + 1_000]
+            chunk = candidates[lo : lo + 1_000]
             mine = set(SimulationJob.objects.filter(id__in=[j.id for j in chunk]).values_list("id", flat=True))
             created += [j for j in chunk if j.id in mine]
         if created:

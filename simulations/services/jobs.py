@@ -14,15 +14,17 @@ import hashlib
 import json
 import logging
 import uuid
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from simulations import events
+from simulations import events, metrics, task_names
 from simulations.engine import (
     EngineLimits,
     EngineValidationError,
@@ -32,12 +34,11 @@ from simulations.engine import (
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, JobTrigger, SimulationJob
-from workers import metrics
 
 logger = logging.getLogger(__name__)
 
 
-JobId = Union[str, uuid.UUID]
+JobId = str | uuid.UUID
 
 
 def engine_limits() -> EngineLimits:
@@ -51,12 +52,12 @@ def engine_limits() -> EngineLimits:
 
 def create_job(
     *,
-    assessment_id: Optional[str] = None,
-    funded_account_id: Optional[str] = None,
-    config: Optional[Mapping[str, Any]] = None,
-    trades: Optional[list[Any]] = None,
+    assessment_id: str | None = None,
+    funded_account_id: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    trades: list[Any] | None = None,
     trigger: str = JobTrigger.API,
-    idempotency_key: Optional[str] = None,
+    idempotency_key: str | None = None,
     enqueue: bool = True,
 ) -> SimulationJob:
     """Validate a request and record it as a pending job; enqueue it after commit.
@@ -65,8 +66,14 @@ def create_job(
     not a check-then-insert); reusing a key for a different request raises
     :class:`IdempotencyConflict`.
     """
-    job = build_job(assessment_id=assessment_id, funded_account_id=funded_account_id, config=config,
-                    trades=trades, trigger=trigger, idempotency_key=idempotency_key)
+    job = build_job(
+        assessment_id=assessment_id,
+        funded_account_id=funded_account_id,
+        config=config,
+        trades=trades,
+        trigger=trigger,
+        idempotency_key=idempotency_key,
+    )
     if idempotency_key:
         existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -111,12 +118,12 @@ def create_jobs(requests: Sequence[Mapping[str, Any]], *, trigger: str = JobTrig
 
 def build_job(
     *,
-    assessment_id: Optional[str] = None,
-    funded_account_id: Optional[str] = None,
-    config: Optional[Mapping[str, Any]] = None,
-    trades: Optional[list[Any]] = None,
+    assessment_id: str | None = None,
+    funded_account_id: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    trades: list[Any] | None = None,
     trigger: str = JobTrigger.API,
-    idempotency_key: Optional[str] = None,
+    idempotency_key: str | None = None,
 ) -> SimulationJob:
     """A validated, unsaved pending job; :class:`InvalidInput` names every bad field."""
     assessment_id = _clean_id(assessment_id)
@@ -146,26 +153,22 @@ def build_job(
 
 def enqueue_job(*, job_id: JobId) -> None:
     """Send the job to the simulation queue (called after the creating transaction commits)."""
-    from workers.tasks import run_simulation  # workers depends on simulations, not the reverse
-
-    run_simulation.delay(str(job_id))
+    current_app.send_task(task_names.RUN_SIMULATION, args=(str(job_id),))
 
 
 def enqueue_jobs(job_ids: Iterable[JobId]) -> None:
     """Send many jobs (a bulk intake's burst) over one broker connection, up to
     ``SIMULATION_TASK_BATCH`` per message: a worker then loads their rows in one query
     and writes their results together instead of paying a task's overhead per job."""
-    from workers.tasks import run_simulation, run_simulations
-
     ids = [str(job_id) for job_id in job_ids]
     size = max(1, settings.SIMULATION_TASK_BATCH)
-    with run_simulation.app.producer_or_acquire() as producer:
+    with current_app.producer_or_acquire() as producer:
         for lo in range(0, len(ids), size):
-            chunk = ids[lo:lo + size]
+            chunk = ids[lo : lo + size]
             if len(chunk) == 1:
-                run_simulation.apply_async((chunk[0],), producer=producer)
+                current_app.send_task(task_names.RUN_SIMULATION, args=(chunk[0],), producer=producer)
             else:
-                run_simulations.apply_async((chunk,), producer=producer)
+                current_app.send_task(task_names.RUN_SIMULATIONS, args=(chunk,), producer=producer)
 
 
 def _send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> None:
@@ -179,11 +182,15 @@ def _send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> None:
         enqueue_jobs(job_ids)
     except KombuOperationalError as exc:
         metrics.ENQUEUE_FAILURES.inc(len(job_ids))
-        logger.warning("broker refused %d new job(s), left pending for the sweep (%s): %s",
-                       len(job_ids), exc, ", ".join(str(j) for j in job_ids[:5]))
+        logger.warning(
+            "broker refused %d new job(s), left pending for the sweep (%s): %s",
+            len(job_ids),
+            exc,
+            ", ".join(str(j) for j in job_ids[:5]),
+        )
 
 
-def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
+def start_job(*, job_id: JobId, worker_id: str) -> SimulationJob | None:
     """Claim a pending job for this worker; ``None`` if someone else has it or it is done.
 
     The claim is one conditional UPDATE, so a duplicate delivery finds nothing to
@@ -210,7 +217,7 @@ def start_job(*, job_id: JobId, worker_id: str) -> Optional[SimulationJob]:
 Claim = tuple[str, int]  # (worker id, attempt): who holds a running job
 
 
-def complete_job(*, job_id: JobId, result: SimulationResult, claim: Optional[Claim] = None) -> SimulationJob:
+def complete_job(*, job_id: JobId, result: SimulationResult, claim: Claim | None = None) -> SimulationJob:
     """Store the result of a running job and announce it.
 
     With ``claim``, only the holder of that claim may finish the job: a worker whose
@@ -220,7 +227,7 @@ def complete_job(*, job_id: JobId, result: SimulationResult, claim: Optional[Cla
     return _finish(job_id, JobStatus.COMPLETED, claim=claim, result=result.to_dict(), summary=result.summary())
 
 
-def fail_job(*, job_id: JobId, error: str, claim: Optional[Claim] = None) -> SimulationJob:
+def fail_job(*, job_id: JobId, error: str, claim: Claim | None = None) -> SimulationJob:
     """Mark a pending or running job failed with a reason, and announce it."""
     return _finish(job_id, JobStatus.FAILED, claim=claim, error=error[:4000])
 
@@ -238,17 +245,26 @@ def cancel_job(*, job_id: JobId) -> SimulationJob:
     return _finish(job_id, JobStatus.CANCELLED, error="cancelled by request")
 
 
-def record_progress(*, job_id: JobId, paths_done: int, paths_total: int, claim: Optional[Claim] = None) -> bool:
+def record_progress(*, job_id: JobId, paths_done: int, paths_total: int, claim: Claim | None = None) -> bool:
     """Progress of a running job (no event: it is not a state change). False when the
     job is no longer running (under ``claim``, if given): cancelled, or requeued."""
     guard = {"worker_id": claim[0], "attempts": claim[1]} if claim is not None else {}
-    return bool(SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, **guard).update(
-        paths_done=paths_done, paths_total=paths_total
-    ))
+    return bool(
+        SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, **guard).update(
+            paths_done=paths_done, paths_total=paths_total
+        )
+    )
 
 
-def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result: Optional[dict[str, Any]] = None,
-            summary: Optional[dict[str, Any]] = None, error: str = "") -> SimulationJob:
+def _finish(
+    job_id: JobId,
+    status: str,
+    *,
+    claim: Claim | None = None,
+    result: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+    error: str = "",
+) -> SimulationJob:
     allowed_from = [JobStatus.RUNNING] if status == JobStatus.COMPLETED else [JobStatus.PENDING, JobStatus.RUNNING]
     now = timezone.now()
     guard: dict[str, Any] = {}
@@ -256,7 +272,11 @@ def _finish(job_id: JobId, status: str, *, claim: Optional[Claim] = None, result
         guard = {"status": JobStatus.RUNNING, "worker_id": claim[0], "attempts": claim[1]}
     with transaction.atomic():
         changed = SimulationJob.objects.filter(pk=job_id, status__in=allowed_from, **guard).update(
-            status=status, result=result, error=error, completed_at=now, updated_at=now,
+            status=status,
+            result=result,
+            error=error,
+            completed_at=now,
+            updated_at=now,
             **({"paths_done": F("paths_total")} if status == JobStatus.COMPLETED else {}),
         )
         if not changed:
@@ -276,7 +296,7 @@ def _emit(job: SimulationJob, topic: str, payload: dict[str, Any]) -> EventOutbo
     return EventOutbox.objects.create(job=job, topic=topic, key=events.event_key(job), payload=payload)
 
 
-def _parse_config(config: Optional[Mapping[str, Any]], errors: dict[str, list[str]]) -> Optional[SimulationConfig]:
+def _parse_config(config: Mapping[str, Any] | None, errors: dict[str, list[str]]) -> SimulationConfig | None:
     if config is not None and not isinstance(config, Mapping):
         errors["config"] = ["must be an object"]
         return None
@@ -288,7 +308,7 @@ def _parse_config(config: Optional[Mapping[str, Any]], errors: dict[str, list[st
         return None
 
 
-def _check_trades(trades: Any, config: Optional[SimulationConfig], errors: dict[str, list[str]]) -> None:
+def _check_trades(trades: Any, config: SimulationConfig | None, errors: dict[str, list[str]]) -> None:
     if not isinstance(trades, list):
         errors["trades"] = ["must be a list of trades"]
         return
@@ -301,18 +321,16 @@ def _check_trades(trades: Any, config: Optional[SimulationConfig], errors: dict[
 
 def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
     if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(
-            "this Idempotency-Key was used for a different request (job %s)" % existing.id
-        )
+        raise IdempotencyConflict(f"this Idempotency-Key was used for a different request (job {existing.id})")
     return existing
 
 
-def _fingerprint(assessment_id: Optional[str], funded_account_id: Optional[str], input_data: dict[str, Any]) -> str:
+def _fingerprint(assessment_id: str | None, funded_account_id: str | None, input_data: dict[str, Any]) -> str:
     canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _clean_id(value: Any) -> Optional[str]:
+def _clean_id(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()

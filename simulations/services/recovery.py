@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
 
-from simulations import selectors
+from simulations import metrics, selectors
 from simulations.models import JobStatus, SimulationJob
 from simulations.services.jobs import JobId, enqueue_job, fail_job, start_job
-from workers import metrics
 
 logger = logging.getLogger(__name__)
 
 
-def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
-                      enqueue: bool = True) -> Optional[SimulationJob]:
+def requeue_stale_job(
+    *, job_id: JobId, dead_worker_id: str, max_attempts: int, enqueue: bool = True
+) -> SimulationJob | None:
     """Give a running job whose worker died back to the queue, or fail it for good.
 
     Conditional on the job still being held by ``dead_worker_id``, so a sweep and a
@@ -28,16 +28,24 @@ def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
     """
     now = timezone.now()
     with transaction.atomic():
-        job = (SimulationJob.objects.select_for_update()
-               .filter(pk=job_id, status=JobStatus.RUNNING, worker_id=dead_worker_id).first())
+        job = (
+            SimulationJob.objects.select_for_update()
+            .filter(pk=job_id, status=JobStatus.RUNNING, worker_id=dead_worker_id)
+            .first()
+        )
         if job is None:
             return None
         if job.attempts >= max_attempts:
-            error = (f"gave up after {job.attempts} attempts: each time the worker running it died "
-                     f"(last {dead_worker_id}); the job may exhaust a worker's memory")
+            error = (
+                f"gave up after {job.attempts} attempts: each time the worker running it died "
+                f"(last {dead_worker_id}); the job may exhaust a worker's memory"
+            )
             return fail_job(job_id=job.id, error=error, claim=(dead_worker_id, job.attempts))
         SimulationJob.objects.filter(pk=job.id).update(
-            status=JobStatus.PENDING, worker_id="", paths_done=0, updated_at=now,
+            status=JobStatus.PENDING,
+            worker_id="",
+            paths_done=0,
+            updated_at=now,
         )
         if enqueue:
             transaction.on_commit(lambda: enqueue_job(job_id=job.id))
@@ -46,8 +54,9 @@ def requeue_stale_job(*, job_id: JobId, dead_worker_id: str, max_attempts: int,
     return SimulationJob.objects.get(pk=job_id)
 
 
-def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempts: int,
-                                 grace_seconds: float) -> list[SimulationJob]:
+def requeue_jobs_of_dead_workers(
+    *, is_alive: Callable[[str], bool], max_attempts: int, grace_seconds: float
+) -> list[SimulationJob]:
     """The sweep: every running job whose worker's heartbeat is gone is requeued (or failed).
 
     Jobs claimed within ``grace_seconds`` are left alone, and command-line runs have
@@ -64,8 +73,9 @@ def requeue_jobs_of_dead_workers(*, is_alive: Callable[[str], bool], max_attempt
     return changed
 
 
-def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
-              max_attempts: int) -> Optional[SimulationJob]:
+def claim_job(
+    *, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool], max_attempts: int
+) -> SimulationJob | None:
     """Claim a job for a delivered task, recovering it first if its worker is dead.
 
     A redelivered message (the broker gave it back after its worker was killed)
@@ -75,7 +85,9 @@ def claim_job(*, job_id: JobId, worker_id: str, is_alive: Callable[[str], bool],
     job = start_job(job_id=job_id, worker_id=worker_id)
     if job is not None:
         return job
-    holder = SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).values_list("worker_id", flat=True).first()
+    holder = (
+        SimulationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).values_list("worker_id", flat=True).first()
+    )
     if holder and holder != worker_id and not is_alive(holder):
         # this delivery claims it right away: no new message needed
         requeued = requeue_stale_job(job_id=job_id, dead_worker_id=holder, max_attempts=max_attempts, enqueue=False)
@@ -93,8 +105,11 @@ def reenqueue_stale_pending(*, older_than_seconds: float, limit: int = 1_000) ->
     touched so the same job is re-sent at most once per period.
     """
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    ids = list(SimulationJob.objects.filter(status=JobStatus.PENDING, updated_at__lt=cutoff)
-               .order_by("updated_at").values_list("id", flat=True)[:limit])
+    ids = list(
+        SimulationJob.objects.filter(status=JobStatus.PENDING, updated_at__lt=cutoff)
+        .order_by("updated_at")
+        .values_list("id", flat=True)[:limit]
+    )
     if ids:
         SimulationJob.objects.filter(id__in=ids, status=JobStatus.PENDING).update(updated_at=timezone.now())
         for job_id in ids:

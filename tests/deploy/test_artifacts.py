@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from prometheus_client import Counter, Gauge, Histogram
 
-from workers import metrics
+from simulations import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,8 +63,10 @@ def test_compose_and_helm_run_every_process_of_the_architecture():
 
 def test_env_example_lists_every_setting():
     read = set()
-    for path in list((ROOT / "montecarlo/settings").glob("*.py")) + [ROOT / "workers/signals.py",
-                                                                       ROOT / "deploy/gunicorn.conf.py"]:
+    for path in list((ROOT / "montecarlo/settings").glob("*.py")) + [
+        ROOT / "workers/signals.py",
+        ROOT / "deploy/gunicorn.conf.py",
+    ]:
         text = path.read_text()
         read |= set(re.findall(r'env\.(?:str|int|float|bool|list|json|db)\("([A-Z_]+)"', text))
         read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', text))

@@ -51,13 +51,17 @@ def test_the_chart_lints_strictly(helm):
 def test_every_process_runs_with_the_settings_it_reads(helm):
     objects = render(helm, *SECRETS)
     deployments = by_kind(objects, "Deployment")
-    assert set(deployments) == {"mc-montecarlo-web", "mc-montecarlo-worker", "mc-montecarlo-beat",
-                                "mc-montecarlo-bridge"}
-    (config_name, config), = by_kind(objects, "ConfigMap").items()
-    (secret_name, secret), = by_kind(objects, "Secret").items()
+    assert set(deployments) == {
+        "mc-montecarlo-web",
+        "mc-montecarlo-worker",
+        "mc-montecarlo-beat",
+        "mc-montecarlo-bridge",
+    }
+    ((config_name, config),) = by_kind(objects, "ConfigMap").items()
+    ((secret_name, secret),) = by_kind(objects, "Secret").items()
     assert secret["stringData"]["DATABASE_URL"] == "postgres://u:p@db:5432/mc"
     for name, pod in pod_specs(objects).items():
-        container, = pod["spec"]["containers"]
+        (container,) = pod["spec"]["containers"]
         sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
         assert sources == {"configMapRef": config_name, "secretRef": secret_name}, name
     # every key the chart sets is a setting the code reads (a typo would be silently ignored)
@@ -75,29 +79,33 @@ def test_every_process_runs_with_the_settings_it_reads(helm):
 def test_services_and_budgets_select_the_pods_they_mean(helm):
     objects = render(helm, *SECRETS)
     pods = pod_specs(objects)
-    (_, service), = by_kind(objects, "Service").items()
+    ((_, service),) = by_kind(objects, "Service").items()
     web = pods["mc-montecarlo-web"]
     assert selects(service["spec"]["selector"], web["metadata"]["labels"])
     assert not selects(service["spec"]["selector"], pods["mc-montecarlo-worker"]["metadata"]["labels"])
     port_names = {p["name"] for p in web["spec"]["containers"][0]["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
-    (_, budget), = by_kind(objects, "PodDisruptionBudget").items()
-    chosen = [n for n, pod in pods.items() if selects(budget["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])]
+    ((_, budget),) = by_kind(objects, "PodDisruptionBudget").items()
+    chosen = [
+        n for n, pod in pods.items() if selects(budget["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+    ]
     assert chosen == ["mc-montecarlo-worker"]
     for deployment in by_kind(objects, "Deployment").values():
-        assert selects(deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"])
+        assert selects(
+            deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"]
+        )
 
 
 def test_the_migrate_hook_finds_its_settings_already_there(helm):
     """Hooks run before the release's own objects exist: the ConfigMap and Secret the
     migrate Job reads must be hooks of the same phases with a lower weight."""
     objects = render(helm, *SECRETS)
-    (_, job), = by_kind(objects, "Job").items()
+    ((_, job),) = by_kind(objects, "Job").items()
     job_phases = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     job_weight = int(job["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
     assert {"pre-install", "pre-upgrade"} <= job_phases
     for kind in ("ConfigMap", "Secret"):
-        (_, needed), = by_kind(objects, kind).items()
+        ((_, needed),) = by_kind(objects, kind).items()
         annotations = needed["metadata"].get("annotations", {})
         assert job_phases <= set(annotations.get("helm.sh/hook", "").split(",")), kind
         assert int(annotations["helm.sh/hook-weight"]) < job_weight, kind
@@ -130,11 +138,13 @@ def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(hel
     alerts = (ROOT / "deploy/prometheus/alerts.yml").read_text()
     jobs = set()
     for name, monitor in monitors.items():
-        selected = [p for p in pods.values() if selects(monitor["spec"]["selector"]["matchLabels"], p["metadata"]["labels"])]
+        selected = [
+            p for p in pods.values() if selects(monitor["spec"]["selector"]["matchLabels"], p["metadata"]["labels"])
+        ]
         assert len(selected) == 1, name
-        endpoint, = monitor["spec"]["podMetricsEndpoints"]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
         assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["containers"][0]["ports"]}, name
-        job, = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+        (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
         jobs.add(job)
     assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-bridge"} and jobs <= local_jobs
     assert set(re.findall(r'job="([a-z-]+)"', alerts)) <= jobs

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 
@@ -34,7 +34,7 @@ class FakeCoreService:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeCoreService":
+    def start(self) -> FakeCoreService:
         self._thread.start()
         return self
 
@@ -42,18 +42,26 @@ class FakeCoreService:
         self._server.shutdown()
         self._server.server_close()
 
-    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[int, Optional[Any]]:
+    def _route(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any | None]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) == 4 and parts[:2] == ["api", "assessments"] and parts[3] == "trades":
             trades = self.assessment_trades.get(parts[2])
-            return (200, {"assessmentId": parts[2], "trades": trades}) if trades is not None else (404, {"detail": "not found"})
+            return (
+                (200, {"assessmentId": parts[2], "trades": trades})
+                if trades is not None
+                else (404, {"detail": "not found"})
+            )
         if len(parts) == 4 and parts[:2] == ["api", "funded-accounts"] and parts[3] == "trades":
             trades = self.account_trades.get(parts[2])
-            return (200, {"fundedAccountId": parts[2], "trades": trades}) if trades is not None else (404, {"detail": "not found"})
+            return (
+                (200, {"fundedAccountId": parts[2], "trades": trades})
+                if trades is not None
+                else (404, {"detail": "not found"})
+            )
         if parts == ["api", "funded-accounts"]:
             page = int(query.get("page", ["1"])[0])
             start = (page - 1) * self.page_size
-            chunk = self.active_accounts[start:start + self.page_size]
+            chunk = self.active_accounts[start : start + self.page_size]
             more = start + self.page_size < len(self.active_accounts)
             return 200, {"results": [{"id": a, "status": "active"} for a in chunk], "next": page + 1 if more else None}
         return 404, {"detail": "no route"}
@@ -69,7 +77,7 @@ class FakeCoreService:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parsed = urlparse(self.path)
                 fake.requests.append(parsed.path)
                 queue = fake.faults.get(parsed.path)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,26 +15,47 @@ ROOT = Path(__file__).resolve().parents[2]
 class WorkerProcess:
     """``celery -A montecarlo worker`` in its own process group, logging to a file."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, concurrency: int = 1,
-                 queues: str = "simulations,maintenance"):
+    def __init__(
+        self,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        concurrency: int = 1,
+        queues: str = "simulations,maintenance",
+    ):
         self.name = name
         self.env = env
         self.log_path = log_dir / f"worker-{name}.log"
         self.concurrency = concurrency
         self.queues = queues
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 120.0) -> "WorkerProcess":
+    def start(self, timeout: float = 120.0) -> WorkerProcess:
         log = open(self.log_path, "ab")
         cmd = [
-            sys.executable, "-m", "celery", "-A", "montecarlo", "worker",
-            "-Q", self.queues, "-c", str(self.concurrency), "-n", f"{self.name}@%h",
-            "-P", self.env.get("WORKER_POOL", "prefork"),
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "montecarlo",
+            "worker",
+            "-Q",
+            self.queues,
+            "-c",
+            str(self.concurrency),
+            "-n",
+            f"{self.name}@%h",
+            "-P",
+            self.env.get("WORKER_POOL", "prefork"),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
         ]
         env = dict(self.env, WORKER_CONCURRENCY=str(self.concurrency), PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,14 +95,27 @@ class BeatProcess:
     def __init__(self, env: dict[str, str], log_dir: Path):
         self.env = env
         self.log_path = log_dir / "beat.log"
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "BeatProcess":
+    def start(self) -> BeatProcess:
         log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "celery", "-A", "montecarlo", "beat", "--loglevel", "INFO",
-               "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "montecarlo",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "-S",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--max-interval",
+            "1",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         return self
 
     def stop(self) -> None:
@@ -100,14 +133,19 @@ class BridgeProcess:
     def __init__(self, env: dict[str, str], log_dir: Path, name: str = "bridge"):
         self.env = env
         self.log_path = log_dir / f"{name}.log"
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> "BridgeProcess":
+    def start(self, timeout: float = 60.0) -> BridgeProcess:
         log = open(self.log_path, "ab")
         marker = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = subprocess.Popen([sys.executable, "manage.py", "kafka_bridge"], cwd=ROOT,
-                                     env=dict(self.env, PYTHONUNBUFFERED="1"), stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "kafka_bridge"],
+            cwd=ROOT,
+            env=dict(self.env, PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -24,9 +24,15 @@ def wait_for_finish(base: str, job_id: str, timeout: float = 90.0) -> dict:
 
 
 def test_a_job_created_over_http_is_completed_by_a_worker(live_server, celery_worker):
-    response = requests.post(f"{live_server.url}/simulations", json={
-        "assessmentId": "E2E-1", "trades": factories.trades(120), "config": factories.config(paths=20_000),
-    }, timeout=10)
+    response = requests.post(
+        f"{live_server.url}/simulations",
+        json={
+            "assessmentId": "E2E-1",
+            "trades": factories.trades(120),
+            "config": factories.config(paths=20_000),
+        },
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     job = wait_for_finish(live_server.url, response.json()["jobId"])
     assert job["status"] == "completed", job["error"]
@@ -40,8 +46,11 @@ def test_a_job_created_over_http_is_completed_by_a_worker(live_server, celery_wo
 
 def test_the_worker_fetches_trades_from_the_core_service(live_server, celery_worker, session_core_service):
     session_core_service.account_trades["E2E-FA"] = factories.trades(90, dated=True, seed=4)
-    response = requests.post(f"{live_server.url}/simulations",
-                             json={"fundedAccountId": "E2E-FA", "config": {"paths": 5_000, "seed": 1}}, timeout=10)
+    response = requests.post(
+        f"{live_server.url}/simulations",
+        json={"fundedAccountId": "E2E-FA", "config": {"paths": 5_000, "seed": 1}},
+        timeout=10,
+    )
     job = wait_for_finish(live_server.url, response.json()["jobId"])
     assert job["status"] == "completed", job["error"]
     assert job["result"]["unit"] == "day"
@@ -54,16 +63,21 @@ def test_core_service_garbage_fails_the_job_not_the_worker(live_server, celery_w
     assert job["status"] == "failed"
     assert "not JSON" in job["error"]
     # the same worker goes on working
-    ok = requests.post(f"{live_server.url}/simulations", json={
-        "assessmentId": "E2E-2", "trades": factories.trades(), "config": factories.config()}, timeout=10)
+    ok = requests.post(
+        f"{live_server.url}/simulations",
+        json={"assessmentId": "E2E-2", "trades": factories.trades(), "config": factories.config()},
+        timeout=10,
+    )
     assert wait_for_finish(live_server.url, ok.json()["jobId"])["status"] == "completed"
 
 
 def test_a_batch_created_over_http_is_completed_by_a_worker_in_batch_tasks(live_server, celery_worker):
     from simulations.models import EventOutbox, SimulationJob
 
-    jobs = [{"assessmentId": f"E2E-B{i}", "trades": factories.trades(40, seed=i), "config": factories.config(paths=500)}
-            for i in range(40)]
+    jobs = [
+        {"assessmentId": f"E2E-B{i}", "trades": factories.trades(40, seed=i), "config": factories.config(paths=500)}
+        for i in range(40)
+    ]
     response = requests.post(f"{live_server.url}/simulations/batch", json={"jobs": jobs}, timeout=30)
     assert response.status_code == 202, response.text
     ids = [j["jobId"] for j in response.json()["jobs"]]
@@ -79,9 +93,15 @@ def test_cancelling_a_running_job_stops_the_worker_running_it(live_server, celer
     from simulations.models import SimulationJob
 
     # 5e9 samples, every path to the horizon: several seconds of the worker's cores
-    response = requests.post(f"{live_server.url}/simulations", json={
-        "assessmentId": "E2E-CANCEL", "trades": factories.trades(120),
-        "config": {"paths": 5_000_000, "horizon": 1_000, "seed": 5}}, timeout=10)
+    response = requests.post(
+        f"{live_server.url}/simulations",
+        json={
+            "assessmentId": "E2E-CANCEL",
+            "trades": factories.trades(120),
+            "config": {"paths": 5_000_000, "horizon": 1_000, "seed": 5},
+        },
+        timeout=10,
+    )
     job_id = response.json()["jobId"]
     deadline = time.monotonic() + 60
     while True:  # running, and past its first progress write
@@ -100,6 +120,9 @@ def test_cancelling_a_running_job_stops_the_worker_running_it(live_server, celer
     job = SimulationJob.objects.get(pk=job_id)
     assert job.status == "cancelled" and job.result is None and 0 < job.paths_done < job.paths_total
     # the worker is free again
-    ok = requests.post(f"{live_server.url}/simulations", json={
-        "assessmentId": "E2E-AFTER", "trades": factories.trades(), "config": factories.config()}, timeout=10)
+    ok = requests.post(
+        f"{live_server.url}/simulations",
+        json={"assessmentId": "E2E-AFTER", "trades": factories.trades(), "config": factories.config()},
+        timeout=10,
+    )
     assert wait_for_finish(live_server.url, ok.json()["jobId"], timeout=30)["status"] == "completed"

@@ -8,8 +8,8 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis
@@ -38,8 +38,14 @@ def wait(predicate: Callable[[], object], timeout: float, what: str, step: float
 
 def read_topic(topic: str, count: int, timeout: float = 60.0) -> list:
     """Every message of ``topic`` from the start, until ``count`` arrived."""
-    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"reader-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out = []
     deadline = time.monotonic() + timeout
@@ -55,8 +61,13 @@ def read_topic(topic: str, count: int, timeout: float = 60.0) -> list:
 
 def kcat_produce(topic: str, lines: list[str]) -> None:
     """Produce ``key:value`` lines with kcat, an independent client."""
-    subprocess.run(["kcat", "-b", BOOTSTRAP, "-t", topic, "-P", "-K:"], input="\n".join(lines) + "\n",
-                   text=True, check=True, timeout=30)
+    subprocess.run(
+        ["kcat", "-b", BOOTSTRAP, "-t", topic, "-P", "-K:"],
+        input="\n".join(lines) + "\n",
+        text=True,
+        check=True,
+        timeout=30,
+    )
 
 
 def python_produce(topic: str, events: list[tuple[str, bytes]]) -> None:
@@ -67,23 +78,30 @@ def python_produce(topic: str, events: list[tuple[str, bytes]]) -> None:
 
 
 def test_events_become_one_job_per_assessment_and_bad_ones_go_to_the_dlq(
-        kafka_topics, make_bridge, make_worker, session_core_service):
+    kafka_topics, make_bridge, make_worker, session_core_service
+):
     for name in ("K-A1", "K-A2", "K-A3"):
         session_core_service.assessment_trades[name] = factories.trades(60)
     topic = kafka_topics["assessment.completed"]
-    kcat_produce(topic, [
-        'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
-        'K-A2:{"eventId": "e2", "assessmentId": "K-A2"}',
-        'K-A1:{"eventId": "e3", "assessmentId": "K-A1"}',  # the same assessment, redelivered
-        'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
-        "bad1:this is not json",
-        'bad2:{"traderId": 7}',
-    ])
-    python_produce(topic, [
-        ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
-        ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
-        ("bad3", b'{"assessmentId": "K-A9", "config": {"paths": -1}}'),
-    ])
+    kcat_produce(
+        topic,
+        [
+            'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
+            'K-A2:{"eventId": "e2", "assessmentId": "K-A2"}',
+            'K-A1:{"eventId": "e3", "assessmentId": "K-A1"}',  # the same assessment, redelivered
+            'K-A1:{"eventId": "e1", "assessmentId": "K-A1", "config": {"paths": 2000, "seed": 1}}',
+            "bad1:this is not json",
+            'bad2:{"traderId": 7}',
+        ],
+    )
+    python_produce(
+        topic,
+        [
+            ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
+            ("K-A3", b'{"assessmentId": "K-A3", "config": {"paths": 1000}}'),
+            ("bad3", b'{"assessmentId": "K-A9", "config": {"paths": -1}}'),
+        ],
+    )
     make_worker("kafka-worker")
     make_bridge()
     wait(lambda: SimulationJob.objects.filter(status=JobStatus.COMPLETED).count() >= 3, 90, "3 completed jobs")
@@ -153,8 +171,9 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
     try:
         ids = []
         for i in range(5):
-            job = services.create_job(assessment_id=f"O-{i}", trades=factories.trades(), config=factories.config(),
-                                      enqueue=False)
+            job = services.create_job(
+                assessment_id=f"O-{i}", trades=factories.trades(), config=factories.config(), enqueue=False
+            )
             services.run_job(job_id=job.id, worker_id="test:outage")
             ids.append(str(job.id))
         wait(lambda: EventOutbox.objects.filter(attempts__gt=0).exists(), 60, "a failed delivery to be recorded")
@@ -170,7 +189,6 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
     assert sorted(json.loads(m.value())["jobId"] for m in completed) == sorted(ids)
 
 
-
 def free_port() -> int:
     import socket
 
@@ -179,8 +197,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(
-        kafka_topics, make_bridge):
+def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(kafka_topics, make_bridge):
     topic = kafka_topics["assessment.completed"]
     port = free_port()
     make_bridge("bridge-a", BRIDGE_METRICS_PORT=str(port), KAFKA_BATCH_SIZE="20")
@@ -191,8 +208,11 @@ def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_i
     time.sleep(2)
     assert SimulationJob.objects.count() == 600
     assert SimulationJob.objects.values("assessment_id").distinct().count() == 600
-    exposed = wait(lambda: "montecarlo_kafka_consumer_lag{" in (
-        text := requests_get(f"http://127.0.0.1:{port}/metrics")) and text, 30, "the lag metric")
+    exposed = wait(
+        lambda: "montecarlo_kafka_consumer_lag{" in (text := requests_get(f"http://127.0.0.1:{port}/metrics")) and text,
+        30,
+        "the lag metric",
+    )
     lags = [line for line in exposed.splitlines() if line.startswith("montecarlo_kafka_consumer_lag{")]
     assert lags and all(topic in line for line in lags)
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
@@ -209,8 +229,12 @@ def requests_get(url: str) -> str:
 
 def too_large_event(job: SimulationJob) -> EventOutbox:
     """An outbox event over the producer's message.max.bytes (1 MB): librdkafka refuses it at produce()."""
-    return EventOutbox.objects.create(job=job, topic="montecarlo.simulation-completed", key=job.assessment_id,
-                                      payload={"padding": os.urandom(700_000).hex()})
+    return EventOutbox.objects.create(
+        job=job,
+        topic="montecarlo.simulation-completed",
+        key=job.assessment_id,
+        payload={"padding": os.urandom(700_000).hex()},
+    )
 
 
 def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
@@ -221,10 +245,14 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
 
     from workers.kafka.relay import OutboxRelay
 
-    first = services.create_job(assessment_id="R-1", trades=factories.trades(), config=factories.config(), enqueue=False)
+    first = services.create_job(
+        assessment_id="R-1", trades=factories.trades(), config=factories.config(), enqueue=False
+    )
     services.run_job(job_id=first.id, worker_id="test:relay")
     poison = too_large_event(first)
-    second = services.create_job(assessment_id="R-2", trades=factories.trades(), config=factories.config(), enqueue=False)
+    second = services.create_job(
+        assessment_id="R-2", trades=factories.trades(), config=factories.config(), enqueue=False
+    )
     services.run_job(job_id=second.id, worker_id="test:relay")
     good = set(EventOutbox.objects.exclude(pk=poison.pk).values_list("pk", flat=True))
     assert len(good) == 4
@@ -239,8 +267,9 @@ def test_the_relay_puts_off_what_kafka_refused_and_sends_the_rest(kafka_topics):
     # put off: the next passes leave it alone (no retry and no error line every pass)
     assert relay.relay_once() == (0, 0, 0)
     assert EventOutbox.objects.get().attempts == 1
-    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 2) + \
-        read_topic(kafka_topics["montecarlo.simulation-completed"], 2)
+    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 2) + read_topic(
+        kafka_topics["montecarlo.simulation-completed"], 2
+    )
     assert {int(dict(m.headers())["event-id"]) for m in sent} == good
 
     # once due it is tried again, and put off twice as long
@@ -258,22 +287,28 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
 
     from confluent_kafka.admin import AdminClient, NewTopic
 
+    from simulations import metrics
     from simulations.events import physical_topic
-    from workers import metrics
     from workers.kafka.relay import OutboxRelay
 
     small = "montecarlo.small-messages"
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     admin.create_topics([NewTopic(physical_topic(small), 1, 1, config={"max.message.bytes": "2000"})])[
-        physical_topic(small)].result(30)
+        physical_topic(small)
+    ].result(30)
     job = services.create_job(assessment_id="H-1", trades=factories.trades(), config=factories.config(), enqueue=False)
     too_large = [too_large_event(job) for _ in range(2)]
     # well under the producer's limit, far over the topic's, even compressed
-    over_topic_limit = [EventOutbox.objects.create(job=job, topic=small, key="H-1",
-                                                   payload={"padding": os.urandom(20_000).hex()}) for _ in range(2)]
+    over_topic_limit = [
+        EventOutbox.objects.create(job=job, topic=small, key="H-1", payload={"padding": os.urandom(20_000).hex()})
+        for _ in range(2)
+    ]
     services.run_job(job_id=job.id, worker_id="test:relay")
-    good = set(EventOutbox.objects.exclude(pk__in=[row.pk for row in too_large + over_topic_limit])
-               .values_list("pk", flat=True))
+    good = set(
+        EventOutbox.objects.exclude(pk__in=[row.pk for row in too_large + over_topic_limit]).values_list(
+            "pk", flat=True
+        )
+    )
     assert len(good) == 2  # the job's started and completed events
 
     def refused_count(topic: str) -> float:
@@ -288,8 +323,9 @@ def test_a_batch_of_refused_events_does_not_block_the_queue(kafka_topics, settin
     assert [row.pk for row in refused] == [row.pk for row in too_large + over_topic_limit]
     assert all(row.attempts == 1 and row.next_attempt_at is not None for row in refused)
     assert "MSG_SIZE_TOO_LARGE" in refused[2].last_error and "MSG_SIZE_TOO_LARGE" in refused[3].last_error
-    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + \
-        read_topic(kafka_topics["montecarlo.simulation-completed"], 1)
+    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + read_topic(
+        kafka_topics["montecarlo.simulation-completed"], 1
+    )
     assert {int(dict(m.headers())["event-id"]) for m in sent} == good
 
 
@@ -316,6 +352,7 @@ def test_the_relay_thread_goes_straight_on_after_a_pass_whose_events_were_all_pu
         thread.join(10)
     assert not thread.is_alive()
     assert all(row.attempts == 1 and row.next_attempt_at for row in EventOutbox.objects.all())
-    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + \
-        read_topic(kafka_topics["montecarlo.simulation-completed"], 1)
+    sent = read_topic(kafka_topics["montecarlo.simulation-started"], 1) + read_topic(
+        kafka_topics["montecarlo.simulation-completed"], 1
+    )
     assert [json.loads(m.value())["jobId"] for m in sent] == [str(job.id)] * 2

@@ -8,8 +8,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import redis
@@ -25,8 +25,13 @@ from workers import heartbeat, schedules
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 # Big enough to take several seconds on one core, so a worker can be killed mid-job.
-LONG = {"paths": 1_500_000, "horizon": 2_000, "seed": 3, "stopAtDecision": False,
-        "rules": {"maxDrawdown": 5_000, "profitTarget": 4_000}}
+LONG = {
+    "paths": 1_500_000,
+    "horizon": 2_000,
+    "seed": 3,
+    "stopAtDecision": False,
+    "rules": {"maxDrawdown": 5_000, "profitTarget": 4_000},
+}
 
 
 def wait(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.2):
@@ -45,8 +50,11 @@ def job_row(job_id) -> SimulationJob:
 
 
 def running_pid(job_id) -> int:
-    job = wait(lambda: (j := job_row(job_id)).status == JobStatus.RUNNING and j.paths_done > 0 and j,
-               60, "the job to be running")
+    job = wait(
+        lambda: (j := job_row(job_id)).status == JobStatus.RUNNING and j.paths_done > 0 and j,
+        60,
+        "the job to be running",
+    )
     return int(job.worker_id.rsplit(":", 1)[1])
 
 
@@ -79,8 +87,13 @@ def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(make_worker)
         pid = running_pid(job.id)
         assert job_row(job.id).attempts == attempt
         os.kill(pid, signal.SIGKILL)  # what the OOM killer does to the child
-        wait(lambda: job_row(job.id).worker_id != f"{heartbeat.host_name()}:{pid}" or job_row(job.id).is_finished,
-             60, "the redelivered task to act")
+        wait(
+            lambda pid=pid: (
+                job_row(job.id).worker_id != f"{heartbeat.host_name()}:{pid}" or job_row(job.id).is_finished
+            ),
+            60,
+            "the redelivered task to act",
+        )
     done = wait(lambda: (j := job_row(job.id)).is_finished and j, 60, "the job to give up")
     assert done.status == JobStatus.FAILED
     assert "3 attempts" in done.error
@@ -91,7 +104,11 @@ def test_graceful_shutdown_removes_the_heartbeat_and_a_kill_lets_it_expire(make_
     r = redis.Redis.from_url(os.environ["KEYS_REDIS_URL"], decode_responses=True)
 
     def keys_of(worker):
-        return [k for k in r.scan_iter(f"{heartbeat.KEY_PREFIX}*") if json.loads(r.get(k) or "{}").get("worker_name", "").startswith(worker)]
+        return [
+            k
+            for k in r.scan_iter(f"{heartbeat.KEY_PREFIX}*")
+            if json.loads(r.get(k) or "{}").get("worker_name", "").startswith(worker)
+        ]
 
     polite = make_worker("polite")
     assert wait(lambda: keys_of("polite@"), 30, "a heartbeat")
@@ -108,10 +125,15 @@ def test_two_workers_many_jobs_every_job_completes_exactly_once(make_worker):
     make_worker("a")
     make_worker("b")
     small = factories.config(paths=3_000)
-    ids = [services.create_job(assessment_id=f"M-{i}", trades=factories.trades(50, seed=i), config=small).id
-           for i in range(40)]
-    wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 40, 120,
-         "all jobs to complete")
+    ids = [
+        services.create_job(assessment_id=f"M-{i}", trades=factories.trades(50, seed=i), config=small).id
+        for i in range(40)
+    ]
+    wait(
+        lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 40,
+        120,
+        "all jobs to complete",
+    )
     jobs = SimulationJob.objects.filter(pk__in=ids)
     assert {j.attempts for j in jobs} == {1}
     assert len({j.worker_id.split(":")[0] for j in jobs}) == 1  # one host...
@@ -128,7 +150,9 @@ def test_heartbeats_survive_a_cluster_master_failover(make_worker):
 
     def newest_beat():
         ids = rc.zrevrange(heartbeat.INDEX_KEY, 0, -1)
-        beats = [json.loads(v) for v in rc.mget_nonatomic([heartbeat.heartbeat_key(i) for i in ids]) if v] if ids else []
+        beats = (
+            [json.loads(v) for v in rc.mget_nonatomic([heartbeat.heartbeat_key(i) for i in ids]) if v] if ids else []
+        )
         mine = [b for b in beats if b["worker_name"].startswith("clustered@")]
         return max((b["timestamp"] for b in mine), default=None)
 
@@ -159,10 +183,25 @@ def test_live_workers_are_listed_and_the_liveness_probe_passes(make_worker, live
     import requests
 
     env = dict(worker_env, DATABASE_URL=os.environ["DATABASE_URL"])
-    probe = [os.sys.executable, "manage.py", "worker_alive", "--timeout", "3", "--node", f"probed@{heartbeat.host_name()}"]
+    probe = [
+        os.sys.executable,
+        "manage.py",
+        "worker_alive",
+        "--timeout",
+        "3",
+        "--node",
+        f"probed@{heartbeat.host_name()}",
+    ]
     worker = make_worker("probed", WORKER_HEARTBEAT_INTERVAL="1")
-    listed = wait(lambda: [w for w in requests.get(f"{live_server.url}/workers", timeout=5).json()["workers"]
-                           if w["workerName"].startswith("probed@")], 30, "the worker in /workers")
+    listed = wait(
+        lambda: [
+            w
+            for w in requests.get(f"{live_server.url}/workers", timeout=5).json()["workers"]
+            if w["workerName"].startswith("probed@")
+        ],
+        30,
+        "the worker in /workers",
+    )
     assert listed[0]["status"] == "idle" and listed[0]["heartbeatTtl"] == 3
     ok = subprocess.run(probe, cwd=ROOT, env=env, capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
@@ -178,20 +217,34 @@ def test_a_failed_batch_is_redelivered_and_written_later(make_worker):
         cursor.execute("CREATE TABLE IF NOT EXISTS mc_test_block (id int)")
         cursor.execute("INSERT INTO mc_test_block VALUES (1)")
     try:
-        with refusing("simulations_simulationjob", "UPDATE",
-                      "EXISTS (SELECT 1 FROM mc_test_block) AND NEW.status = 'completed'", "flush refused for the test"):
+        with refusing(
+            "simulations_simulationjob",
+            "UPDATE",
+            "EXISTS (SELECT 1 FROM mc_test_block) AND NEW.status = 'completed'",
+            "flush refused for the test",
+        ):
             worker = make_worker("threads", concurrency=8, ENGINE_PARALLEL="false", WORKER_POOL="threads")
-            ids = [services.create_job(assessment_id=f"BF-{i}", trades=factories.trades(40, seed=i),
-                                       config=factories.config(paths=500)).id for i in range(12)]
-            wait(lambda: worker.log_path.read_text().count("result not written, redeliver") >= 12, 60,
-                 "the refused flushes")
+            ids = [
+                services.create_job(
+                    assessment_id=f"BF-{i}", trades=factories.trades(40, seed=i), config=factories.config(paths=500)
+                ).id
+                for i in range(12)
+            ]
+            wait(
+                lambda: worker.log_path.read_text().count("result not written, redeliver") >= 12,
+                60,
+                "the refused flushes",
+            )
             # nothing half-written
             assert SimulationJob.objects.filter(pk__in=ids, status=JobStatus.PENDING).count() == 12
             assert not EventOutbox.objects.filter(job_id__in=ids).exists()
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM mc_test_block")
-            wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 12, 60,
-                 "the redelivered tasks to write")
+            wait(
+                lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == 12,
+                60,
+                "the redelivered tasks to write",
+            )
             for job_id in ids:
                 assert events_of(job_id, "montecarlo.simulation-completed") == 1
     finally:
@@ -214,10 +267,17 @@ def test_a_worker_keeps_its_database_connections_across_tasks(make_worker, pool)
     worker = make_worker(f"conn-{pool}", concurrency=2, ENGINE_PARALLEL="false", WORKER_POOL=pool)
 
     def run(prefix: str, n: int) -> None:
-        ids = [services.create_job(assessment_id=f"{prefix}-{i}", trades=factories.trades(30, seed=i),
-                                   config=factories.config(paths=200)).id for i in range(n)]
-        wait(lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == n, 60,
-             f"{n} jobs of {prefix}")
+        ids = [
+            services.create_job(
+                assessment_id=f"{prefix}-{i}", trades=factories.trades(30, seed=i), config=factories.config(paths=200)
+            ).id
+            for i in range(n)
+        ]
+        wait(
+            lambda: SimulationJob.objects.filter(pk__in=ids, status=JobStatus.COMPLETED).count() == n,
+            60,
+            f"{n} jobs of {prefix}",
+        )
 
     run("CONN-WARM", 6)  # every task thread (or child) and the batch writer have connected now
     time.sleep(1.5)  # a session's statistics reach the counter within a second

@@ -20,7 +20,9 @@ def operator(client):
 
 @pytest.fixture
 def jobs():
-    done = services.create_job(assessment_id="ASSESS-77", trades=factories.trades(), config=factories.config(), enqueue=False)
+    done = services.create_job(
+        assessment_id="ASSESS-77", trades=factories.trades(), config=factories.config(), enqueue=False
+    )
     services.run_job(job_id=done.id, worker_id="w:1")
     pending = services.create_job(funded_account_id="FUND-12", enqueue=False)
     return done, pending
@@ -56,9 +58,11 @@ def test_operators_cancel_jobs_from_the_list(operator, jobs):
     done, pending = jobs
     page = operator.get("/admin/simulations/simulationjob/")
     assert 'value="cancel_jobs"' in page.text
-    response = operator.post("/admin/simulations/simulationjob/",
-                             {"action": "cancel_jobs", "_selected_action": [str(done.id), str(pending.id)]},
-                             follow=True)
+    response = operator.post(
+        "/admin/simulations/simulationjob/",
+        {"action": "cancel_jobs", "_selected_action": [str(done.id), str(pending.id)]},
+        follow=True,
+    )
     assert response.status_code == 200
     assert "1 job(s) cancelled, 1 already finished" in response.text
     done.refresh_from_db()
@@ -76,10 +80,12 @@ def test_the_outbox_page_lists_waiting_failing_and_put_off_events(operator, jobs
     done, _ = jobs
     refused, waiting = EventOutbox.objects.filter(job=done).order_by("id")[:2]
     put_off_until = timezone.now() + dt.timedelta(hours=1)
-    EventOutbox.objects.filter(pk=refused.pk).update(attempts=3, last_error="MSG_SIZE_TOO_LARGE",
-                                                     next_attempt_at=put_off_until)
-    timed_out = EventOutbox.objects.create(job=done, topic="montecarlo.simulation-completed", key="x", payload={},
-                                           attempts=1, last_error="_MSG_TIMED_OUT")
+    EventOutbox.objects.filter(pk=refused.pk).update(
+        attempts=3, last_error="MSG_SIZE_TOO_LARGE", next_attempt_at=put_off_until
+    )
+    timed_out = EventOutbox.objects.create(
+        job=done, topic="montecarlo.simulation-completed", key="x", payload={}, attempts=1, last_error="_MSG_TIMED_OUT"
+    )
     shown = (refused.pk, waiting.pk, timed_out.pk)
 
     def listed(query: str) -> set[int]:

@@ -4,22 +4,19 @@ PostgreSQL, real Redis, and a real refused connection (nothing listens on port 1
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pytest
 from rest_framework.test import APIClient
 
 from montecarlo.celery import app as celery_app
-from simulations import services
+from simulations import metrics, services
 from simulations.models import JobStatus, SimulationJob
 from tests import factories
 from tests.broker import queued_job_ids
-from workers import metrics
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit sends for real
 
 
-def _use_broker(url: Optional[str]) -> None:
+def _use_broker(url: str | None) -> None:
     """Point the app's publishing at ``url`` (None: back to the broker URL). Celery
     publishes through the write URL, which the environment's CELERY_BROKER_URL does
     not override; the connection and producer pools are built lazily from it."""
@@ -42,12 +39,22 @@ def _refused() -> float:
 def test_a_job_created_while_the_broker_is_down_is_answered_and_sent_by_the_sweep_later(broker_down):
     api = APIClient()
     before, queued = _refused(), queued_job_ids()
-    one = api.post("/simulations", {"assessmentId": "OUT-1", "trades": factories.trades(),
-                                    "config": factories.config()}, format="json")
+    one = api.post(
+        "/simulations",
+        {"assessmentId": "OUT-1", "trades": factories.trades(), "config": factories.config()},
+        format="json",
+    )
     assert one.status_code == 202, one.content
-    many = api.post("/simulations/batch", {"jobs": [{"assessmentId": f"OUT-B{i}", "trades": factories.trades(),
-                                                     "config": factories.config()} for i in range(3)]},
-                    format="json")
+    many = api.post(
+        "/simulations/batch",
+        {
+            "jobs": [
+                {"assessmentId": f"OUT-B{i}", "trades": factories.trades(), "config": factories.config()}
+                for i in range(3)
+            ]
+        },
+        format="json",
+    )
     assert many.status_code == 202, many.content
     ids = [one.json()["jobId"]] + [job["jobId"] for job in many.json()["jobs"]]
     assert _refused() - before == 4

@@ -22,8 +22,9 @@ BIG = {"paths": 500_000, "horizon": 50, "seed": 3}
 
 
 def completed_events(job_id) -> list[dict]:
-    return list(EventOutbox.objects.filter(job_id=job_id, topic=events.SIMULATION_COMPLETED)
-                .values_list("payload", flat=True))
+    return list(
+        EventOutbox.objects.filter(job_id=job_id, topic=events.SIMULATION_COMPLETED).values_list("payload", flat=True)
+    )
 
 
 def test_a_pending_job_is_cancelled_announced_and_never_claimed():

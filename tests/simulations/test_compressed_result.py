@@ -28,8 +28,10 @@ def test_a_result_reads_back_equal_and_is_stored_compressed_inline():
     with connection.cursor() as cursor:
         cursor.execute("SELECT result, pg_column_size(result) FROM simulations_simulationjob WHERE id = %s", [job.pk])
         raw, stored = cursor.fetchone()
-        cursor.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'simulations_simulationjob'::regclass"
-                       " AND attname = 'result'")
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'simulations_simulationjob'::regclass"
+            " AND attname = 'result'"
+        )
         (storage,) = cursor.fetchone()
     assert json.loads(zlib.decompress(bytes(raw))) == json.loads(json.dumps(result))
     assert stored < len(json.dumps(result)) / 2
@@ -53,7 +55,9 @@ def test_the_migration_converts_existing_jsonb_results():
             "INSERT INTO simulations_simulationjob (id, assessment_id, status, trigger, request_fingerprint,"
             " input_data, result, error, attempts, worker_id, paths_done, paths_total, created_at, updated_at)"
             " VALUES (gen_random_uuid(), 'OLD-1', 'completed', 'api', '', '{}', %s::jsonb, '', 1, '', 0, 0,"
-            " now(), now())", [json.dumps(result)])
+            " now(), now())",
+            [json.dumps(result)],
+        )
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())

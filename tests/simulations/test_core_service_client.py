@@ -55,9 +55,15 @@ def test_a_slow_answer_times_out(fake):
     assert time.monotonic() - started < 2.0
 
 
-@pytest.mark.parametrize("payload", [
-    [{"pnl": "NaN"}], [{"pnl": "abc"}], [], [{"nothing": 1}],
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [{"pnl": "NaN"}],
+        [{"pnl": "abc"}],
+        [],
+        [{"nothing": 1}],
+    ],
+)
 def test_unusable_histories_are_errors(fake, payload):
     fake.assessment_trades["A"] = payload
     with pytest.raises(CoreServiceError):
@@ -92,4 +98,7 @@ def test_a_process_keeps_its_client_and_its_connection(core_service, settings):
     assert elsewhere[0] is first  # urllib3's pool is thread-safe
 
     settings.CORE_SERVICE_READ_TIMEOUT = 7.0  # a change of settings builds a new client
-    assert core_service_client() is not first and core_service_client().pool.connection_pool_kw["timeout"].read_timeout == 7.0
+    assert (
+        core_service_client() is not first
+        and core_service_client().pool.connection_pool_kw["timeout"].read_timeout == 7.0
+    )

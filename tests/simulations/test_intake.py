@@ -25,10 +25,13 @@ def empty_queue():
 
 
 def test_a_batch_makes_one_job_per_assessment_and_enqueues_each_once():
-    outcomes = services.create_jobs_for_completed_assessments([
-        CompletedAssessment("B-1"), CompletedAssessment("B-2", "F-2", {"paths": 500}),
-        CompletedAssessment("B-1"),  # delivered twice in the same batch
-    ])
+    outcomes = services.create_jobs_for_completed_assessments(
+        [
+            CompletedAssessment("B-1"),
+            CompletedAssessment("B-2", "F-2", {"paths": 500}),
+            CompletedAssessment("B-1"),  # delivered twice in the same batch
+        ]
+    )
     assert [o.assessment_id for o in outcomes] == ["B-1", "B-2", "B-1"]
     assert outcomes[0].id == outcomes[2].id
     jobs = SimulationJob.objects.filter(assessment_id__in=["B-1", "B-2"])
@@ -48,9 +51,13 @@ def test_a_redelivered_batch_returns_the_same_jobs_and_re_sends_only_pending_one
 
 
 def test_an_invalid_event_is_reported_in_its_place_and_the_others_are_created():
-    outcomes = services.create_jobs_for_completed_assessments([
-        CompletedAssessment("V-1"), CompletedAssessment("V-2", config={"paths": -5}), CompletedAssessment("V-3"),
-    ])
+    outcomes = services.create_jobs_for_completed_assessments(
+        [
+            CompletedAssessment("V-1"),
+            CompletedAssessment("V-2", config={"paths": -5}),
+            CompletedAssessment("V-3"),
+        ]
+    )
     assert isinstance(outcomes[1], InvalidInput) and "config.paths" in outcomes[1].errors
     assert [o.assessment_id for o in (outcomes[0], outcomes[2])] == ["V-1", "V-3"]
     assert not SimulationJob.objects.filter(assessment_id="V-2").exists()

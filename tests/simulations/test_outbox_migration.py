@@ -19,7 +19,8 @@ def test_events_kafka_already_has_are_dropped_and_pending_ones_kept():
             cursor.execute(
                 "INSERT INTO simulations_eventoutbox (job_id, topic, key, payload, created_at, sent_at, attempts,"
                 " last_error) VALUES (%s, %s, 'k', '{}', now(), CASE WHEN %s THEN now() END, 0, '')",
-                [job.id, topic, sent])
+                [job.id, topic, sent],
+            )
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())

@@ -14,8 +14,8 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-ALIVE = lambda worker: True  # noqa: E731
-DEAD = lambda worker: False  # noqa: E731
+ALIVE = lambda worker: True
+DEAD = lambda worker: False
 
 
 def running_job(worker="dead-host:1", minutes_ago=5):
@@ -31,7 +31,8 @@ def test_the_sweep_requeues_only_jobs_of_dead_workers(django_capture_on_commit_c
     fresh = running_job("dead-host:3", minutes_ago=0)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         changed = services.requeue_jobs_of_dead_workers(
-            is_alive=lambda w: w.startswith("live"), max_attempts=3, grace_seconds=30)
+            is_alive=lambda w: w.startswith("live"), max_attempts=3, grace_seconds=30
+        )
     assert [j.id for j in changed] == [dead.id]
     assert SimulationJob.objects.get(pk=dead.id).status == JobStatus.PENDING
     assert SimulationJob.objects.get(pk=alive.id).status == JobStatus.RUNNING

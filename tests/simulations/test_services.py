@@ -8,10 +8,10 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from simulations import services
-from simulations.services import execution
 from simulations.engine import SimulationConfig, simulate
 from simulations.errors import InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, SimulationJob
+from simulations.services import execution
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -114,11 +114,14 @@ def test_trades_come_from_the_core_service_when_not_inline(core_service):
     assert core_service.requests == ["/api/funded-accounts/FA-1/trades"]
 
 
-@pytest.mark.parametrize("fault,reason", [
-    ([503, 503, 503, 503, 503], "HTTP 503"),
-    (["garbage"], "not JSON"),
-    (None, "has no"),
-])
+@pytest.mark.parametrize(
+    "fault,reason",
+    [
+        ([503, 503, 503, 503, 503], "HTTP 503"),
+        (["garbage"], "not JSON"),
+        (None, "has no"),
+    ],
+)
 def test_core_service_trouble_fails_the_job_clearly(core_service, fault, reason):
     core_service.assessment_trades["A-9"] = factories.trades()
     path = "/api/assessments/A-9/trades"
@@ -176,22 +179,32 @@ def test_a_batch_whose_write_fails_leaves_every_job_pending():
 
     with pytest.raises(RuntimeError):
         services.run_small_jobs(job_ids=[j.id for j in jobs], worker_id="w:batch", write=write)
-    assert set(SimulationJob.objects.filter(pk__in=[j.id for j in jobs]).values_list("status", flat=True)) == {"pending"}
+    assert set(SimulationJob.objects.filter(pk__in=[j.id for j in jobs]).values_list("status", flat=True)) == {
+        "pending"
+    }
 
 
-@pytest.mark.parametrize("queryset, index", [
-    (lambda: SimulationJob.objects.filter(assessment_id="A-1", status=JobStatus.PENDING), "job_assessment_status"),
-    (lambda: SimulationJob.objects.filter(funded_account_id__in=["F-1", "F-2"]), "job_account_status"),
-    (lambda: SimulationJob.objects.filter(idempotency_key="key-1"), "job_idempotency_key_unique"),
-    (lambda: SimulationJob.objects.filter(idempotency_key__in=["key-1", "key-2"]), "job_idempotency_key_unique"),
-])
+@pytest.mark.parametrize(
+    "queryset, index",
+    [
+        (lambda: SimulationJob.objects.filter(assessment_id="A-1", status=JobStatus.PENDING), "job_assessment_status"),
+        (lambda: SimulationJob.objects.filter(funded_account_id__in=["F-1", "F-2"]), "job_account_status"),
+        (lambda: SimulationJob.objects.filter(idempotency_key="key-1"), "job_idempotency_key_unique"),
+        (lambda: SimulationJob.objects.filter(idempotency_key__in=["key-1", "key-2"]), "job_idempotency_key_unique"),
+    ],
+)
 def test_lookups_by_value_can_use_the_partial_indexes(queryset, index):
     # The indexes leave NULLs out; a lookup by a value must still be provably covered.
     # With sequential scans priced out, a plan without the index would be a (disabled)
     # scan or a walk of a whole other index: on 2,000 analysed rows, both cost far more.
     SimulationJob.objects.bulk_create(
-        SimulationJob(assessment_id=f"A-{i}" if i % 2 else None, funded_account_id=None if i % 2 else f"F-{i}",
-                      idempotency_key=f"key-{i}" if i % 3 == 0 else None) for i in range(2000))
+        SimulationJob(
+            assessment_id=f"A-{i}" if i % 2 else None,
+            funded_account_id=None if i % 2 else f"F-{i}",
+            idempotency_key=f"key-{i}" if i % 3 == 0 else None,
+        )
+        for i in range(2000)
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE simulations_simulationjob")
         cursor.execute("SET LOCAL enable_seqscan = off")

@@ -15,11 +15,17 @@ from prometheus_client import REGISTRY
 from simulations import services
 from simulations.engine import SimulationConfig, simulate
 from simulations.models import EventOutbox, JobStatus, SimulationJob
-from simulations.services.batch import (JobChange, _finish_one_by_one, finish_jobs, finish_jobs_arrays, finish_jobs_copy,
-                                        finish_jobs_executemany)
+from simulations.services.batch import (
+    JobChange,
+    _finish_one_by_one,
+    finish_jobs,
+    finish_jobs_arrays,
+    finish_jobs_copy,
+    finish_jobs_executemany,
+)
 from tests import factories
 from tests.triggers import refusing
-from workers.batching import BatchWriter, BatchWriteFailed
+from workers.batching import BatchWriteFailed, BatchWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,28 +34,63 @@ RESULTS: dict = {}  # one simulation per index, so both sides store the same res
 
 
 def make_jobs(n, prefix="B"):
-    return [services.create_job(assessment_id=f"{prefix}-{i}", trades=factories.trades(), config=factories.config(),
-                                enqueue=False) for i in range(n)]
+    return [
+        services.create_job(
+            assessment_id=f"{prefix}-{i}", trades=factories.trades(), config=factories.config(), enqueue=False
+        )
+        for i in range(n)
+    ]
 
 
 def change_for(job, i, *, from_pending=True, attempt=0, worker="w:1"):
     if i % 5 == 4:
-        return JobChange(job_id=job.id, status=JobStatus.FAILED, worker_id=worker, started_at=timezone.now(),
-                         error=f"bad input {i}", from_pending=from_pending, attempt=attempt)
+        return JobChange(
+            job_id=job.id,
+            status=JobStatus.FAILED,
+            worker_id=worker,
+            started_at=timezone.now(),
+            error=f"bad input {i}",
+            from_pending=from_pending,
+            attempt=attempt,
+        )
     result = RESULTS.setdefault(i, simulate([1.0, -1.0, 2.0 + i], SimulationConfig(paths=50, seed=i)))
-    return JobChange(job_id=job.id, status=JobStatus.COMPLETED, worker_id=worker, started_at=timezone.now(),
-                     result=result.to_dict(), summary=result.summary(), from_pending=from_pending, attempt=attempt)
+    return JobChange(
+        job_id=job.id,
+        status=JobStatus.COMPLETED,
+        worker_id=worker,
+        started_at=timezone.now(),
+        result=result.to_dict(),
+        summary=result.summary(),
+        from_pending=from_pending,
+        attempt=attempt,
+    )
 
 
 def snapshot(jobs):
     rows = []
     for job in jobs:
         j = SimulationJob.objects.get(pk=job.id)
-        events = [(e.topic, e.key[2:], {k: v for k, v in e.payload.items()
-                                        if k not in ("timestamp", "jobId", "assessmentId")})
-                  for e in EventOutbox.objects.filter(job=j).order_by("id")]
-        rows.append((j.assessment_id[2:], j.status, j.result, j.error, j.attempts, j.paths_done,
-                     j.started_at is not None, j.completed_at is not None, events))
+        events = [
+            (
+                e.topic,
+                e.key[2:],
+                {k: v for k, v in e.payload.items() if k not in ("timestamp", "jobId", "assessmentId")},
+            )
+            for e in EventOutbox.objects.filter(job=j).order_by("id")
+        ]
+        rows.append(
+            (
+                j.assessment_id[2:],
+                j.status,
+                j.result,
+                j.error,
+                j.attempts,
+                j.paths_done,
+                j.started_at is not None,
+                j.completed_at is not None,
+                events,
+            )
+        )
     return rows
 
 
@@ -60,8 +101,13 @@ def test_batched_writes_equal_per_row_writes(flush):
         claimed = services.start_job(job_id=job.id, worker_id="w:1")
         change = change_for(job, i)
         if change.status == JobStatus.COMPLETED:
-            services.jobs._finish(job.id, JobStatus.COMPLETED, claim=("w:1", claimed.attempts),
-                                  result=change.result, summary=change.summary)
+            services.jobs._finish(
+                job.id,
+                JobStatus.COMPLETED,
+                claim=("w:1", claimed.attempts),
+                result=change.result,
+                summary=change.summary,
+            )
         else:
             services.fail_job(job_id=job.id, error=change.error, claim=("w:1", claimed.attempts))
     written = flush([change_for(job, i) for i, job in enumerate(batched)])
@@ -72,6 +118,7 @@ def test_batched_writes_equal_per_row_writes(flush):
 @pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy, finish_jobs_executemany])
 def test_a_flush_counts_the_jobs_it_finished_by_status(flush):
     """By status, and only what was written (a job the flush did not find is not counted)."""
+
     def finished(status):
         return REGISTRY.get_sample_value("montecarlo_jobs_finished_total", {"status": status}) or 0.0
 
@@ -86,6 +133,7 @@ def test_a_flush_counts_the_jobs_it_finished_by_status(flush):
 def test_a_flush_takes_arrays_up_to_the_limit_and_copy_above(monkeypatch):
     """Both strategies write the same rows (above); which one a flush takes is its size."""
     from simulations.services import batch
+
     used = []
     for name in ("finish_jobs_arrays", "finish_jobs_copy"):
         real = getattr(batch, name)
@@ -102,9 +150,11 @@ def test_claimed_jobs_are_written_only_under_their_claim():
     jobs = make_jobs(3)
     for job in jobs:
         services.start_job(job_id=job.id, worker_id="w:1")
-    changes = [change_for(jobs[0], 0, from_pending=False, attempt=1),
-               change_for(jobs[1], 1, from_pending=False, attempt=1, worker="w:other"),
-               change_for(jobs[2], 2, from_pending=True)]
+    changes = [
+        change_for(jobs[0], 0, from_pending=False, attempt=1),
+        change_for(jobs[1], 1, from_pending=False, attempt=1, worker="w:other"),
+        change_for(jobs[2], 2, from_pending=True),
+    ]
     assert finish_jobs(changes) == {jobs[0].id}
     assert [SimulationJob.objects.get(pk=j.id).status for j in jobs] == ["completed", "running", "running"]
     assert EventOutbox.objects.filter(topic="montecarlo.simulation-started").count() == 3  # from the claims only
@@ -121,8 +171,10 @@ def test_a_batch_flushes_when_full_and_a_lone_change_after_the_wait():
     writer = BatchWriter(max_items=5, max_wait_ms=10_000, flush=flush)
     started = time.monotonic()
     results = []
-    threads = [threading.Thread(target=lambda j=j, i=i: results.append(writer.write(change_for(j, i))))
-               for i, j in enumerate(jobs)]
+    threads = [
+        threading.Thread(target=lambda j=j, i=i: results.append(writer.write(change_for(j, i))))
+        for i, j in enumerate(jobs)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -142,8 +194,9 @@ def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
     jobs = make_jobs(6)
     poison = jobs[3]
     # the flush's UPDATE fails at one of its six jobs: mid-statement
-    with refusing("simulations_simulationjob", "UPDATE", "NEW.assessment_id = %s", "injected failure",
-                  poison.assessment_id):
+    with refusing(
+        "simulations_simulationjob", "UPDATE", "NEW.assessment_id = %s", "injected failure", poison.assessment_id
+    ):
         writer = BatchWriter(max_items=6, max_wait_ms=5_000)
         errors = []
 
@@ -170,8 +223,13 @@ def test_an_event_refused_after_the_jobs_were_updated_undoes_the_updates(flush):
     # of its CTE must still vanish when the outbox INSERT after it fails.
     jobs = make_jobs(5)
     poison = jobs[2]
-    with refusing("simulations_eventoutbox", "INSERT", "NEW.key = %s AND NEW.topic LIKE '%%completed'",
-                  "event refused", poison.assessment_id):
+    with refusing(
+        "simulations_eventoutbox",
+        "INSERT",
+        "NEW.key = %s AND NEW.topic LIKE '%%completed'",
+        "event refused",
+        poison.assessment_id,
+    ):
         with pytest.raises(Exception, match="event refused"):
             flush([change_for(j, i) for i, j in enumerate(jobs)])
         assert {SimulationJob.objects.get(pk=j.id).status for j in jobs} == {"pending"}
@@ -207,8 +265,9 @@ def test_an_unstorable_change_fails_its_job_with_the_reason_and_the_rest_of_the_
     bad.status, bad.result, bad.summary, bad.error = JobStatus.FAILED, None, None, "upstream said \x00"
     writer = BatchWriter(max_items=4, max_wait_ms=5_000)
     outcomes = {}
-    threads = [threading.Thread(target=lambda c=c: outcomes.setdefault(c.job_id, writer.write(c)))
-               for c in changes + [bad]]
+    threads = [
+        threading.Thread(target=lambda c=c: outcomes.setdefault(c.job_id, writer.write(c))) for c in changes + [bad]
+    ]
     for t in threads:
         t.start()
     for t in threads:

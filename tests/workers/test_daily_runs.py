@@ -41,8 +41,13 @@ def test_concurrent_runs_in_one_window_create_each_job_once(accounts):
     def fire():
         barrier.wait()
         try:
-            results.append(len(services.create_daily_funded_jobs(run_date=dt.date(2026, 11, 23),
-                                                                  account_ids=accounts.active_accounts)))
+            results.append(
+                len(
+                    services.create_daily_funded_jobs(
+                        run_date=dt.date(2026, 11, 23), account_ids=accounts.active_accounts
+                    )
+                )
+            )
         finally:
             connection.close()
 

@@ -32,8 +32,18 @@ def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):
     try:
         key = heartbeat.heartbeat_key(beat.state.worker_id)
         data = json.loads(keys_redis().get(key))
-        assert set(data) == {"worker_id", "worker_name", "timestamp", "status", "tasks_processed", "tasks_failed",
-                             "uptime_seconds", "current_task_id", "heartbeat_interval", "heartbeat_ttl"}
+        assert set(data) == {
+            "worker_id",
+            "worker_name",
+            "timestamp",
+            "status",
+            "tasks_processed",
+            "tasks_failed",
+            "uptime_seconds",
+            "current_task_id",
+            "heartbeat_interval",
+            "heartbeat_ttl",
+        }
         assert data["worker_id"] == f"{socket.gethostname()}:{os.getpid()}" and data["status"] == "idle"
         assert 0 < keys_redis().ttl(key) <= 5
         beat.task_started("task-1")

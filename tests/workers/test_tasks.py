@@ -8,8 +8,12 @@ from montecarlo.celery import app
 def test_registered_task_names_are_pinned():
     app.loader.import_default_modules()
     ours = sorted(name for name in app.tasks if name.startswith("montecarlo."))
-    assert ours == ["montecarlo.run_simulation", "montecarlo.run_simulations", "montecarlo.schedule_daily_funded_runs",
-                    "montecarlo.sweep_stale_jobs"]
+    assert ours == [
+        "montecarlo.run_simulation",
+        "montecarlo.run_simulations",
+        "montecarlo.schedule_daily_funded_runs",
+        "montecarlo.sweep_stale_jobs",
+    ]
 
 
 def test_simulation_task_options_survive_crashes():
@@ -20,4 +24,7 @@ def test_simulation_task_options_survive_crashes():
     conf = app.conf
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] >= 2 * conf.task_time_limit
-    assert conf.result_backend_transport_options["visibility_timeout"] == conf.broker_transport_options["visibility_timeout"]
+    assert (
+        conf.result_backend_transport_options["visibility_timeout"]
+        == conf.broker_transport_options["visibility_timeout"]
+    )

@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Optional
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from django.db import close_old_connections
 from django.utils import timezone
 
-from simulations import services
+from simulations import metrics, services
 from simulations.errors import InvalidInput
 from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, physical_topic
-from workers import metrics
 from workers.kafka.clients import new_consumer, producer_config
 from workers.kafka.schemas import AssessmentCompleted, InvalidEvent
 
@@ -37,8 +36,15 @@ class RetryLater(Exception):
 class AssessmentCompletedBridge:
     """Consumes ``assessment.completed`` in a consumer group until ``stop`` is set."""
 
-    def __init__(self, *, group_id: str, stop: threading.Event, batch_size: int = 100,
-                 poll_timeout: float = 1.0, max_backoff: float = 30.0):
+    def __init__(
+        self,
+        *,
+        group_id: str,
+        stop: threading.Event,
+        batch_size: int = 100,
+        poll_timeout: float = 1.0,
+        max_backoff: float = 30.0,
+    ):
         self.topic = physical_topic(ASSESSMENT_COMPLETED)
         self.dlq_topic = physical_topic(ASSESSMENT_COMPLETED_DLQ)
         self.stop = stop
@@ -99,8 +105,7 @@ class AssessmentCompletedBridge:
             outcomes = services.create_jobs_for_completed_assessments(parsed) if parsed else []
             for i, outcome in zip(good, outcomes):
                 if isinstance(outcome, InvalidInput):
-                    rejected[i] = "invalid: " + "; ".join(
-                        f"{k}: {', '.join(v)}" for k, v in outcome.errors.items())
+                    rejected[i] = "invalid: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in outcome.errors.items())
             for i in sorted(rejected):
                 self._dead_letter(messages[i], rejected[i])
             for msg in messages:
@@ -109,13 +114,15 @@ class AssessmentCompletedBridge:
         except Exception as exc:
             self._rewind(messages)
             raise RetryLater(str(exc)) from exc
-        metrics.KAFKA_EVENTS.labels(result="job").inc(len(outcomes) - sum(isinstance(o, InvalidInput) for o in outcomes))
+        metrics.KAFKA_EVENTS.labels(result="job").inc(
+            len(outcomes) - sum(isinstance(o, InvalidInput) for o in outcomes)
+        )
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
         """Copy the original bytes to the DLQ with the reason, and wait for Kafka's ack."""
         outcome: dict[str, Any] = {}
 
-        def delivered(err: Optional[KafkaError], _: Message) -> None:
+        def delivered(err: KafkaError | None, _: Message) -> None:
             outcome["error"] = err
 
         headers = [

@@ -6,12 +6,13 @@ the process that uses it (after any fork) and recreated if the pid changes.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
 
-from workers.process_local import PerProcess
+from simulations.process import PerProcess
 
 
 def producer_config() -> dict[str, Any]:
@@ -27,7 +28,7 @@ def producer_config() -> dict[str, Any]:
     }
 
 
-def consumer_config(group_id: str, stats_cb: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+def consumer_config(group_id: str, stats_cb: Callable[[str], None] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
         "group.id": group_id,
@@ -55,5 +56,5 @@ def process_producer() -> Producer:
     return _producer.get()
 
 
-def new_consumer(group_id: str, stats_cb: Optional[Callable[[str], None]] = None) -> Consumer:
+def new_consumer(group_id: str, stats_cb: Callable[[str], None] | None = None) -> Consumer:
     return Consumer(consumer_config(group_id, stats_cb))

@@ -23,16 +23,16 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from simulations import metrics
 from simulations.events import physical_topic
 from simulations.models import EventOutbox
-from workers import metrics
 from workers.kafka.clients import process_producer
 
 logger = logging.getLogger(__name__)
@@ -42,11 +42,18 @@ RELAY_LOCK_KEY = 0x6D6F6E7465636172
 
 # Delivery errors about the message itself, not about reaching Kafka: sent again it
 # would be refused again. (Anything refused at produce() is such an error too.)
-REFUSED_FOR_WHAT_IT_IS = frozenset({
-    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
-    KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_RECORD, KafkaError.TOPIC_EXCEPTION,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.POLICY_VIOLATION,
-})
+REFUSED_FOR_WHAT_IT_IS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.TOPIC_EXCEPTION,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.POLICY_VIOLATION,
+    }
+)
 
 
 class Refused:
@@ -59,7 +66,7 @@ class Refused:
         return str(self.error)
 
 
-Outcome = Union[None, KafkaError, Refused]  # None: acknowledged
+Outcome = None | KafkaError | Refused  # None: acknowledged
 NO_REPORT = "no delivery report"  # the outcome of a row librdkafka did not report on in time
 
 
@@ -72,9 +79,17 @@ class RelayPass(NamedTuple):
 
 
 class OutboxRelay:
-    def __init__(self, *, stop: threading.Event, batch_size: int = 500, idle_wait: float = 0.5,
-                 max_backoff: float = 30.0, flush_timeout: float = 40.0, first_refused_backoff: float = 1.0,
-                 max_refused_backoff: float = 600.0):
+    def __init__(
+        self,
+        *,
+        stop: threading.Event,
+        batch_size: int = 500,
+        idle_wait: float = 0.5,
+        max_backoff: float = 30.0,
+        flush_timeout: float = 40.0,
+        first_refused_backoff: float = 1.0,
+        max_refused_backoff: float = 600.0,
+    ):
         self.stop = stop
         self.batch_size = batch_size
         self.idle_wait = idle_wait
@@ -129,35 +144,44 @@ class OutboxRelay:
             # Kafka is away: back off before trying again
             raise RuntimeError(f"{len(away)} of {len(rows)} events not acknowledged by Kafka")
         if away:  # some went through: these stay first in line for the next pass
-            logger.warning("%d outbox events not acknowledged, kept for the next pass: %s", len(away),
-                           "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in away[:5]))
+            logger.warning(
+                "%d outbox events not acknowledged, kept for the next pass: %s",
+                len(away),
+                "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in away[:5]),
+            )
         if refused:
             for row in refused:
                 metrics.OUTBOX_REFUSED.labels(topic=row.topic).inc()
-            logger.error("%d outbox events refused by Kafka, put off and kept for retry: %s", len(refused),
-                         "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in refused[:5]))
+            logger.error(
+                "%d outbox events refused by Kafka, put off and kept for retry: %s",
+                len(refused),
+                "; ".join(f"#{row.id}: {outcomes[row.id]}" for row in refused[:5]),
+            )
         return RelayPass(due=len(rows), delivered=len(delivered), put_off=len(refused))
 
-    def _record_failures(self, refused: list[EventOutbox], away: list[EventOutbox],
-                         outcomes: dict[int, Outcome]) -> None:
+    def _record_failures(
+        self, refused: list[EventOutbox], away: list[EventOutbox], outcomes: dict[int, Outcome]
+    ) -> None:
         """One more attempt and Kafka's error on each row; refused rows are put off.
         Rows that share an error and a wait share one UPDATE: while Kafka is down the
         whole batch fails alike, and that is one statement, not one per event."""
         reported_at = timezone.now()  # the wait counts from the refusal, not from the read
-        groups: dict[tuple[str, Optional[dt.datetime]], list[int]] = defaultdict(list)
+        groups: dict[tuple[str, dt.datetime | None], list[int]] = defaultdict(list)
         for row in refused:
             later = reported_at + self._refused_backoff(row.attempts + 1)
             groups[str(outcomes[row.id])[:1000], later].append(row.id)
         for row in away:
             groups[str(outcomes.get(row.id, NO_REPORT))[:1000], None].append(row.id)
         for (error, later), ids in groups.items():
-            EventOutbox.objects.filter(id__in=ids).update(attempts=F("attempts") + 1, last_error=error,
-                                                          next_attempt_at=later)
+            EventOutbox.objects.filter(id__in=ids).update(
+                attempts=F("attempts") + 1, last_error=error, next_attempt_at=later
+            )
 
     def _refused_backoff(self, attempts: int) -> dt.timedelta:
         """``first_refused_backoff`` after the first refusal, doubling, at most ``max_refused_backoff``."""
-        return dt.timedelta(seconds=min(self.first_refused_backoff * 2.0 ** min(attempts - 1, 30),
-                                        self.max_refused_backoff))
+        return dt.timedelta(
+            seconds=min(self.first_refused_backoff * 2.0 ** min(attempts - 1, 30), self.max_refused_backoff)
+        )
 
     def _lock(self) -> bool:
         if connection.vendor != "postgresql":
@@ -172,14 +196,17 @@ class OutboxRelay:
         results: dict[int, Outcome] = {}
 
         def report(row_id: int):  # type: ignore[no-untyped-def]
-            def delivered(err: Optional[KafkaError], _: Message) -> None:
+            def delivered(err: KafkaError | None, _: Message) -> None:
                 results[row_id] = err
+
             return delivered
 
         for row in rows:
             try:
                 producer.produce(
-                    physical_topic(row.topic), key=row.key.encode(), value=json.dumps(row.payload).encode(),
+                    physical_topic(row.topic),
+                    key=row.key.encode(),
+                    value=json.dumps(row.payload).encode(),
                     headers=[("event-id", str(row.id).encode()), ("job-id", str(row.job_id).encode())],
                     on_delivery=report(row.id),
                 )
@@ -191,7 +218,7 @@ class OutboxRelay:
         return results
 
 
-def _refused_for_what_it_is(outcome: Optional[Outcome]) -> bool:
+def _refused_for_what_it_is(outcome: Outcome | None) -> bool:
     if isinstance(outcome, Refused):
         return True
     return isinstance(outcome, KafkaError) and outcome.code() in REFUSED_FOR_WHAT_IT_IS

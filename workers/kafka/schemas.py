@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 class InvalidEvent(ValueError):
@@ -16,12 +16,12 @@ class AssessmentCompleted:
     """``assessment.completed``: ``{eventId?, assessmentId, fundedAccountId?, config?, ...}``."""
 
     assessment_id: str
-    event_id: Optional[str] = None
-    funded_account_id: Optional[str] = None
-    config: Optional[dict[str, Any]] = None
+    event_id: str | None = None
+    funded_account_id: str | None = None
+    config: dict[str, Any] | None = None
 
     @classmethod
-    def parse(cls, raw: Optional[bytes]) -> "AssessmentCompleted":
+    def parse(cls, raw: bytes | None) -> AssessmentCompleted:
         if raw is None:
             raise InvalidEvent("empty message (tombstone)")
         try:
@@ -42,7 +42,7 @@ class AssessmentCompleted:
         )
 
 
-def _id(value: Any, name: str, required: bool = False) -> Optional[str]:
+def _id(value: Any, name: str, required: bool = False) -> str | None:
     if value is None or value == "":
         if required:
             raise InvalidEvent(f"{name}: missing")

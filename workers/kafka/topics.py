@@ -21,10 +21,16 @@ def ensure_topics(timeout: float = 30.0) -> list[str]:
         retention = settings.KAFKA_TOPIC_RETENTION_MS
         if logical == ASSESSMENT_COMPLETED_DLQ:
             retention = max(retention, 30 * 24 * 3600 * 1000)  # people read DLQs late
-        new.append(NewTopic(name, num_partitions=settings.KAFKA_TOPIC_PARTITIONS, replication_factor=1,
-                            config={"retention.ms": str(retention)}))
+        new.append(
+            NewTopic(
+                name,
+                num_partitions=settings.KAFKA_TOPIC_PARTITIONS,
+                replication_factor=1,
+                config={"retention.ms": str(retention)},
+            )
+        )
     if new:
-        for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+        for future in admin.create_topics(new, operation_timeout=timeout).values():
             try:
                 future.result(timeout)
             except KafkaException as exc:

@@ -16,7 +16,7 @@ from simulations import services
 from simulations.engine import EngineValidationError, TradeHistory
 from simulations.errors import InvalidInput
 from simulations.models import JobStatus, JobTrigger
-from workers.identity import worker_id
+from simulations.process import worker_id
 
 
 class Command(BaseCommand):
@@ -55,11 +55,16 @@ class Command(BaseCommand):
                 trade["date"] = dt.date.fromordinal(int(day)).isoformat()
         try:
             job = services.create_job(
-                funded_account_id=opts["account"], config=self._config(opts), trades=trades,
-                trigger=JobTrigger.CLI, enqueue=False,
+                funded_account_id=opts["account"],
+                config=self._config(opts),
+                trades=trades,
+                trigger=JobTrigger.CLI,
+                enqueue=False,
             )
         except InvalidInput as exc:
-            raise CommandError("invalid input: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items())) from exc
+            raise CommandError(
+                "invalid input: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items())
+            ) from exc
         job = services.run_job(job_id=job.id, worker_id=worker_id())
         if job is None or job.status != JobStatus.COMPLETED:
             raise CommandError(f"simulation failed: {job.error if job else 'job could not be claimed'}")
@@ -77,14 +82,21 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError('--paths must be an integer or "auto"') from None
         rules = {
-            "profitTarget": opts["profit_target"], "maxDrawdown": opts["max_drawdown"],
+            "profitTarget": opts["profit_target"],
+            "maxDrawdown": opts["max_drawdown"],
             "drawdownType": "trailing" if opts["trailing"] else "static",
-            "dailyLossLimit": opts["daily_loss_limit"], "ruinLevel": opts["ruin_level"],
+            "dailyLossLimit": opts["daily_loss_limit"],
+            "ruinLevel": opts["ruin_level"],
         }
         config = {
-            "paths": paths, "horizon": opts["horizon"], "method": opts["method"],
-            "blockSize": opts["block_size"], "seed": opts["seed"], "mode": opts["mode"],
-            "startingBalance": opts["starting_balance"], "tradesPerDay": opts["trades_per_day"],
+            "paths": paths,
+            "horizon": opts["horizon"],
+            "method": opts["method"],
+            "blockSize": opts["block_size"],
+            "seed": opts["seed"],
+            "mode": opts["mode"],
+            "startingBalance": opts["starting_balance"],
+            "tradesPerDay": opts["trades_per_day"],
             "rules": {k: v for k, v in rules.items() if v is not None},
         }
         return {k: v for k, v in config.items() if v is not None}
@@ -93,8 +105,9 @@ class Command(BaseCommand):
 def render_summary(job_id: Any, result: dict[str, Any]) -> str:
     """A readable summary of a stored result."""
     p = result["probabilities"]
-    fmt_p = lambda name: "{:6.2%}  (95% CI {:.2%} .. {:.2%})".format(  # noqa: E731
-        p[name]["estimate"], p[name]["ci95_low"], p[name]["ci95_high"])
+    fmt_p = lambda name: "{:6.2%}  (95% CI {:.2%} .. {:.2%})".format(
+        p[name]["estimate"], p[name]["ci95_low"], p[name]["ci95_high"]
+    )
     lines = [
         f"job {job_id}",
         f"{result['paths']:,} paths x {result['horizon']:,} {result['unit']}s, seed {result['seed']}, "

@@ -98,8 +98,11 @@ def test_the_schema_describes_every_endpoint():
 
 def test_responses_match_the_schema(api):
     spec = openapi()
-    created = api.post("/simulations", {"assessmentId": "A-s", "trades": factories.trades(),
-                                        "config": factories.config()}, format="json").json()
+    created = api.post(
+        "/simulations",
+        {"assessmentId": "A-s", "trades": factories.trades(), "config": factories.config()},
+        format="json",
+    ).json()
     jsonschema.validate(created, json_schema(spec, "JobCreatedOutput"))
     job_id = created["jobId"]
     services.run_job(job_id=job_id, worker_id="test:1")
@@ -107,8 +110,9 @@ def test_responses_match_the_schema(api):
     jsonschema.validate(detail, json_schema(spec, "JobDetailOutput"))
     page = api.get("/simulations").json()
     jsonschema.validate(page, json_schema(spec, "JobPageOutput"))
-    batch = api.post("/simulations/batch", {"jobs": [{"assessmentId": "A-b1"}, {"fundedAccountId": "F-b2"}]},
-                     format="json").json()
+    batch = api.post(
+        "/simulations/batch", {"jobs": [{"assessmentId": "A-b1"}, {"fundedAccountId": "F-b2"}]}, format="json"
+    ).json()
     jsonschema.validate(batch, json_schema(spec, "JobBatchCreatedOutput"))
     with pytest.raises(jsonschema.ValidationError):  # the check can fail
         jsonschema.validate({"jobId": job_id}, json_schema(spec, "JobCreatedOutput"))

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from simulations.models import EventOutbox, JobStatus, SimulationJob
 from simulations import services
+from simulations.models import EventOutbox, JobStatus, SimulationJob
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -44,22 +44,25 @@ def test_snake_case_keys_are_accepted_too(api):
     assert job.input_data["config"] == {"block_size": 3, "method": "block"}
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "assessmentId"),
-    ({"assessmentId": ""}, "assessmentId"),
-    ({"assessmentId": "x" * 65}, "assessmentId"),
-    ({"assessmentId": "A", "config": {"paths": 0}}, "config.paths"),
-    ({"assessmentId": "A", "config": {"method": "magic"}}, "config.method"),
-    ({"assessmentId": "A", "config": {"rules": {"maxDrawdown": -1}}}, "config.rules.maxDrawdown"),
-    ({"assessmentId": "A", "config": {"blockSize": "big"}}, "config.blockSize"),
-    ({"assessmentId": "A", "config": {"nonsense": 1}}, "config.nonsense"),
-    ({"assessmentId": "A", "config": [1, 2]}, "config"),
-    ({"assessmentId": "A", "trades": []}, "trades"),
-    ({"assessmentId": "A", "trades": "lots"}, "trades"),
-    ({"assessmentId": "A", "trades": [{"pnl": 1}, {"pnl": "x"}]}, "trades[1].pnl"),
-    ({"assessmentId": "A", "trades": [{"price": 1}]}, "trades[0]"),
-    ({"assessmentId": "A", "trades": [1.0, None]}, "trades[1]"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "assessmentId"),
+        ({"assessmentId": ""}, "assessmentId"),
+        ({"assessmentId": "x" * 65}, "assessmentId"),
+        ({"assessmentId": "A", "config": {"paths": 0}}, "config.paths"),
+        ({"assessmentId": "A", "config": {"method": "magic"}}, "config.method"),
+        ({"assessmentId": "A", "config": {"rules": {"maxDrawdown": -1}}}, "config.rules.maxDrawdown"),
+        ({"assessmentId": "A", "config": {"blockSize": "big"}}, "config.blockSize"),
+        ({"assessmentId": "A", "config": {"nonsense": 1}}, "config.nonsense"),
+        ({"assessmentId": "A", "config": [1, 2]}, "config"),
+        ({"assessmentId": "A", "trades": []}, "trades"),
+        ({"assessmentId": "A", "trades": "lots"}, "trades"),
+        ({"assessmentId": "A", "trades": [{"pnl": 1}, {"pnl": "x"}]}, "trades[1].pnl"),
+        ({"assessmentId": "A", "trades": [{"price": 1}]}, "trades[0]"),
+        ({"assessmentId": "A", "trades": [1.0, None]}, "trades[1]"),
+    ],
+)
 def test_bad_input_gets_400_with_reasons_per_field(api, body, field):
     response = post(api, body)
     assert response.status_code == 400
@@ -107,8 +110,19 @@ def test_get_returns_the_whole_job_in_camel_case(api):
     response = api.get(f"/simulations/{job.id}")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) >= {"id", "assessmentId", "fundedAccountId", "status", "inputData", "result", "error",
-                         "createdAt", "startedAt", "completedAt", "progress"}
+    assert set(body) >= {
+        "id",
+        "assessmentId",
+        "fundedAccountId",
+        "status",
+        "inputData",
+        "result",
+        "error",
+        "createdAt",
+        "startedAt",
+        "completedAt",
+        "progress",
+    }
     assert body["status"] == "completed" and body["progress"] is None
     assert body["result"]["probabilities"]["pass"]["ci95Low"] <= body["result"]["probabilities"]["pass"]["estimate"]
     assert body["result"]["finalPnl"]["percentiles"]["p50"] is not None

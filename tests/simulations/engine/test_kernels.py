@@ -18,41 +18,85 @@ DAYS = [1, 1, 1, 2, 2, 3, 4, 4, 4, 5]
 METHODS = {"bootstrap": kernels.BOOTSTRAP, "permutation": kernels.PERMUTATION, "block": kernels.BLOCK}
 
 
-def run_kernel(values, units, units_per_day, method, horizon, *, paths, seed, compound=False,
-               target=math.inf, static_floor=-math.inf, trail=math.inf, daily=math.inf,
-               ruin=0.0, stop=True, block_size=3.0, checkpoints=(2, 5), band_rows=4, first_path=0):
+def run_kernel(
+    values,
+    units,
+    units_per_day,
+    method,
+    horizon,
+    *,
+    paths,
+    seed,
+    compound=False,
+    target=math.inf,
+    static_floor=-math.inf,
+    trail=math.inf,
+    daily=math.inf,
+    ruin=0.0,
+    stop=True,
+    block_size=3.0,
+    checkpoints=(2, 5),
+    band_rows=4,
+    first_path=0,
+):
     starts = np.array([s for s, _ in units], dtype=np.int64)
     lens = np.array([n for _, n in units], dtype=np.int64)
     out = {
-        "final_equity": np.empty(paths), "max_dd": np.empty(paths), "max_dd_pct": np.empty(paths),
-        "outcome": np.empty(paths, np.int8), "decided_at": np.empty(paths, np.int32),
-        "longest_streak": np.empty(paths, np.int32), "ruined": np.empty(paths, np.bool_),
+        "final_equity": np.empty(paths),
+        "max_dd": np.empty(paths),
+        "max_dd_pct": np.empty(paths),
+        "outcome": np.empty(paths, np.int8),
+        "decided_at": np.empty(paths, np.int32),
+        "longest_streak": np.empty(paths, np.int32),
+        "ruined": np.empty(paths, np.bool_),
     }
     cps = np.array(checkpoints, dtype=np.int64)
     bands = np.zeros((len(cps), band_rows))
     kernels.simulate_paths(
-        np.asarray(values, dtype=np.float64), starts, lens, bool((lens == 1).all()),
-        np.int64(units_per_day), np.int64(method), np.float64(1.0 / block_size), np.int64(horizon),
-        np.int64(first_path), np.uint64(mix64(seed)), compound, np.float64(10_000.0),
-        np.float64(target), np.float64(static_floor), np.float64(trail), np.float64(daily),
-        np.float64(ruin), stop, cps,
-        out["final_equity"], out["max_dd"], out["max_dd_pct"], out["outcome"],
-        out["decided_at"], out["longest_streak"], out["ruined"], bands,
+        np.asarray(values, dtype=np.float64),
+        starts,
+        lens,
+        bool((lens == 1).all()),
+        np.int64(units_per_day),
+        np.int64(method),
+        np.float64(1.0 / block_size),
+        np.int64(horizon),
+        np.int64(first_path),
+        np.uint64(mix64(seed)),
+        compound,
+        np.float64(10_000.0),
+        np.float64(target),
+        np.float64(static_floor),
+        np.float64(trail),
+        np.float64(daily),
+        np.float64(ruin),
+        stop,
+        cps,
+        out["final_equity"],
+        out["max_dd"],
+        out["max_dd_pct"],
+        out["outcome"],
+        out["decided_at"],
+        out["longest_streak"],
+        out["ruined"],
+        bands,
     )
     return out, bands
 
 
-CASES = list(itertools.product(
-    METHODS.items(),
-    [False, True],  # compound
-    [False, True],  # whole days as units
-    [
-        {},
-        {"target": 10_300.0, "static_floor": 9_700.0},
-        {"target": 10_200.0, "trail": 250.0, "daily": 200.0},
-        {"ruin": 9_800.0, "stop": False, "target": 10_100.0},
-    ],
-))
+CASES = list(
+    itertools.product(
+        METHODS.items(),
+        [False, True],  # compound
+        [False, True],  # whole days as units
+        [
+            {},
+            {"target": 10_300.0, "static_floor": 9_700.0},
+            {"target": 10_200.0, "trail": 250.0, "daily": 200.0},
+            {"ruin": 9_800.0, "stop": False, "target": 10_100.0},
+        ],
+    )
+)
 
 
 @pytest.mark.parametrize("method_item,compound,by_day,rules", CASES)
@@ -66,8 +110,18 @@ def test_kernel_matches_python_twin_path_by_path(method_item, compound, by_day, 
     units_per_day = 1 if by_day else 3
     paths, seed = 40, 2024
     cps = (1, 2, 5, horizon)
-    out, bands = run_kernel(values, units, units_per_day, method, horizon, paths=paths, seed=seed,
-                            compound=compound, checkpoints=cps, **rules)
+    out, bands = run_kernel(
+        values,
+        units,
+        units_per_day,
+        method,
+        horizon,
+        paths=paths,
+        seed=seed,
+        compound=compound,
+        checkpoints=cps,
+        **rules,
+    )
 
     dd_limit = 10_000.0 - rules.get("static_floor", -math.inf)
     twin_rules = dict(
@@ -80,9 +134,18 @@ def test_kernel_matches_python_twin_path_by_path(method_item, compound, by_day, 
     )
     for p in range(paths):
         twin = simulate_path(
-            seed=seed, path=p, values=values, units=units, units_per_day=units_per_day,
-            method=method, block_size=3.0, horizon=horizon, compound=compound,
-            start_balance=10_000.0, checkpoints=cps, **twin_rules,
+            seed=seed,
+            path=p,
+            values=values,
+            units=units,
+            units_per_day=units_per_day,
+            method=method,
+            block_size=3.0,
+            horizon=horizon,
+            compound=compound,
+            start_balance=10_000.0,
+            checkpoints=cps,
+            **twin_rules,
         )
         assert out["final_equity"][p] == pytest.approx(twin.final_equity, rel=1e-12)
         assert out["max_dd"][p] == pytest.approx(twin.max_dd, rel=1e-12, abs=1e-9)
@@ -107,46 +170,101 @@ def test_a_path_does_not_depend_on_its_neighbours():
 def test_permutation_uses_every_trade_exactly_once():
     """Without rules that stop a path, every permutation path ends at the history's sum."""
     units = [(i, 1) for i in range(len(HISTORY))]
-    out, _ = run_kernel(HISTORY, units, 0, kernels.PERMUTATION, len(HISTORY), paths=500, seed=3,
-                        ruin=-math.inf)
+    out, _ = run_kernel(HISTORY, units, 0, kernels.PERMUTATION, len(HISTORY), paths=500, seed=3, ruin=-math.inf)
     np.testing.assert_allclose(out["final_equity"], 10_000.0 + sum(HISTORY), rtol=1e-12)
     assert len(set(np.round(out["max_dd"], 6))) > 10  # yet the order differs between paths
 
 
 def _one_path_at_a_time(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
-    outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
-               np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
+    outputs = [
+        np.zeros(paths),
+        np.zeros(paths),
+        np.zeros(paths),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.bool_),
+    ]
     bands = np.full((cps.shape[0], band_rows), np.nan)
     units = np.arange(values.shape[0], dtype=np.int64)
     for i in range(paths):
-        numbers = kernels._run_path(first + i, values, units, np.ones_like(units), True, per_day, kernels.BOOTSTRAP,
-                                    0.0, horizon, np.uint64(mix64(11)), compound, 10_000.0, *rules, stop, cps, bands,
-                                    np.empty(0, np.int64))
+        numbers = kernels._run_path(
+            first + i,
+            values,
+            units,
+            np.ones_like(units),
+            True,
+            per_day,
+            kernels.BOOTSTRAP,
+            0.0,
+            horizon,
+            np.uint64(mix64(11)),
+            compound,
+            10_000.0,
+            *rules,
+            stop,
+            cps,
+            bands,
+            np.empty(0, np.int64),
+        )
         for output, number in zip(outputs, numbers):
             output[i] = number
     return outputs, bands
 
 
 def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first, band_rows):
-    outputs = [np.zeros(paths), np.zeros(paths), np.zeros(paths), np.zeros(paths, np.int64),
-               np.zeros(paths, np.int64), np.zeros(paths, np.int64), np.zeros(paths, np.bool_)]
+    outputs = [
+        np.zeros(paths),
+        np.zeros(paths),
+        np.zeros(paths),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.int64),
+        np.zeros(paths, np.bool_),
+    ]
     bands = np.full((cps.shape[0], band_rows), np.nan)
     units = np.arange(values.shape[0], dtype=np.int64)
-    kernels._simulate_range(0, paths, np.empty(0, np.int64), values, units, np.ones_like(units), True, per_day,
-                            kernels.BOOTSTRAP, 0.0, horizon, first, np.uint64(mix64(11)), compound, 10_000.0,
-                            *rules, stop, cps, *outputs, bands)
+    kernels._simulate_range(
+        0,
+        paths,
+        np.empty(0, np.int64),
+        values,
+        units,
+        np.ones_like(units),
+        True,
+        per_day,
+        kernels.BOOTSTRAP,
+        0.0,
+        horizon,
+        first,
+        np.uint64(mix64(11)),
+        compound,
+        10_000.0,
+        *rules,
+        stop,
+        cps,
+        *outputs,
+        bands,
+    )
     return outputs, bands
 
 
-@pytest.mark.parametrize("compound,stop,per_day,trailing,daily", list(itertools.product(
-    [False, True], [False, True], [0, 7], [False, True], [False, True])))
+@pytest.mark.parametrize(
+    "compound,stop,per_day,trailing,daily",
+    list(itertools.product([False, True], [False, True], [0, 7], [False, True], [False, True])),
+)
 def test_the_simd_lanes_give_the_one_path_loop_numbers_bit_for_bit(compound, stop, per_day, trailing, daily):
     """Bootstrap over single trades runs LANES paths side by side; every output, the
     fan included, must equal the one-path-at-a-time loop's, whatever rule decides."""
     rng = np.random.default_rng(1)
     values = rng.normal(0.001, 0.02, 37) if compound else rng.normal(5.0, 100.0, 37)
-    rules = (11_000.0, -math.inf if trailing else 9_200.0, 800.0 if trailing else math.inf,
-             400.0 if daily else math.inf, 8_500.0)  # target, static floor, trail, daily limit, ruin
+    rules = (
+        11_000.0,
+        -math.inf if trailing else 9_200.0,
+        800.0 if trailing else math.inf,
+        400.0 if daily else math.inf,
+        8_500.0,
+    )  # target, static floor, trail, daily limit, ruin
     cps = np.array([3, 10, 50, 120, 199], dtype=np.int64)
     # 150 paths from path 5: two full lane blocks and a partial one; 100 of them draw the fan.
     args = (values, 200, per_day, compound, rules, stop, cps, 150, 5, 105)

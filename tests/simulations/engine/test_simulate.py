@@ -29,8 +29,7 @@ def comparable(result):
 
 def test_iid_bootstrap_final_pnl_has_the_known_mean_and_variance():
     horizon, paths = 50, 200_000
-    result = simulate(HISTORY, SimulationConfig(paths=paths, horizon=horizon, seed=11,
-                                                starting_balance=1e9))
+    result = simulate(HISTORY, SimulationConfig(paths=paths, horizon=horizon, seed=11, starting_balance=1e9))
     mean, var = HISTORY.mean() * horizon, HISTORY.var() * horizon
     se_mean = math.sqrt(var / paths)
     assert abs(result.final_pnl.mean - mean) < 4 * se_mean
@@ -39,8 +38,9 @@ def test_iid_bootstrap_final_pnl_has_the_known_mean_and_variance():
 
 
 def test_permutation_leaves_the_final_pnl_unchanged():
-    result = simulate(HISTORY, SimulationConfig(paths=2_000, method="permutation", seed=5,
-                                                rules=Rules(ruin_level=-1e9)))
+    result = simulate(
+        HISTORY, SimulationConfig(paths=2_000, method="permutation", seed=5, rules=Rules(ruin_level=-1e9))
+    )
     assert result.final_pnl.std == pytest.approx(0.0, abs=1e-9)
     assert result.final_pnl.mean == pytest.approx(HISTORY.sum())
     assert result.max_drawdown.std > 0
@@ -70,13 +70,19 @@ def exact_outcomes(history, horizon, orders, target, dd_limit):
 def test_probabilities_match_exact_enumeration_of_all_paths(method):
     history = np.array([40.0, -25.0, 15.0, -60.0])
     horizon = 4
-    orders = (itertools.product(range(4), repeat=horizon) if method == "bootstrap"
-              else itertools.permutations(range(4)))
+    orders = itertools.product(range(4), repeat=horizon) if method == "bootstrap" else itertools.permutations(range(4))
     exact = exact_outcomes(history, horizon, list(orders), target=50.0, dd_limit=70.0)
-    result = simulate(history, SimulationConfig(
-        paths=200_000, horizon=horizon, method=method, seed=99, starting_balance=1_000.0,
-        rules=Rules(profit_target=50.0, max_drawdown=70.0),
-    ))
+    result = simulate(
+        history,
+        SimulationConfig(
+            paths=200_000,
+            horizon=horizon,
+            method=method,
+            seed=99,
+            starting_balance=1_000.0,
+            rules=Rules(profit_target=50.0, max_drawdown=70.0),
+        ),
+    )
     for name in ("pass", "fail", "undecided", "profit"):
         p = result.probabilities[name]
         # 4 standard errors: a false alarm about once in 16,000 runs
@@ -85,8 +91,9 @@ def test_probabilities_match_exact_enumeration_of_all_paths(method):
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
-    config = SimulationConfig(paths=5_000, method="block", block_size=3, seed=7,
-                              rules=Rules(profit_target=300, max_drawdown=400))
+    config = SimulationConfig(
+        paths=5_000, method="block", block_size=3, seed=7, rules=Rules(profit_target=300, max_drawdown=400)
+    )
     a, b = simulate(HISTORY, config), simulate(HISTORY, config)
     assert comparable(a) == comparable(b)
     c = simulate(HISTORY, config.with_seed(8))
@@ -94,8 +101,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 
 
 def test_results_do_not_depend_on_chunking(monkeypatch):
-    config = SimulationConfig(paths=3_001, seed=21, rules=Rules(profit_target=300, max_drawdown=400),
-                              trades_per_day=3)
+    config = SimulationConfig(paths=3_001, seed=21, rules=Rules(profit_target=300, max_drawdown=400), trades_per_day=3)
     whole = simulate(HISTORY, config)
     monkeypatch.setattr(simulate_module, "PROGRESS_CHUNK", 1_000)
     seen = []
@@ -120,8 +126,9 @@ def test_bit_identical_on_one_and_two_threads():
     outputs = []
     for threads in ("1", "2"):
         env = dict(os.environ, NUMBA_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
-        proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, cwd=ROOT,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", THREADS_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
         outputs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert [o["threads"] for o in outputs] == [1, 2]
     assert outputs[0]["result"] == outputs[1]["result"]
@@ -130,8 +137,7 @@ def test_bit_identical_on_one_and_two_threads():
 def test_whole_days_keep_their_intraday_order():
     """A day that dips through the daily limit and recovers still breaches it."""
     history = TradeHistory(np.array([-600.0, 700.0, 50.0, 40.0]), days=np.array([1, 1, 2, 3]))
-    result = simulate(history, SimulationConfig(paths=20_000, horizon=5, seed=1,
-                                                rules=Rules(daily_loss_limit=500.0)))
+    result = simulate(history, SimulationConfig(paths=20_000, horizon=5, seed=1, rules=Rules(daily_loss_limit=500.0)))
     assert result.unit == "day"
     p_no_bad_day = (2 / 3) ** 5  # the breaching day is one of three, drawn five times
     assert result.probabilities["fail"].estimate == pytest.approx(1 - p_no_bad_day, abs=0.015)
@@ -139,8 +145,9 @@ def test_whole_days_keep_their_intraday_order():
 
 
 def test_auto_paths_stop_once_the_interval_is_tight_enough():
-    config = SimulationConfig(paths="auto", auto_tolerance=0.02, seed=4,
-                              rules=Rules(profit_target=200, max_drawdown=300))
+    config = SimulationConfig(
+        paths="auto", auto_tolerance=0.02, seed=4, rules=Rules(profit_target=200, max_drawdown=300)
+    )
     result = simulate(HISTORY, config)
     p = result.probabilities["pass"]
     assert p.ci95_high - p.ci95_low <= 0.02
@@ -149,8 +156,9 @@ def test_auto_paths_stop_once_the_interval_is_tight_enough():
 
 
 def test_result_shapes_are_ready_to_chart():
-    result = simulate(HISTORY, SimulationConfig(paths=4_000, horizon=1_000, seed=2, fan_points=200,
-                                                rules=Rules(profit_target=900)))
+    result = simulate(
+        HISTORY, SimulationConfig(paths=4_000, horizon=1_000, seed=2, fan_points=200, rules=Rules(profit_target=900))
+    )
     fan = result.equity_fan
     assert len(fan.steps) <= 201 and fan.steps[0] == 0 and fan.steps[-1] == 1_000
     for lower, upper in zip(("p5", "p25", "p50", "p75"), ("p25", "p50", "p75", "p95")):
@@ -199,16 +207,27 @@ def test_a_million_paths_of_a_thousand_trades_stay_under_300_mb():
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(r.paths, hwm)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
-                          check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     paths, peak_kib = map(int, proc.stdout.split())
     assert paths == 1_000_000
     assert peak_kib / 1024 < 300, f"peak RSS {peak_kib / 1024:.0f} MB"
 
 
 def test_the_serial_kernel_gives_the_same_numbers():
-    config = SimulationConfig(paths=3_000, method="block", seed=13, trades_per_day=3,
-                              rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200))
+    config = SimulationConfig(
+        paths=3_000,
+        method="block",
+        seed=13,
+        trades_per_day=3,
+        rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200),
+    )
     assert comparable(simulate(HISTORY, config)) == comparable(simulate(HISTORY, config, parallel=False))
 
 
@@ -270,8 +289,9 @@ def test_wide_vectors_are_asked_for_on_avx512_and_change_no_number():
     for wide in ("1", "0"):
         env = dict(os.environ, MONTECARLO_WIDE_VECTORS=wide, PYTHONPATH=str(ROOT))
         env.pop("NUMBA_CPU_FEATURES", None)
-        proc = subprocess.run([sys.executable, "-c", WIDE_VECTORS_SCRIPT], env=env, cwd=ROOT,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", WIDE_VECTORS_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
         outputs[wide] = json.loads(proc.stdout.strip().splitlines()[-1])
     wide, narrow = outputs["1"], outputs["0"]
     assert narrow["features"] == ""
@@ -282,15 +302,23 @@ def test_wide_vectors_are_asked_for_on_avx512_and_change_no_number():
 def test_summary_sorted_on_threads_gives_the_same_numbers(monkeypatch):
     """A parallel run above the threshold shares its summary between the calling thread
     and the pool's; the numbers are those of the serial summary, bit for bit."""
-    config = SimulationConfig(paths=40_000, horizon=30, seed=9, trades_per_day=5, fan_points=30,
-                              rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200))
+    config = SimulationConfig(
+        paths=40_000,
+        horizon=30,
+        seed=9,
+        trades_per_day=5,
+        fan_points=30,
+        rules=Rules(profit_target=300, max_drawdown=400, daily_loss_limit=200),
+    )
     names = []
     run_all = simulate_module._run_all
 
     def recording(work, pool):
         if pool is not None:
-            work = {name: (lambda task=task: names.append(threading.current_thread().name) or task())
-                    for name, task in work.items()}
+            work = {
+                name: (lambda task=task: names.append(threading.current_thread().name) or task())
+                for name, task in work.items()
+            }
         return run_all(work, pool)
 
     monkeypatch.setattr(simulate_module, "_run_all", recording)
@@ -331,11 +359,13 @@ print(os.environ.get("GOMP_SPINCOUNT", "-"))
 """
 
 
-@pytest.mark.parametrize("preset, expected", [({}, "10000"), ({"GOMP_SPINCOUNT": "123"}, "123"),
-                                              ({"OMP_WAIT_POLICY": "active"}, "-")])
+@pytest.mark.parametrize(
+    "preset, expected", [({}, "10000"), ({"GOMP_SPINCOUNT": "123"}, "123"), ({"OMP_WAIT_POLICY": "active"}, "-")]
+)
 def test_openmp_threads_are_asked_to_spin_briefly_unless_the_process_chose(preset, expected):
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     env.update(preset, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", SPIN_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert proc.stdout.strip().splitlines()[-1] == expected

@@ -21,28 +21,31 @@ from simulations.engine import (
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"paths": 0}, "paths"),
-    ({"paths": -5}, "paths"),
-    ({"paths": "lots"}, "paths"),
-    ({"paths": 10**9}, "paths"),
-    ({"horizon": 0}, "horizon"),
-    ({"method": "magic"}, "method"),
-    ({"blockSize": 0.5}, "blockSize"),
-    ({"block_size": float("nan")}, "blockSize"),
-    ({"seed": -1}, "seed"),
-    ({"startingBalance": 0}, "startingBalance"),
-    ({"mode": "log"}, "mode"),
-    ({"tradesPerDay": 0}, "tradesPerDay"),
-    ({"rules": {"maxDrawdown": -10}}, "rules.maxDrawdown"),
-    ({"rules": {"profitTarget": float("inf")}}, "rules.profitTarget"),
-    ({"rules": {"drawdownType": "sideways"}}, "rules.drawdownType"),
-    ({"rules": {"ruinLevel": 200_000}}, "rules.ruinLevel"),
-    ({"rules": {"maxDrawdown": 1000, "dailyLossLimit": 2000}}, "rules.dailyLossLimit"),
-    ({"rules": {"bogus": 1}}, "rules.bogus"),
-    ({"rules": "strict"}, "rules"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"paths": 0}, "paths"),
+        ({"paths": -5}, "paths"),
+        ({"paths": "lots"}, "paths"),
+        ({"paths": 10**9}, "paths"),
+        ({"horizon": 0}, "horizon"),
+        ({"method": "magic"}, "method"),
+        ({"blockSize": 0.5}, "blockSize"),
+        ({"block_size": float("nan")}, "blockSize"),
+        ({"seed": -1}, "seed"),
+        ({"startingBalance": 0}, "startingBalance"),
+        ({"mode": "log"}, "mode"),
+        ({"tradesPerDay": 0}, "tradesPerDay"),
+        ({"rules": {"maxDrawdown": -10}}, "rules.maxDrawdown"),
+        ({"rules": {"profitTarget": float("inf")}}, "rules.profitTarget"),
+        ({"rules": {"drawdownType": "sideways"}}, "rules.drawdownType"),
+        ({"rules": {"ruinLevel": 200_000}}, "rules.ruinLevel"),
+        ({"rules": {"maxDrawdown": 1000, "dailyLossLimit": 2000}}, "rules.dailyLossLimit"),
+        ({"rules": {"bogus": 1}}, "rules.bogus"),
+        ({"rules": "strict"}, "rules"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_config_errors_name_the_field(data, field):
     with pytest.raises(EngineValidationError) as info:
         SimulationConfig.from_dict(data)
@@ -56,10 +59,12 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_camel_and_snake_case_are_both_accepted():
-    a = SimulationConfig.from_dict({"blockSize": 4, "startingBalance": 50_000,
-                                    "rules": {"profitTarget": 5000, "drawdownType": "trailing"}})
-    b = SimulationConfig.from_dict({"block_size": 4, "starting_balance": 50_000,
-                                    "rules": {"profit_target": 5000, "drawdown_type": "trailing"}})
+    a = SimulationConfig.from_dict(
+        {"blockSize": 4, "startingBalance": 50_000, "rules": {"profitTarget": 5000, "drawdownType": "trailing"}}
+    )
+    b = SimulationConfig.from_dict(
+        {"block_size": 4, "starting_balance": 50_000, "rules": {"profit_target": 5000, "drawdown_type": "trailing"}}
+    )
     assert a == b and a.rules.drawdown_type == "trailing"
 
 
@@ -73,15 +78,18 @@ def test_limits_are_configurable():
     assert "paths" in info.value.errors
 
 
-@pytest.mark.parametrize("history,config,field", [
-    ([], SimulationConfig(), "trades"),
-    ([1.0, float("nan")], SimulationConfig(), "trades"),
-    ([1.0, math.inf], SimulationConfig(), "trades"),
-    ([0.1, -1.5], SimulationConfig(mode="returns"), "trades"),
-    ([1.0, 2.0], SimulationConfig(method="permutation", horizon=3), "horizon"),
-    ([1.0, 2.0], SimulationConfig.from_dict({"rules": {"dailyLossLimit": 10}}), "rules.dailyLossLimit"),
-    ([1.0, 2.0], SimulationConfig(unit="day"), "unit"),
-])
+@pytest.mark.parametrize(
+    "history,config,field",
+    [
+        ([], SimulationConfig(), "trades"),
+        ([1.0, float("nan")], SimulationConfig(), "trades"),
+        ([1.0, math.inf], SimulationConfig(), "trades"),
+        ([0.1, -1.5], SimulationConfig(mode="returns"), "trades"),
+        ([1.0, 2.0], SimulationConfig(method="permutation", horizon=3), "horizon"),
+        ([1.0, 2.0], SimulationConfig.from_dict({"rules": {"dailyLossLimit": 10}}), "rules.dailyLossLimit"),
+        ([1.0, 2.0], SimulationConfig(unit="day"), "unit"),
+    ],
+)
 def test_history_errors_name_the_field(history, config, field):
     with pytest.raises(EngineValidationError) as info:
         simulate(history, config)
@@ -89,9 +97,13 @@ def test_history_errors_name_the_field(history, config, field):
 
 
 def test_trade_records_are_parsed_and_checked():
-    h = TradeHistory.from_records([{"pnl": 10, "timestamp": "2026-01-05T10:00:00Z"},
-                                   {"pnl": "-5", "timestamp": "2026-01-05T15:00:00+00:00"},
-                                   {"pnl": 7, "date": "2026-01-06"}])
+    h = TradeHistory.from_records(
+        [
+            {"pnl": 10, "timestamp": "2026-01-05T10:00:00Z"},
+            {"pnl": "-5", "timestamp": "2026-01-05T15:00:00+00:00"},
+            {"pnl": 7, "date": "2026-01-06"},
+        ]
+    )
     assert h.values.tolist() == [10.0, -5.0, 7.0]
     assert h.days is not None and h.days.tolist()[0] == h.days.tolist()[1] != h.days.tolist()[2]
     with pytest.raises(EngineValidationError) as info:
@@ -107,10 +119,13 @@ def test_trade_records_are_parsed_and_checked():
 
 
 def test_the_engine_imports_no_django():
-    code = ("import sys, simulations.engine; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')); "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, simulations.engine; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'rest_framework', 'celery')); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(env, PYTHONPATH=str(ROOT)))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=dict(env, PYTHONPATH=str(ROOT))
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

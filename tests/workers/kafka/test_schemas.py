@@ -13,18 +13,21 @@ def test_a_valid_event_in_either_case():
     assert AssessmentCompleted.parse(b'{"assessment_id": "A", "config": {"paths": 5}}').config == {"paths": 5}
 
 
-@pytest.mark.parametrize("raw,reason", [
-    (None, "tombstone"),
-    (b"not json", "not JSON"),
-    (b"\xff\xfe", "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b"{}", "assessmentId: missing"),
-    (b'{"assessmentId": ""}', "assessmentId: missing"),
-    (b'{"assessmentId": true}', "assessmentId: must be"),
-    (b'{"assessmentId": {"id": 1}}', "assessmentId: must be"),
-    (b'{"assessmentId": "' + b"x" * 65 + b'"}', "1 to 64"),
-    (b'{"assessmentId": "A", "config": [1]}', "config: must be an object"),
-])
+@pytest.mark.parametrize(
+    "raw,reason",
+    [
+        (None, "tombstone"),
+        (b"not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"{}", "assessmentId: missing"),
+        (b'{"assessmentId": ""}', "assessmentId: missing"),
+        (b'{"assessmentId": true}', "assessmentId: must be"),
+        (b'{"assessmentId": {"id": 1}}', "assessmentId: must be"),
+        (b'{"assessmentId": "' + b"x" * 65 + b'"}', "1 to 64"),
+        (b'{"assessmentId": "A", "config": [1]}', "config: must be an object"),
+    ],
+)
 def test_invalid_events_say_why(raw, reason):
     with pytest.raises(InvalidEvent, match=reason):
         AssessmentCompleted.parse(raw)

@@ -42,10 +42,14 @@ class Command(BaseCommand):
             start_http_server(settings.BRIDGE_METRICS_PORT)
         relay_thread = None
         if not opts["no_relay"]:
-            relay = OutboxRelay(stop=stop, batch_size=settings.OUTBOX_BATCH_SIZE, idle_wait=settings.OUTBOX_IDLE_WAIT,
-                                max_backoff=settings.OUTBOX_MAX_BACKOFF,
-                                max_refused_backoff=settings.OUTBOX_MAX_REFUSED_BACKOFF,
-                                flush_timeout=settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 10)
+            relay = OutboxRelay(
+                stop=stop,
+                batch_size=settings.OUTBOX_BATCH_SIZE,
+                idle_wait=settings.OUTBOX_IDLE_WAIT,
+                max_backoff=settings.OUTBOX_MAX_BACKOFF,
+                max_refused_backoff=settings.OUTBOX_MAX_REFUSED_BACKOFF,
+                flush_timeout=settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 10,
+            )
             relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
             relay_thread.start()
         self.stdout.write(f"kafka bridge up: topics {', '.join(topics)}", ending="\n")
@@ -54,8 +58,10 @@ class Command(BaseCommand):
             stop.wait()
         else:
             bridge = AssessmentCompletedBridge(
-                group_id=opts["group"] or settings.KAFKA_CONSUMER_GROUP, stop=stop,
-                batch_size=settings.KAFKA_BATCH_SIZE, poll_timeout=settings.KAFKA_POLL_TIMEOUT,
+                group_id=opts["group"] or settings.KAFKA_CONSUMER_GROUP,
+                stop=stop,
+                batch_size=settings.KAFKA_BATCH_SIZE,
+                poll_timeout=settings.KAFKA_POLL_TIMEOUT,
             )
             try:
                 bridge.run()

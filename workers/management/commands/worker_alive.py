@@ -11,10 +11,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from celery import current_app as app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from montecarlo.celery import app
 from workers.heartbeat import own_heartbeats
 
 

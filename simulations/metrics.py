@@ -18,11 +18,14 @@ from prometheus_client import (
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 JOBS_CREATED = Counter("montecarlo_jobs_created_total", "Simulation jobs created", ["trigger"])
-ENQUEUE_FAILURES = Counter("montecarlo_enqueue_failures_total",
-                           "Created jobs the broker refused, left pending for the beat's sweep")
+ENQUEUE_FAILURES = Counter(
+    "montecarlo_enqueue_failures_total", "Created jobs the broker refused, left pending for the beat's sweep"
+)
 JOBS_FINISHED = Counter("montecarlo_jobs_finished_total", "Simulation jobs finished", ["status"])
 JOB_DURATION = Histogram(
-    "montecarlo_job_duration_seconds", "Time from claim to result", ["method"],
+    "montecarlo_job_duration_seconds",
+    "Time from claim to result",
+    ["method"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
 PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
@@ -30,21 +33,33 @@ JOBS_REQUEUED = Counter("montecarlo_jobs_requeued_total", "Running jobs requeued
 STALE_HEARTBEATS = Counter("montecarlo_stale_heartbeats_total", "Running jobs found without a live worker heartbeat")
 
 KAFKA_EVENTS = Counter("montecarlo_kafka_events_total", "assessment.completed messages handled", ["result"])
-KAFKA_CONSUMER_LAG = Gauge("montecarlo_kafka_consumer_lag", "Messages behind the partition end",
-                           ["topic", "partition"], multiprocess_mode="max")
-KAFKA_ERRORS = Counter("montecarlo_kafka_errors_total", "Kafka consume/relay rounds that failed and were retried",
-                       ["stage"])
+KAFKA_CONSUMER_LAG = Gauge(
+    "montecarlo_kafka_consumer_lag",
+    "Messages behind the partition end",
+    ["topic", "partition"],
+    multiprocess_mode="max",
+)
+KAFKA_ERRORS = Counter(
+    "montecarlo_kafka_errors_total", "Kafka consume/relay rounds that failed and were retried", ["stage"]
+)
 OUTBOX_PUBLISHED = Counter("montecarlo_outbox_published_total", "Outbox events acknowledged by Kafka", ["topic"])
-OUTBOX_REFUSED = Counter("montecarlo_outbox_refused_total",
-                         "Outbox events Kafka refused for what they are (too large, say): put off and retried",
-                         ["topic"])
-OUTBOX_PENDING = Gauge("montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)",
-                       multiprocess_mode="max")
+OUTBOX_REFUSED = Counter(
+    "montecarlo_outbox_refused_total",
+    "Outbox events Kafka refused for what they are (too large, say): put off and retried",
+    ["topic"],
+)
+OUTBOX_PENDING = Gauge(
+    "montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)", multiprocess_mode="max"
+)
 BATCH_FLUSHES = Counter("montecarlo_batch_flushes_total", "Batch writer flushes", ["result"])
-BATCH_SIZE = Histogram("montecarlo_batch_size", "Job changes per batch flush",
-                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
-BATCH_FLUSH_SECONDS = Histogram("montecarlo_batch_flush_seconds", "Time to write one batch (one transaction)",
-                                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH_SIZE = Histogram(
+    "montecarlo_batch_size", "Job changes per batch flush", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+)
+BATCH_FLUSH_SECONDS = Histogram(
+    "montecarlo_batch_flush_seconds",
+    "Time to write one batch (one transaction)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 SCHEDULED_JOBS = Counter("montecarlo_scheduled_jobs_total", "Jobs created by the daily funded-account run")
 
 
