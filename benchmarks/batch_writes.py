@@ -35,6 +35,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.strategies import finish_jobs_executemany  # noqa: E402
 from simulations import events  # noqa: E402
 from simulations.engine import SimulationConfig, simulate  # noqa: E402
 from simulations.models import EventOutbox, JobStatus, SimulationJob  # noqa: E402
@@ -43,7 +44,6 @@ from simulations.services.batch import (  # noqa: E402
     JobChange,
     finish_jobs_arrays,
     finish_jobs_copy,
-    finish_jobs_executemany,
 )
 
 PREFIX = "bench-batch-"

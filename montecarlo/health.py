@@ -33,7 +33,9 @@ def check_broker() -> None:
 def check_kafka() -> None:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "socket.timeout.ms": 2000})
+    from workers.kafka.clients import admin_config
+
+    admin = AdminClient(admin_config(**{"socket.timeout.ms": 2000}))
     admin.list_topics(timeout=CHECK_TIMEOUT_SECONDS)
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from simulations.wire import camel_errors
+
 
 class DomainError(Exception):
     """Base class: something a caller did or asked that the domain refuses."""
 
 
 class InvalidInput(DomainError):
-    """Input that fails validation, with reasons per field (dotted names)."""
+    """Input that fails validation, with reasons per field, keyed by the field's dotted
+    path as the API spells it (``config.rules.maxDrawdown``, ``trades[3].pnl``)."""
 
     def __init__(self, errors: dict[str, list[str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
+        self.errors = camel_errors(errors)
+        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items()))
 
 
 class JobNotFound(DomainError):

@@ -60,7 +60,6 @@ BATCH_FLUSH_SECONDS = Histogram(
     "Time to write one batch (one transaction)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-SCHEDULED_JOBS = Counter("montecarlo_scheduled_jobs_total", "Jobs created by the daily funded-account run")
 
 
 def registry() -> CollectorRegistry:

@@ -20,7 +20,8 @@ def job_get(*, job_id: str | uuid.UUID) -> SimulationJob:
 
 
 def job_list() -> QuerySet[SimulationJob]:
-    """All jobs, newest first, without the heavy JSON columns."""
+    """All jobs, newest first, without their input (the trade history, the largest
+    column); the result stays, since each list item carries its summary."""
     return SimulationJob.objects.defer("input_data").order_by("-created_at", "-id")
 
 

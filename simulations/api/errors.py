@@ -21,6 +21,7 @@ from simulations.errors import (
     InvalidTransition,
     JobNotFound,
 )
+from simulations.wire import camel_errors
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ def error_body(code: str, detail: str, fields: dict[str, list[str]] | None = Non
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, (InvalidInput, EngineValidationError)):
+    if isinstance(exc, InvalidInput):
         return _respond(400, "invalid", "the request is invalid", exc.errors)
+    if isinstance(exc, EngineValidationError):
+        return _respond(400, "invalid", "the request is invalid", camel_errors(exc.errors))
     if isinstance(exc, exceptions.ValidationError):
         return _respond(400, "invalid", "the request is invalid", flatten(exc.detail))
     if isinstance(exc, (JobNotFound, Http404)):

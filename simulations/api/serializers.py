@@ -8,11 +8,21 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS, setting_bounds
 from simulations.models import JobStatus, SimulationJob
+from simulations.services import engine_limits
+
+_BOUNDS = setting_bounds(engine_limits())  # the engine's own bounds, stated in the schema
+
+
+def _bounded(field: type[serializers.Field], name: str, **kwargs: Any) -> serializers.Field:
+    low, high = _BOUNDS[name]
+    return field(required=False, min_value=low, max_value=high, **kwargs)
 
 
 class RulesSchema(serializers.Serializer):
-    """Documentation of ``config.rules``; the engine validates the values."""
+    """Documentation of ``config.rules`` (the fields of the engine's ``Rules``); the engine
+    validates the values. Amounts are positive; ``null`` switches a rule off."""
 
     profit_target = serializers.FloatField(
         required=False, allow_null=True, help_text="profit over the starting balance that passes"
@@ -22,7 +32,7 @@ class RulesSchema(serializers.Serializer):
         allow_null=True,
         help_text="amount below the start (static) or the high-water mark (trailing) that fails",
     )
-    drawdown_type = serializers.ChoiceField(choices=["static", "trailing"], required=False)
+    drawdown_type = serializers.ChoiceField(choices=DRAWDOWN_TYPES, required=False)
     daily_loss_limit = serializers.FloatField(
         required=False, allow_null=True, help_text="loss within one simulated day that fails"
     )
@@ -32,23 +42,31 @@ class RulesSchema(serializers.Serializer):
 
 
 class ConfigSchema(serializers.Serializer):
-    """Documentation of ``config``; every field is optional."""
+    """Documentation of ``config`` (the fields of the engine's ``SimulationConfig``, with
+    its bounds); every field is optional."""
 
-    paths = serializers.JSONField(required=False, help_text='number of paths, or "auto"')
-    horizon = serializers.IntegerField(
-        required=False, help_text="trades (or days) per path; default: the history's length"
+    paths = serializers.JSONField(required=False, help_text=f'number of paths (1 to {_BOUNDS["paths"][1]}), or "auto"')
+    horizon = _bounded(
+        serializers.IntegerField, "horizon", help_text="trades (or days) per path; default: the history's length"
     )
-    method = serializers.ChoiceField(choices=["bootstrap", "permutation", "block"], required=False)
-    block_size = serializers.FloatField(required=False, help_text="mean block length of the stationary bootstrap")
-    seed = serializers.IntegerField(required=False, allow_null=True)
-    mode = serializers.ChoiceField(choices=["pnl", "returns"], required=False)
-    starting_balance = serializers.FloatField(required=False)
-    unit = serializers.ChoiceField(choices=["auto", "trade", "day"], required=False)
-    trades_per_day = serializers.IntegerField(required=False, allow_null=True)
+    method = serializers.ChoiceField(choices=METHODS, required=False)
+    block_size = _bounded(
+        serializers.FloatField, "block_size", help_text="mean block length of the stationary bootstrap"
+    )
+    seed = _bounded(serializers.IntegerField, "seed", allow_null=True, help_text="default: drawn and echoed")
+    mode = serializers.ChoiceField(choices=MODES, required=False)
+    starting_balance = serializers.FloatField(required=False, help_text="positive")
+    unit = serializers.ChoiceField(choices=UNITS, required=False)
+    trades_per_day = _bounded(serializers.IntegerField, "trades_per_day", allow_null=True)
     stop_at_decision = serializers.BooleanField(required=False)
     rules = RulesSchema(required=False)
-    auto_tolerance = serializers.FloatField(required=False)
-    auto_max_paths = serializers.IntegerField(required=False)
+    auto_tolerance = _bounded(serializers.FloatField, "auto_tolerance")
+    auto_max_paths = _bounded(serializers.IntegerField, "auto_max_paths")
+    band_paths = _bounded(
+        serializers.IntegerField, "band_paths", help_text="the equity fan is drawn from this many paths"
+    )
+    fan_points = _bounded(serializers.IntegerField, "fan_points")
+    histogram_bins = _bounded(serializers.IntegerField, "histogram_bins")
 
 
 class TradeSchema(serializers.Serializer):

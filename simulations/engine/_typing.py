@@ -7,6 +7,4 @@ import numpy.typing as npt
 
 Float64Array = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
-Int32Array = npt.NDArray[np.int32]
-Int8Array = npt.NDArray[np.int8]
 BoolArray = npt.NDArray[np.bool_]

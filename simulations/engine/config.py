@@ -1,14 +1,13 @@
 """Typed, validated simulation settings.
 
-``SimulationConfig.from_dict`` accepts the API's camelCase or snake_case keys and
-reports every problem at once through :class:`EngineValidationError`, naming fields
-the way the API spells them (``rules.maxDrawdown``).
+``SimulationConfig.from_dict`` takes snake_case keys (the service converts the API's
+camelCase before it calls the engine) and reports every problem at once through
+:class:`EngineValidationError`, naming each field by its path (``rules.max_drawdown``).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
@@ -25,6 +24,20 @@ MODES: tuple[str, ...] = ("pnl", "returns")
 DRAWDOWN_TYPES: tuple[str, ...] = ("static", "trailing")
 UNITS: tuple[str, ...] = ("auto", "trade", "day")
 
+MAX_AMOUNT = 1e15  # amounts (balance, target, limits) are positive and below this
+# The integer and the other numeric settings that ``setting_bounds`` bounds.
+INTEGER_SETTINGS = (
+    "paths",
+    "horizon",
+    "seed",
+    "trades_per_day",
+    "auto_max_paths",
+    "band_paths",
+    "fan_points",
+    "histogram_bins",
+)
+NUMBER_SETTINGS = ("block_size", "auto_tolerance")
+
 
 @dataclass(frozen=True)
 class EngineLimits:
@@ -34,6 +47,23 @@ class EngineLimits:
     max_horizon: int = 100_000
     max_samples: int = 20_000_000_000  # paths x horizon x mean unit length
     max_history: int = 1_000_000
+
+
+def setting_bounds(limits: EngineLimits = EngineLimits()) -> dict[str, tuple[Any, Any]]:
+    """Inclusive bounds of each numeric setting, by field name: what ``validate`` checks,
+    and what the API's schema states (a test compares the two)."""
+    return {
+        "paths": (1, limits.max_paths),
+        "horizon": (1, limits.max_horizon),
+        "seed": (0, 2**63 - 1),
+        "trades_per_day": (1, 100_000),
+        "auto_max_paths": (1_000, limits.max_paths),
+        "band_paths": (1, 100_000),
+        "fan_points": (2, 200),
+        "histogram_bins": (1, 1_000),
+        "block_size": (1.0, 10_000.0),
+        "auto_tolerance": (1e-4, 0.5),
+    }
 
 
 @dataclass(frozen=True)
@@ -77,22 +107,21 @@ class SimulationConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, limits: EngineLimits = EngineLimits()) -> SimulationConfig:
-        """Build and validate a config from API-shaped data (camelCase or snake_case)."""
-        data = _snake_keys(dict(data or {}))
+        """Build and validate a config from a mapping of snake_case settings."""
+        data = dict(data or {})
         errors: dict[str, list[str]] = {}
         rules_data = data.pop("rules", None) or {}
         if not isinstance(rules_data, Mapping):
             errors.setdefault("rules", []).append("must be an object")
             rules_data = {}
-        rules_data = _snake_keys(dict(rules_data))
         known = {f.name for f in fields(cls)} - {"rules"}
         known_rules = {f.name for f in fields(Rules)}
         for key in data:
             if key not in known:
-                errors.setdefault(_camel(key), []).append("unknown setting")
+                errors.setdefault(str(key), []).append("unknown setting")
         for key in rules_data:
             if key not in known_rules:
-                errors.setdefault(f"rules.{_camel(key)}", []).append("unknown rule")
+                errors.setdefault(f"rules.{key}", []).append("unknown rule")
         if errors:
             raise EngineValidationError(errors)
         rules = Rules(**{k: v for k, v in rules_data.items() if k in known_rules})
@@ -107,74 +136,68 @@ class SimulationConfig:
         def bad(name: str, reason: str) -> None:
             errors.setdefault(name, []).append(reason)
 
-        if self.paths != "auto" and (not _is_int(self.paths) or not 1 <= self.paths <= limits.max_paths):
-            bad("paths", f'must be "auto" or an integer from 1 to {limits.max_paths}')
-        if self.horizon is not None and (not _is_int(self.horizon) or not 1 <= self.horizon <= limits.max_horizon):
-            bad("horizon", f"must be an integer from 1 to {limits.max_horizon}")
+        bounds = setting_bounds(limits)
+        for name in INTEGER_SETTINGS:
+            value = getattr(self, name)
+            if name == "paths" and value == "auto":
+                continue
+            if value is None and name in ("horizon", "seed", "trades_per_day"):
+                continue
+            low, high = bounds[name]
+            if not _is_int(value) or not low <= value <= high:
+                what = '"auto" or an integer' if name == "paths" else "an integer"
+                bad(name, f"must be {what} from {low} to {high}")
+        for name in NUMBER_SETTINGS:
+            value = getattr(self, name)
+            low, high = bounds[name]
+            if not _is_number(value) or not low <= float(value) <= high:
+                bad(name, f"must be a number from {low:g} to {high:g}")
         if self.method not in METHODS:
             bad("method", f"must be one of {', '.join(METHODS)}")
-        if not _is_number(self.block_size) or not 1.0 <= float(self.block_size) <= 10_000:
-            bad("blockSize", "must be a number from 1 to 10000 (mean block length)")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed < 2**63):
-            bad("seed", "must be an integer from 0 to 2**63-1")
         if self.mode not in MODES:
             bad("mode", f"must be one of {', '.join(MODES)}")
-        if not _is_number(self.starting_balance) or not 0 < float(self.starting_balance) < 1e15:
-            bad("startingBalance", "must be a positive number")
+        if not _is_number(self.starting_balance) or not 0 < float(self.starting_balance) < MAX_AMOUNT:
+            bad("starting_balance", "must be a positive number")
         if self.unit not in UNITS:
             bad("unit", f"must be one of {', '.join(UNITS)}")
-        if self.trades_per_day is not None and (
-            not _is_int(self.trades_per_day) or not 1 <= self.trades_per_day <= 100_000
-        ):
-            bad("tradesPerDay", "must be an integer from 1 to 100000")
         if not isinstance(self.stop_at_decision, bool):
-            bad("stopAtDecision", "must be true or false")
-        if not _is_number(self.auto_tolerance) or not 1e-4 <= float(self.auto_tolerance) <= 0.5:
-            bad("autoTolerance", "must be a number from 0.0001 to 0.5")
-        if not _is_int(self.auto_max_paths) or not 1_000 <= self.auto_max_paths <= limits.max_paths:
-            bad("autoMaxPaths", f"must be an integer from 1000 to {limits.max_paths}")
-        if not _is_int(self.band_paths) or not 1 <= self.band_paths <= 100_000:
-            bad("bandPaths", "must be an integer from 1 to 100000")
-        if not _is_int(self.fan_points) or not 2 <= self.fan_points <= 200:
-            bad("fanPoints", "must be an integer from 2 to 200")
-        if not _is_int(self.histogram_bins) or not 1 <= self.histogram_bins <= 1_000:
-            bad("histogramBins", "must be an integer from 1 to 1000")
+            bad("stop_at_decision", "must be true or false")
 
         r = self.rules
         for name in ("profit_target", "max_drawdown", "daily_loss_limit"):
             value = getattr(r, name)
-            if value is not None and (not _is_number(value) or not 0 < float(value) < 1e15):
-                bad(f"rules.{_camel(name)}", "must be a positive amount")
+            if value is not None and (not _is_number(value) or not 0 < float(value) < MAX_AMOUNT):
+                bad(f"rules.{name}", "must be a positive amount")
         if r.ruin_level is not None and (not _is_number(r.ruin_level) or not math.isfinite(r.ruin_level)):
-            bad("rules.ruinLevel", "must be a finite amount")
+            bad("rules.ruin_level", "must be a finite amount")
         if r.drawdown_type not in DRAWDOWN_TYPES:
-            bad("rules.drawdownType", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
-        balance_ok = "startingBalance" not in errors
+            bad("rules.drawdown_type", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
+        balance_ok = "starting_balance" not in errors
         if (
             balance_ok
             and r.ruin_level is not None
-            and "rules.ruinLevel" not in errors
+            and "rules.ruin_level" not in errors
             and r.ruin_level >= self.starting_balance
         ):
-            bad("rules.ruinLevel", "must be below the starting balance")
+            bad("rules.ruin_level", "must be below the starting balance")
         if (
             balance_ok
             and r.max_drawdown is not None
-            and "rules.maxDrawdown" not in errors
+            and "rules.max_drawdown" not in errors
             and r.drawdown_type == "static"
             and r.max_drawdown > self.starting_balance
             and self.mode == "returns"
         ):
-            bad("rules.maxDrawdown", "exceeds the starting balance, which compounding returns never lose")
+            bad("rules.max_drawdown", "exceeds the starting balance, which compounding returns never lose")
         if (
             r.daily_loss_limit is not None
             and r.max_drawdown is not None
-            and "rules.dailyLossLimit" not in errors
-            and "rules.maxDrawdown" not in errors
+            and "rules.daily_loss_limit" not in errors
+            and "rules.max_drawdown" not in errors
             and r.daily_loss_limit > r.max_drawdown
             and r.drawdown_type == "static"
         ):
-            bad("rules.dailyLossLimit", "is larger than the static maxDrawdown, so it could never apply")
+            bad("rules.daily_loss_limit", "is larger than the static max_drawdown, so it could never apply")
         if errors:
             raise EngineValidationError(errors)
 
@@ -194,19 +217,3 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
-
-
-def _snake(key: str) -> str:
-    return _CAMEL_BOUNDARY.sub("_", key).lower()
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def _snake_keys(data: dict[str, Any]) -> dict[str, Any]:
-    return {_snake(str(k)): v for k, v in data.items()}

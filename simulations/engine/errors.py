@@ -6,9 +6,9 @@ from __future__ import annotations
 class EngineValidationError(ValueError):
     """Input that cannot be simulated, with reasons per field.
 
-    ``errors`` maps a field name (as the API spells it, e.g. ``rules.maxDrawdown``)
-    to a list of human-readable reasons, so callers can answer with a 400 that
-    names every problem at once.
+    ``errors`` maps a field's path (snake_case, e.g. ``rules.max_drawdown``) to a
+    list of human-readable reasons, so callers can answer with a 400 that names
+    every problem at once (the service spells the paths the API's way).
     """
 
     def __init__(self, errors: dict[str, list[str]]):

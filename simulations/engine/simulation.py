@@ -170,7 +170,7 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
     n_units = int(unit_start.shape[0])
     units_per_day = 1 if by_day else (config.trades_per_day or 0)
     if config.rules.daily_loss_limit is not None and units_per_day == 0:
-        errors["rules.dailyLossLimit"] = ["needs trades with dates, or tradesPerDay"]
+        errors["rules.daily_loss_limit"] = ["needs trades with dates, or trades_per_day"]
     horizon = config.horizon or n_units
     if config.method == "permutation" and horizon > n_units:
         errors["horizon"] = [f"permutation draws without replacement: at most {n_units} here"]

@@ -17,8 +17,8 @@ pending; a change from ``running`` only if the claim (worker, attempt) still hol
 Jobs whose guard failed are left alone and reported as not written.
 
 SQLite (the quick start) falls back to the one-job services (claim, then finish),
-still in one transaction. ``finish_jobs_executemany`` (one pipelined UPDATE per change)
-is the third PostgreSQL strategy that was measured (``benchmarks/batch_writes.py``).
+still in one transaction. ``benchmarks/batch_writes.py`` measures these against
+pipelined per-row UPDATEs and the ORM.
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from simulations import events, metrics
 from simulations.errors import InvalidTransition, JobNotFound
@@ -247,60 +246,6 @@ CREATE TEMP TABLE IF NOT EXISTS mc_job_changes (
 """
 _CHANGES_COPY = f"COPY mc_job_changes ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _CHANGES_TYPES = ["uuid", "text", "bytea", "text", "timestamptz", "timestamptz", "text", "int4", "bool", "text"]
-
-
-def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
-    """The same with one pipelined UPDATE per change (kept for the benchmark)."""
-    by_id = {c.job_id: c for c in changes}
-    written = []
-    with transaction.atomic(), _binding_cursor() as cursor:
-        cursor.executemany(
-            _APPLY.replace(
-                "{changes}",
-                "(SELECT %s::uuid AS id, %s::text AS status,"
-                " %s::bytea AS result, %s::text AS error, %s::timestamptz AS started_at,"
-                " %s::timestamptz AS completed_at, %s::text AS worker_id, %s::int AS attempts,"
-                " %s::boolean AS from_pending) AS c",
-            ),
-            [_row(c)[:-1] for c in by_id.values()],
-            returning=True,
-        )
-        while True:
-            written.extend(cursor.fetchall())
-            if not cursor.nextset():
-                break
-        cursor.executemany(
-            "INSERT INTO simulations_eventoutbox (job_id, topic, key, payload, created_at, attempts, last_error)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            _outbox_rows(written, by_id),
-        )
-        _count([row[3] for row in written])
-    return {row[0] for row in written}
-
-
-class _WrittenJob(NamedTuple):
-    """A row of ``_APPLY ... RETURNING``: what the events need to know of a job."""
-
-    id: uuid.UUID
-    assessment_id: str | None
-    funded_account_id: str | None
-    status: str
-    error: str
-    attempts: int
-
-
-def _outbox_rows(written: list[tuple], by_id: dict[uuid.UUID, JobChange]) -> list[tuple]:
-    """Outbox rows with their payloads as dicts (the COPY encodes them as jsonb)."""
-    now = timezone.now()
-    rows = []
-    for job in map(_WrittenJob._make, written):
-        change = by_id[job.id]
-        key = events.event_key(job)
-        if change.from_pending and job.attempts == 1:  # it never announced a start: do it now
-            rows.append((job.id, events.SIMULATION_STARTED, key, Jsonb(events.started_payload(job, now)), now, 0, ""))
-        payload = events.completed_payload(job, change.summary, now)
-        rows.append((job.id, events.SIMULATION_COMPLETED, key, Jsonb(payload), now, 0, ""))
-    return rows
 
 
 def _finish_one_by_one(changes: list[JobChange]) -> set[uuid.UUID]:

@@ -13,11 +13,12 @@ from django.utils import timezone
 from simulations import metrics
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
-from simulations.errors import InvalidTransition
+from simulations.errors import InvalidInput, InvalidTransition
 from simulations.models import JobStatus, SimulationJob
 from simulations.services.batch import JobChange, finish_jobs
 from simulations.services.jobs import JobId, engine_limits, record_progress
 from simulations.services.recovery import claim_job
+from simulations.wire import snake_keys
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _compute(
     watch = None if small else _ProgressWatch(job)
     try:
         history = _load_history(job)
-        config = SimulationConfig.from_dict(job.input_data.get("config"), engine_limits())
+        config = SimulationConfig.from_dict(snake_keys(job.input_data.get("config") or {}), engine_limits())
         result = simulate(
             history,
             config,
@@ -138,7 +139,9 @@ def _compute(
         )
     except SimulationCancelled:
         raise  # the job is no longer ours: nothing to write
-    except (EngineValidationError, CoreServiceError) as exc:
+    except EngineValidationError as exc:
+        change.status, change.error = JobStatus.FAILED, str(InvalidInput(exc.errors))[:4000]
+    except CoreServiceError as exc:
         change.status, change.error = JobStatus.FAILED, str(exc)[:4000]
     except BaseException as exc:  # SoftTimeLimitExceeded, bugs: never leave the job running
         change.status, change.error = JobStatus.FAILED, f"internal error: {exc.__class__.__name__}: {exc}"[:4000]

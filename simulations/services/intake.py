@@ -16,6 +16,7 @@ from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs
+from simulations.wire import snake_keys
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
             "funded_account_id", flat=True
         )
     )
-    config = dict(settings.DEFAULT_JOB_CONFIG)
+    config = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
     candidates = [
         SimulationJob(

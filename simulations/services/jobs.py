@@ -5,7 +5,12 @@ Each state change and the event announcing it are written in one transaction
 so the row itself is the lock: of two workers holding the same job, only one can
 claim it, and a transition that is not allowed changes nothing and raises.
 
-    pending -> running -> completed | failed      (pending -> failed, too)
+    pending ──claim──> running ──finish──> completed | failed
+       │                  │
+       │                  └──worker died (recovery.py)──> pending   (failed after SIMULATION_MAX_ATTEMPTS)
+       └──> failed | cancelled          running ──cancel──> cancelled
+
+    completed, failed and cancelled are final: nothing changes a finished job.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from simulations.engine import (
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, JobTrigger, SimulationJob
+from simulations.wire import snake_keys
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +145,7 @@ def build_job(
         _check_trades(trades, parsed, errors)
     if errors:
         raise InvalidInput(errors)
-    input_data = {"config": dict(config or {}), "trades": trades}
+    input_data = {"config": snake_keys(dict(config or {})), "trades": trades}
     return SimulationJob(
         assessment_id=assessment_id,
         funded_account_id=funded_account_id,
@@ -301,7 +307,7 @@ def _parse_config(config: Mapping[str, Any] | None, errors: dict[str, list[str]]
         errors["config"] = ["must be an object"]
         return None
     try:
-        return SimulationConfig.from_dict(config, engine_limits())
+        return SimulationConfig.from_dict(snake_keys(config), engine_limits())
     except EngineValidationError as exc:
         for field, reasons in exc.errors.items():
             errors[f"config.{field}"] = reasons

@@ -148,3 +148,23 @@ def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(hel
         jobs.add(job)
     assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-bridge"} and jobs <= local_jobs
     assert set(re.findall(r'job="([a-z-]+)"', alerts)) <= jobs
+
+
+def consumed_queues(command: list[str]) -> set[str]:
+    return set(command[command.index("-Q") + 1].split(",")) if "-Q" in command else set()
+
+
+def test_workers_consume_the_queues_the_code_names(helm):
+    """Queue names come from ``CeleryQueue``: the chart's and compose's workers between
+    them consume every queue the task routes send to, and no queue that does not exist."""
+    from django.conf import settings
+
+    from workers.queues import CeleryQueue
+
+    names = {q.value for q in CeleryQueue}
+    assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} == names
+    commands = [c["command"] for pod in pod_specs(render(helm, *SECRETS)).values() for c in pod["spec"]["containers"]]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for found in (commands, [svc.get("command", []) for svc in compose.values()]):
+        queues = [consumed_queues(c) for c in found if "worker" in c]
+        assert queues and set().union(*queues) == names and all(q <= names for q in queues)

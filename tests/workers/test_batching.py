@@ -3,6 +3,7 @@ transaction per flush, nothing half-written when a flush fails."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -12,7 +13,8 @@ from django.db import connection
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from simulations import services
+from benchmarks.strategies import finish_jobs_executemany
+from simulations import events, services
 from simulations.engine import SimulationConfig, simulate
 from simulations.models import EventOutbox, JobStatus, SimulationJob
 from simulations.services.batch import (
@@ -21,7 +23,6 @@ from simulations.services.batch import (
     finish_jobs,
     finish_jobs_arrays,
     finish_jobs_copy,
-    finish_jobs_executemany,
 )
 from tests import factories
 from tests.triggers import refusing
@@ -92,6 +93,37 @@ def snapshot(jobs):
             )
         )
     return rows
+
+
+@pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy])
+def test_the_sql_payloads_are_the_python_builders_payloads(flush):
+    """One definition of each event: the flush's statement builds the payloads in SQL;
+    for every event kind it writes (started, completed with a result, failed) they are
+    exactly what ``events.started_payload`` / ``completed_payload`` build."""
+    jobs = make_jobs(5, "P")
+    changes = [change_for(job, i) for i, job in enumerate(jobs)]  # i == 4 fails
+    by_id = {c.job_id: c for c in changes}
+    assert flush([c.encode() for c in changes]) == set(by_id)
+    kinds = set()
+    for row in EventOutbox.objects.filter(job__in=jobs).order_by("id"):
+        job = SimulationJob.objects.get(pk=row.job_id)
+        if row.topic == events.SIMULATION_STARTED:
+            expected = events.started_payload(job)
+        else:
+            expected = events.completed_payload(job, by_id[job.id].summary)
+        assert row.key == events.event_key(job)
+        assert row.payload.keys() == expected.keys()
+        assert {k: v for k, v in row.payload.items() if k != "timestamp"} == {
+            k: v for k, v in expected.items() if k != "timestamp"
+        }
+        assert dt.datetime.fromisoformat(row.payload["timestamp"]).tzinfo is not None
+        kinds.add((row.topic, job.status))
+    assert kinds == {
+        (events.SIMULATION_STARTED, JobStatus.COMPLETED),
+        (events.SIMULATION_STARTED, JobStatus.FAILED),
+        (events.SIMULATION_COMPLETED, JobStatus.COMPLETED),
+        (events.SIMULATION_COMPLETED, JobStatus.FAILED),
+    }
 
 
 @pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy, finish_jobs_executemany, _finish_one_by_one])

@@ -105,7 +105,7 @@ class AssessmentCompletedBridge:
             outcomes = services.create_jobs_for_completed_assessments(parsed) if parsed else []
             for i, outcome in zip(good, outcomes):
                 if isinstance(outcome, InvalidInput):
-                    rejected[i] = "invalid: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in outcome.errors.items())
+                    rejected[i] = f"invalid: {outcome}"
             for i in sorted(rejected):
                 self._dead_letter(messages[i], rejected[i])
             for msg in messages:

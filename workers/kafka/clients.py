@@ -15,9 +15,19 @@ from django.conf import settings
 from simulations.process import PerProcess
 
 
+def common_config() -> dict[str, Any]:
+    """What every client of ours (producer, consumer, admin) shares: where the brokers
+    are. Security settings, when they come, go here once."""
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}
+
+
+def admin_config(**extra: Any) -> dict[str, Any]:
+    return {**common_config(), **extra}
+
+
 def producer_config() -> dict[str, Any]:
     return {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        **common_config(),
         # exactly-once per partition from the producer's side, in order
         "enable.idempotence": True,
         "acks": "all",
@@ -30,7 +40,7 @@ def producer_config() -> dict[str, Any]:
 
 def consumer_config(group_id: str, stats_cb: Callable[[str], None] | None = None) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        **common_config(),
         "group.id": group_id,
         "auto.offset.reset": "earliest",
         # At-least-once: the offset of a message is stored only after its job (or its

@@ -7,11 +7,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 from simulations.events import ALL_TOPICS, ASSESSMENT_COMPLETED_DLQ, physical_topic
+from workers.kafka.clients import admin_config
 
 
 def ensure_topics(timeout: float = 30.0) -> list[str]:
     """Create every topic that is missing; returns the physical names."""
-    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    admin = AdminClient(admin_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = {physical_topic(t): t for t in ALL_TOPICS}
     new = []

@@ -62,9 +62,7 @@ class Command(BaseCommand):
                 enqueue=False,
             )
         except InvalidInput as exc:
-            raise CommandError(
-                "invalid input: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items())
-            ) from exc
+            raise CommandError(f"invalid input: {exc}") from exc
         job = services.run_job(job_id=job.id, worker_id=worker_id())
         if job is None or job.status != JobStatus.COMPLETED:
             raise CommandError(f"simulation failed: {job.error if job else 'job could not be claimed'}")
@@ -82,21 +80,21 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError('--paths must be an integer or "auto"') from None
         rules = {
-            "profitTarget": opts["profit_target"],
-            "maxDrawdown": opts["max_drawdown"],
-            "drawdownType": "trailing" if opts["trailing"] else "static",
-            "dailyLossLimit": opts["daily_loss_limit"],
-            "ruinLevel": opts["ruin_level"],
+            "profit_target": opts["profit_target"],
+            "max_drawdown": opts["max_drawdown"],
+            "drawdown_type": "trailing" if opts["trailing"] else "static",
+            "daily_loss_limit": opts["daily_loss_limit"],
+            "ruin_level": opts["ruin_level"],
         }
         config = {
             "paths": paths,
             "horizon": opts["horizon"],
             "method": opts["method"],
-            "blockSize": opts["block_size"],
+            "block_size": opts["block_size"],
             "seed": opts["seed"],
             "mode": opts["mode"],
-            "startingBalance": opts["starting_balance"],
-            "tradesPerDay": opts["trades_per_day"],
+            "starting_balance": opts["starting_balance"],
+            "trades_per_day": opts["trades_per_day"],
             "rules": {k: v for k, v in rules.items() if v is not None},
         }
         return {k: v for k, v in config.items() if v is not None}

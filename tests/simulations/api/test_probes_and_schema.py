@@ -116,3 +116,25 @@ def test_responses_match_the_schema(api):
     jsonschema.validate(batch, json_schema(spec, "JobBatchCreatedOutput"))
     with pytest.raises(jsonschema.ValidationError):  # the check can fail
         jsonschema.validate({"jobId": job_id}, json_schema(spec, "JobCreatedOutput"))
+
+
+def test_the_config_schema_is_the_engines_config_with_its_bounds():
+    """One definition: the schema lists exactly the engine's settings and rules, and
+    states the bounds the engine enforces."""
+    from dataclasses import fields
+
+    from simulations.engine import Rules, SimulationConfig
+    from simulations.engine.config import setting_bounds
+    from simulations.services import engine_limits
+    from simulations.wire import camel_name
+
+    schemas = openapi()["components"]["schemas"]
+    config = schemas["ConfigSchemaRequest"]["properties"]
+    rules = schemas["RulesSchemaRequest"]["properties"]
+    assert set(config) == {camel_name(f.name) for f in fields(SimulationConfig)}
+    assert set(rules) == {camel_name(f.name) for f in fields(Rules)}
+    for name, (low, high) in setting_bounds(engine_limits()).items():
+        if name == "paths":  # an integer or "auto": the bounds are in its description
+            assert f"1 to {high}" in config["paths"]["description"]
+            continue
+        assert (config[camel_name(name)]["minimum"], config[camel_name(name)]["maximum"]) == (low, high), name

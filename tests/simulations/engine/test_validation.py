@@ -17,6 +17,7 @@ from simulations.engine import (
     TradeHistory,
     simulate,
 )
+from simulations.engine.config import setting_bounds
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -30,20 +31,21 @@ ROOT = Path(__file__).resolve().parents[3]
         ({"paths": 10**9}, "paths"),
         ({"horizon": 0}, "horizon"),
         ({"method": "magic"}, "method"),
-        ({"blockSize": 0.5}, "blockSize"),
-        ({"block_size": float("nan")}, "blockSize"),
+        ({"block_size": 0.5}, "block_size"),
+        ({"block_size": float("nan")}, "block_size"),
         ({"seed": -1}, "seed"),
-        ({"startingBalance": 0}, "startingBalance"),
+        ({"starting_balance": 0}, "starting_balance"),
         ({"mode": "log"}, "mode"),
-        ({"tradesPerDay": 0}, "tradesPerDay"),
-        ({"rules": {"maxDrawdown": -10}}, "rules.maxDrawdown"),
-        ({"rules": {"profitTarget": float("inf")}}, "rules.profitTarget"),
-        ({"rules": {"drawdownType": "sideways"}}, "rules.drawdownType"),
-        ({"rules": {"ruinLevel": 200_000}}, "rules.ruinLevel"),
-        ({"rules": {"maxDrawdown": 1000, "dailyLossLimit": 2000}}, "rules.dailyLossLimit"),
+        ({"trades_per_day": 0}, "trades_per_day"),
+        ({"rules": {"max_drawdown": -10}}, "rules.max_drawdown"),
+        ({"rules": {"profit_target": float("inf")}}, "rules.profit_target"),
+        ({"rules": {"drawdown_type": "sideways"}}, "rules.drawdown_type"),
+        ({"rules": {"ruin_level": 200_000}}, "rules.ruin_level"),
+        ({"rules": {"max_drawdown": 1000, "daily_loss_limit": 2000}}, "rules.daily_loss_limit"),
         ({"rules": {"bogus": 1}}, "rules.bogus"),
         ({"rules": "strict"}, "rules"),
         ({"colour": "red"}, "colour"),
+        ({"blockSize": 4}, "blockSize"),  # the engine speaks snake_case; the service converts
     ],
 )
 def test_config_errors_name_the_field(data, field):
@@ -54,18 +56,34 @@ def test_config_errors_name_the_field(data, field):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(EngineValidationError) as info:
-        SimulationConfig.from_dict({"paths": 0, "method": "x", "rules": {"maxDrawdown": 0}})
-    assert set(info.value.errors) == {"paths", "method", "rules.maxDrawdown"}
+        SimulationConfig.from_dict({"paths": 0, "method": "x", "rules": {"max_drawdown": 0}})
+    assert set(info.value.errors) == {"paths", "method", "rules.max_drawdown"}
 
 
-def test_camel_and_snake_case_are_both_accepted():
-    a = SimulationConfig.from_dict(
-        {"blockSize": 4, "startingBalance": 50_000, "rules": {"profitTarget": 5000, "drawdownType": "trailing"}}
-    )
-    b = SimulationConfig.from_dict(
-        {"block_size": 4, "starting_balance": 50_000, "rules": {"profit_target": 5000, "drawdown_type": "trailing"}}
-    )
-    assert a == b and a.rules.drawdown_type == "trailing"
+@pytest.mark.parametrize(
+    "name",
+    [
+        "paths",
+        "horizon",
+        "seed",
+        "trades_per_day",
+        "auto_max_paths",
+        "band_paths",
+        "fan_points",
+        "histogram_bins",
+        "block_size",
+        "auto_tolerance",
+    ],
+)
+def test_each_bound_is_inclusive_and_enforced(name):
+    low, high = setting_bounds()[name]
+    step = 1 if isinstance(low, int) else 1e-9 * max(1.0, abs(high))
+    SimulationConfig.from_dict({name: low})
+    SimulationConfig.from_dict({name: high})
+    for outside in (low - step, high + step):
+        with pytest.raises(EngineValidationError) as info:
+            SimulationConfig.from_dict({name: outside})
+        assert set(info.value.errors) == {name}
 
 
 def test_limits_are_configurable():
@@ -86,7 +104,7 @@ def test_limits_are_configurable():
         ([1.0, math.inf], SimulationConfig(), "trades"),
         ([0.1, -1.5], SimulationConfig(mode="returns"), "trades"),
         ([1.0, 2.0], SimulationConfig(method="permutation", horizon=3), "horizon"),
-        ([1.0, 2.0], SimulationConfig.from_dict({"rules": {"dailyLossLimit": 10}}), "rules.dailyLossLimit"),
+        ([1.0, 2.0], SimulationConfig.from_dict({"rules": {"daily_loss_limit": 10}}), "rules.daily_loss_limit"),
         ([1.0, 2.0], SimulationConfig(unit="day"), "unit"),
     ],
 )
