@@ -17,7 +17,7 @@ from simulations.engine import (
     TradeHistory,
     simulate,
 )
-from simulations.engine.config import setting_bounds
+from simulations.engine.config import INTEGER_SETTINGS, NUMBER_SETTINGS, setting_bounds
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,21 +60,7 @@ def test_every_problem_is_reported_at_once():
     assert set(info.value.errors) == {"paths", "method", "rules.max_drawdown"}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "paths",
-        "horizon",
-        "seed",
-        "trades_per_day",
-        "auto_max_paths",
-        "band_paths",
-        "fan_points",
-        "histogram_bins",
-        "block_size",
-        "auto_tolerance",
-    ],
-)
+@pytest.mark.parametrize("name", INTEGER_SETTINGS + NUMBER_SETTINGS)
 def test_each_bound_is_inclusive_and_enforced(name):
     low, high = setting_bounds()[name]
     step = 1 if isinstance(low, int) else 1e-9 * max(1.0, abs(high))
