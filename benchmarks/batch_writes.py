@@ -35,6 +35,7 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from benchmarks.report import Report  # noqa: E402
 from benchmarks.strategies import finish_jobs_executemany  # noqa: E402
 from simulations import events  # noqa: E402
 from simulations.engine import SimulationConfig, simulate  # noqa: E402
@@ -165,6 +166,7 @@ def main() -> None:
         help="more rounds for small sizes, until each cell has timed this many rows",
     )
     args = parser.parse_args()
+    out = Report("batch_writes", "Batch writes: rows per second against one ORM save() per row")
     assert connection.vendor == "postgresql", "run against PostgreSQL (deploy/bench.sh)"
     result_obj = simulate([120.0, -80.0, 35.5, -240.0, 60.0], SimulationConfig(paths=2_000, seed=1))
     result, summary = result_obj.to_dict(), result_obj.summary()
@@ -181,12 +183,12 @@ def main() -> None:
             (f"completed jobs: status + {kb:.1f} KB result + 2 outbox events", result),
             ("status updates: failed + reason + 2 outbox events", None),
         ):
-            print(
-                f"\n{title}; batch = {args.batch} per transaction;"
+            out.line(
+                f"{title}; batch = {args.batch} per transaction;"
                 f" best of max({args.repeat}, {args.min_rows:,} / rows) rounds, taking turns"
             )
-            print(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | writer / orm")
-            print("-" * 137)
+            out.line(f"{'rows':>7} | " + " | ".join(f"{name:>24}" for name in strategies) + " | writer / orm")
+            out.line("-" * 137)
             for n in sizes:
                 rates = measure(
                     strategies, n, payload, summary if payload else None, rounds_for(n, args.repeat, args.min_rows)
@@ -194,7 +196,9 @@ def main() -> None:
                 cells = " | ".join(f"{rates[name]:>17,.0f} rows/s" for name in strategies)
                 # as finish_jobs chooses for flushes of this size
                 chosen = "arrays + UPDATE FROM" if min(n, args.batch) <= ARRAYS_UP_TO else "COPY + UPDATE FROM"
-                print(f"{n:>7,} | {cells} | {rates[chosen] / rates['orm save() per row']:>8.1f}x")
+                out.line(f"{n:>7,} | {cells} | {rates[chosen] / rates['orm save() per row']:>8.1f}x")
+            out.line()
+        out.save()
     finally:
         cleanup()
 

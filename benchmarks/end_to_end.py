@@ -35,6 +35,7 @@ import requests  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from benchmarks.report import Report  # noqa: E402
 from simulations.models import SimulationJob  # noqa: E402
 from tests.fakes.core_service import FakeCoreService  # noqa: E402
 from tests.fakes.worker import BridgeProcess, WorkerProcess  # noqa: E402
@@ -159,6 +160,9 @@ def wait_done(prefix: str, n: int, timeout: float) -> None:
     raise AssertionError(f"{prefix}: not all {n} jobs completed in {timeout}s: {counts}")
 
 
+OUT = Report("end_to_end", "End to end: jobs per second and latency through the real processes")
+
+
 def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[str, float]:
     jobs = [
         (created, started, completed, (result or {}).get("elapsed_seconds", 0.0), status)
@@ -183,7 +187,7 @@ def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[st
         "engine p50": pct(kernel, 50),
         "load+write p50": pct(write, 50),
     }
-    print(
+    OUT.line(
         f"{label:<24} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
         f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
         f"{row['load+write p50']:>14.1f}"
@@ -226,15 +230,13 @@ def main() -> None:
     )
     web = Web(env, log_dir)
     bridge = BridgeProcess(env, log_dir).start()
-    print(
-        f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms);"
-        f" logs in {log_dir}"
-    )
-    print(
+    print(f"logs in {log_dir}")
+    OUT.line(f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms)")
+    OUT.line(
         f"{'workers / path':<24} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
         f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}"
     )
-    print("-" * 130)
+    OUT.line("-" * 130)
     try:
         for processes in (1, 2):
             workers = [
@@ -260,6 +262,7 @@ def main() -> None:
             finally:
                 for w in workers:
                     w.stop()
+        OUT.save()
     finally:
         bridge.stop()
         web.stop()

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from benchmarks.report import Report
 from simulations.engine import Rules, SimulationConfig, simulate, warm_up
 
 START = 100_000.0
@@ -112,6 +113,7 @@ def peak_traced_mb(fn: Callable[[], dict[str, float]]) -> float:
 
 
 def main() -> None:
+    table = Report("engine", "Engine: samples per second against a vectorised numpy bootstrap")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
@@ -123,12 +125,12 @@ def main() -> None:
     sizes = [(10_000, 1_000), (100_000, 1_000), (10_000, 10_000)]
     if args.quick:
         sizes = [(2_000, 500)]
-    print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, numpy {np.__version__}")
-    print(
+    table.line(f"numba {numba.__version__}, threads {numba.get_num_threads()}, numpy {np.__version__}")
+    table.line(
         f"{'paths x horizon':>17} | {'engine samples/s':>16} | {'numpy samples/s':>15} | {'ratio':>6} | "
         f"{'engine peak MB':>14} | {'numpy peak MB':>13} | {'P(pass) engine / numpy':>22}"
     )
-    print("-" * 124)
+    table.line("-" * 124)
     for paths, horizon in sizes:
         samples = paths * horizon
         runs = {
@@ -138,11 +140,13 @@ def main() -> None:
         best, out = best_times(runs, args.repeat)
         t_eng, t_np, r_eng, r_np = best["engine"], best["numpy"], out["engine"], out["numpy"]
         m_eng, m_np = peak_traced_mb(runs["engine"]), peak_traced_mb(runs["numpy"])
-        print(
+        table.line(
             f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
             f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
             f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}"
         )
+    if not args.quick:
+        table.save()
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=16)
 # Most jobs one POST /simulations/batch may create.
 SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)
 # Batch writer: flush at this many finished jobs or after this many ms, whichever first.
-# A flush costs ≈ 1.6 ms plus ≈ 35 µs a job (README, batch writes): a larger cap pays the
-# fixed part less often when a burst is waiting, and a flush of 500 still takes ≈ 20 ms.
+# A flush has a fixed cost and a small one per job (docs/performance.md): a larger cap
+# pays the fixed part less often when a burst is waiting.
 BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=500)
 BATCH_MAX_WAIT_MS = env.int("BATCH_MAX_WAIT_MS", default=20)
 # Pending jobs older than this are enqueued again by the sweep (a lost enqueue).

@@ -300,9 +300,8 @@ def _summary_pool() -> ThreadPoolExecutor | None:
 def _run_all(work: dict[str, Callable[[], Any]], pool: ThreadPoolExecutor | None) -> dict[str, Any]:
     """Every task's result by name. With a pool, the tasks are dealt round-robin into one
     share per thread: the calling thread runs the first share while the pool's threads
-    run the others. (Measured at 10k x 1k: handing all five tasks to two pool threads
-    and waiting was 0.4-1 ms slower, most of all after the cores had been busy elsewhere:
-    every task was a wake-up and a GIL handoff.)"""
+    run the others: handing every task to the pool and waiting was slower, each task a
+    wake-up and a GIL handoff (docs/performance.md)."""
     if pool is None:
         return {name: task() for name, task in work.items()}
     names = list(work)

@@ -135,11 +135,7 @@ _EVENT_TOPICS = {"started": events.SIMULATION_STARTED, "completed": events.SIMUL
 
 # Up to this many changes (the writer's default batch) a flush sends them as arrays, above
 # it by COPY: the arrays save the temp table's fixed cost (create, ANALYZE, truncate at
-# commit), COPY may cost less a row. Session 10, 30 flushes alternating, finished jobs
-# (status-only), min / q1 ms: at 300 changes 12.9 / 13.6 COPY against 12.0 / 13.1 arrays
-# (11.1 / 12.2 against 10.2 / 11.5), at 500 19.5 / 20.5 against 19.1 / 20.2 (16.2 / 17.2
-# against 14.7 / 16.9); ``benchmarks/batch_writes.py`` shows both. (It was 256 when the
-# crossing was measured near 350, before the flush lost most of its per-row costs.)
+# commit), COPY may cost less a row; measured equal or faster up to 500 (docs/performance.md).
 ARRAYS_UP_TO = 500
 
 

@@ -121,8 +121,8 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     INSERT ... ON CONFLICT DO NOTHING per 1,000, and a conflict means someone else
     already made that job (a concurrent run waits for the other's commit, in the same
     account order, so neither deadlocks). The candidates found by id afterwards are
-    the ones made here: only they are sent, several per message, after commit. (One INSERT and
-    savepoint per account took ≈ 2.4 ms each: 4.7 s for 2,000 accounts.)
+    the ones made here: only they are sent, several per message, after commit (an INSERT
+    and a savepoint per account was five times slower).
     """
     since = timezone.now() - dt.timedelta(hours=24)
     ids = {str(a) for a in account_ids}

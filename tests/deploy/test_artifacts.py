@@ -59,16 +59,3 @@ def test_compose_and_helm_run_every_process_of_the_architecture():
         assert needle in templates
     values = yaml.safe_load((ROOT / "helm/montecarlo/values.yaml").read_text())
     assert values["worker"]["terminationGracePeriodSeconds"] > 60
-
-
-def test_env_example_lists_every_setting():
-    read = set()
-    for path in list((ROOT / "montecarlo/settings").glob("*.py")) + [
-        ROOT / "workers/signals.py",
-        ROOT / "deploy/gunicorn.conf.py",
-    ]:
-        text = path.read_text()
-        read |= set(re.findall(r'env\.(?:str|int|float|bool|list|json|db)\("([A-Z_]+)"', text))
-        read |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', text))
-    listed = set(re.findall(r"^(?:# )?([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
-    assert read - listed == set()

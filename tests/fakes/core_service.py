@@ -1,6 +1,9 @@
-"""A small local HTTP server that speaks the Core Service's API, for tests.
+"""A small local HTTP server that speaks the Core Service's API, for tests and local runs.
 
 It is the one thing we mock: the platform's Core Service cannot run here.
+``python -m tests.fakes.core_service --port 58080 --accounts 3`` serves a few active
+funded accounts and assessments (``A-1`` ...) with the sample history, for
+``deploy/run.sh``.
 Serves ``/api/assessments/{id}/trades``, ``/api/funded-accounts/{id}/trades`` and
 ``/api/funded-accounts?status=active&page=N``; tests set the data and can make
 it fail (status codes, garbage, slowness) per path.
@@ -17,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 
 class FakeCoreService:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.assessment_trades: dict[str, list[Any]] = {}
         self.account_trades: dict[str, list[Any]] = {}
         self.active_accounts: list[str] = []
@@ -25,7 +28,7 @@ class FakeCoreService:
         # path -> list of behaviours consumed one per request: int status, "garbage", ("sleep", s)
         self.faults: dict[str, list[Any]] = {}
         self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -106,3 +109,29 @@ class FakeCoreService:
                 pass
 
         return Handler
+
+
+def main() -> None:
+    import argparse
+    import csv
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="a stand-in Core Service with sample data")
+    parser.add_argument("--port", type=int, default=58080)
+    parser.add_argument(
+        "--accounts", type=int, default=3, help="active funded accounts F-1 ... and assessments A-1 ..."
+    )
+    args = parser.parse_args()
+    sample = Path(__file__).resolve().parents[2] / "samples/trades.csv"
+    with sample.open() as f:
+        trades = [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
+    fake = FakeCoreService(args.port)
+    for i in range(1, args.accounts + 1):
+        fake.account_trades[f"F-{i}"] = fake.assessment_trades[f"A-{i}"] = trades
+        fake.active_accounts.append(f"F-{i}")
+    print(f"Core Service stand-in on {fake.url}: accounts {', '.join(fake.active_accounts)}", flush=True)  # noqa: T201
+    fake._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
