@@ -1,7 +1,7 @@
 """The README's configuration table, made from .env.example (the one list of settings).
 
-    python deploy/config_table.py          print the table
-    python deploy/config_table.py --write  put it into README.md between its markers
+python deploy/config_table.py          print the table
+python deploy/config_table.py --write  put it into README.md between its markers
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ class PerProcess(Generic[T]):
     """One object per OS process, created on first use.
 
     With ``key``, the object is also built anew when the key changes (settings that
-    tests point elsewhere, say).
+    tests point elsewhere, say). Without a factory, the process ``set``s its object.
     """
 
-    def __init__(self, factory: Callable[[], T], key: Callable[[], Hashable] | None = None):
+    def __init__(self, factory: Callable[[], T] | None = None, key: Callable[[], Hashable] | None = None):
         self._factory = factory
         self._key = key or (lambda: None)
         self._value: T | None = None
@@ -39,6 +39,8 @@ class PerProcess(Generic[T]):
         owner = (os.getpid(), self._key())
         with self._lock:
             if self._value is None or self._owner != owner:
+                if self._factory is None:
+                    raise LookupError("no object was set in this process")
                 self._value = self._factory()
                 self._owner = owner
             return self._value
@@ -49,6 +51,12 @@ class PerProcess(Generic[T]):
             if self._owner is not None and self._owner[0] == os.getpid():
                 return self._value
             return None
+
+    def set(self, value: T) -> T:
+        """Make ``value`` this process's object."""
+        with self._lock:
+            self._value, self._owner = value, (os.getpid(), self._key())
+            return value
 
     def reset(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 
+from simulations.process import PerProcess
 from simulations.process import worker_id as current_worker_id
 from workers.redis_client import keys_redis
 
@@ -210,19 +211,13 @@ def own_heartbeats(max_age: float) -> list[dict[str, Any]]:
     return [hb for hb in live_workers() if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
 
 
-_process_heartbeat: Heartbeat | None = None
+_process_heartbeat: PerProcess[Heartbeat] = PerProcess()
 
 
 def process_heartbeat() -> Heartbeat | None:
     """The heartbeat of this process, if it is a worker process."""
-    return _process_heartbeat if _process_heartbeat and os.getpid() == _owner_pid else None
-
-
-_owner_pid: int | None = None
+    return _process_heartbeat.existing()
 
 
 def start_process_heartbeat(worker_name: str) -> Heartbeat:
-    global _process_heartbeat, _owner_pid
-    _process_heartbeat = Heartbeat(worker_name).start()
-    _owner_pid = os.getpid()
-    return _process_heartbeat
+    return _process_heartbeat.set(Heartbeat(worker_name).start())
