@@ -26,6 +26,6 @@ class Report:
         path = RESULTS / f"{self.name}.md"
         command = "./deploy/bench.sh " + shlex.join([self.name, *sys.argv[1:]])
         machine = f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.machine()}"
-        body = "\n".join(self.lines)
+        body = "\n".join(self.lines).strip("\n")
         path.write_text(f"# {self.title}\n\n`{command}` on {machine}:\n\n```\n{body}\n```\n")
         return path

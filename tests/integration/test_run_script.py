@@ -88,7 +88,12 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
         admin.get(login, timeout=10)
         page = admin.post(
             login,
-            data={"username": user, "password": password, "csrfmiddlewaretoken": admin.cookies["csrftoken"]},
+            data={
+                "username": user,
+                "password": password,
+                "csrfmiddlewaretoken": admin.cookies["csrftoken"],
+                "next": "/admin/",
+            },
             headers={"Referer": login},
             timeout=10,
         )
