@@ -189,15 +189,6 @@ class SimulationConfig:
             and self.mode == "returns"
         ):
             bad("rules.max_drawdown", "exceeds the starting balance, which compounding returns never lose")
-        if (
-            r.daily_loss_limit is not None
-            and r.max_drawdown is not None
-            and "rules.daily_loss_limit" not in errors
-            and "rules.max_drawdown" not in errors
-            and r.daily_loss_limit > r.max_drawdown
-            and r.drawdown_type == "static"
-        ):
-            bad("rules.daily_loss_limit", "is larger than the static max_drawdown, so it could never apply")
         if errors:
             raise EngineValidationError(errors)
 

@@ -134,8 +134,12 @@ def histogram(values: Float64Array, bins: int) -> Histogram:
     for ~1 ms less at 100,000 paths."""
     ordered = np.sort(values)
     lo, hi = (float(x) for x in percentiles_of_sorted(ordered, (0.5, 99.5)))
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):
+        # every path ends at the same value, up to rounding (a full permutation, say):
+        # a range that narrow has no room for `bins` distinct edges, so take one unit
+        # around it
+        mid = (lo + hi) / 2
+        lo, hi = mid - 0.5, mid + 0.5
     edges = np.histogram_bin_edges(ordered[:1], bins=bins, range=(lo, hi))
     starts = np.searchsorted(ordered, edges, side="left")
     starts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last bin is closed

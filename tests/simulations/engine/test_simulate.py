@@ -369,3 +369,38 @@ def test_openmp_threads_are_asked_to_spin_briefly_unless_the_process_chose(prese
         [sys.executable, "-c", SPIN_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert proc.stdout.strip().splitlines()[-1] == expected
+
+
+def test_paths_that_all_end_at_the_same_pnl_get_a_histogram():
+    """A full permutation ends every path at the history's sum, equal up to rounding in
+    P&L mode and only up to rounding in returns mode: the histogram takes one unit
+    around it instead of failing for want of room for its bins."""
+    trades = [60.1, -30.3, 70.7, 5.55, 0.01, -6.2]
+    for mode, values in (("pnl", trades), ("returns", [t / 1000 for t in trades])):
+        config = SimulationConfig.from_dict(
+            {"paths": 1000, "method": "permutation", "starting_balance": 1000, "seed": 1, "mode": mode}
+        )
+        result = simulate(values, config)
+        h = result.histogram
+        final = result.final_pnl
+        assert final.max - final.min < 1e-9 * 1000
+        assert sum(h.counts) + h.below + h.above == 1000 and h.below == h.above == 0
+        assert h.edges[0] < final.min <= final.max < h.edges[-1]
+        assert h.edges[-1] - h.edges[0] == pytest.approx(1.0)
+
+
+def test_a_daily_limit_larger_than_a_static_drawdown_applies_above_the_start():
+    """Start 1,000, static max drawdown 5 (floor 995), daily limit 6: a day that opens at
+    1,002 fails at 996, above the static floor. Two days, +2 and -6, in both orders
+    (a permutation of the days): without the daily limit only the order that starts
+    with the loss fails (994 <= 995); with it, both do."""
+    trades = [{"pnl": 2, "date": "2026-06-01"}, {"pnl": -6, "date": "2026-06-02"}]
+    history = TradeHistory.from_records(trades)
+    base = {"paths": 2000, "method": "permutation", "starting_balance": 1000, "seed": 3}
+    static_only = simulate(history, SimulationConfig.from_dict({**base, "rules": {"max_drawdown": 5}}))
+    with_daily = simulate(
+        history, SimulationConfig.from_dict({**base, "rules": {"max_drawdown": 5, "daily_loss_limit": 6}})
+    )
+    p_static = static_only.probabilities["fail"].estimate
+    assert 0.4 < p_static < 0.6
+    assert with_daily.probabilities["fail"].estimate == 1.0

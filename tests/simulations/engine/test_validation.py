@@ -41,7 +41,6 @@ ROOT = Path(__file__).resolve().parents[3]
         ({"rules": {"profit_target": float("inf")}}, "rules.profit_target"),
         ({"rules": {"drawdown_type": "sideways"}}, "rules.drawdown_type"),
         ({"rules": {"ruin_level": 200_000}}, "rules.ruin_level"),
-        ({"rules": {"max_drawdown": 1000, "daily_loss_limit": 2000}}, "rules.daily_loss_limit"),
         ({"rules": {"bogus": 1}}, "rules.bogus"),
         ({"rules": "strict"}, "rules"),
         ({"colour": "red"}, "colour"),

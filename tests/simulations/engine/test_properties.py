@@ -1,0 +1,89 @@
+"""Property tests: whatever a caller sends, ``simulate`` answers with a result or an
+``EngineValidationError`` naming the problem, and a result is always storable JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from simulations.engine import EngineLimits, EngineValidationError, SimulationConfig, TradeHistory, simulate
+from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS
+
+LIMITS = EngineLimits(max_paths=2_000, max_horizon=80, max_samples=500 * 80 * 10)
+
+not_finite = st.sampled_from([math.nan, math.inf, -math.inf])
+amounts = st.one_of(
+    st.none(),
+    st.floats(min_value=-1e7, max_value=1e7),
+    not_finite,
+    st.integers(min_value=-(10**20), max_value=10**20),
+)
+rules = st.fixed_dictionaries(
+    {},
+    optional={
+        "profit_target": amounts,
+        "max_drawdown": amounts,
+        "drawdown_type": st.sampled_from([*DRAWDOWN_TYPES, "other"]),
+        "daily_loss_limit": amounts,
+        "ruin_level": amounts,
+    },
+)
+configs = st.fixed_dictionaries(
+    {
+        "paths": st.integers(min_value=-1, max_value=500),
+        "seed": st.integers(min_value=0, max_value=2**63 - 1),
+        "auto_max_paths": st.just(1_000),
+    },
+    optional={
+        "horizon": st.one_of(st.none(), st.integers(min_value=-1, max_value=100)),
+        "method": st.sampled_from(METHODS),
+        "block_size": st.floats(min_value=0.5, max_value=50),
+        "mode": st.sampled_from(MODES),
+        "starting_balance": st.one_of(st.floats(min_value=-10, max_value=1e9), not_finite),
+        "unit": st.sampled_from(UNITS),
+        "trades_per_day": st.one_of(st.none(), st.integers(min_value=0, max_value=12)),
+        "stop_at_decision": st.booleans(),
+        "fan_points": st.integers(min_value=1, max_value=200),
+        "histogram_bins": st.integers(min_value=0, max_value=60),
+        "band_paths": st.integers(min_value=0, max_value=500),
+        "rules": rules,
+    },
+)
+values = st.floats(min_value=-5000, max_value=5000)
+days = st.integers(min_value=0, max_value=20)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list:
+    """Trade records: undated P&L, or dated trades with days in order (or out of order,
+    which is refused)."""
+    pnl = draw(st.lists(values, min_size=0, max_size=40))
+    if pnl and draw(st.integers(min_value=0, max_value=19)) == 0:  # now and then one that is not finite
+        pnl[draw(st.integers(min_value=0, max_value=len(pnl) - 1))] = draw(not_finite)
+    if not draw(st.booleans()):
+        return pnl
+    offsets = draw(st.lists(days, min_size=len(pnl), max_size=len(pnl)))
+    if draw(st.booleans()):
+        offsets = sorted(offsets)
+    return [{"pnl": v, "date": f"2026-06-{1 + d:02d}"} for v, d in zip(pnl, offsets, strict=True)]
+
+
+@settings(max_examples=2_000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(records=histories(), config=configs, scale=st.sampled_from([1.0, 1e-3, 1e-6]))
+def test_simulate_answers_a_result_or_names_the_problem(records, config, scale):
+    try:
+        history = TradeHistory.from_records(records)
+        if config.get("mode") == "returns":  # fractions rather than amounts
+            history = TradeHistory(history.values * scale, history.days)
+        result = simulate(history, SimulationConfig.from_dict(config, LIMITS), limits=LIMITS)
+    except EngineValidationError as exc:
+        assert exc.errors and all(reasons for reasons in exc.errors.values())
+        event(f"refused: {sorted(exc.errors)[0]}")
+        return
+    event("simulated")
+    assert 1 <= result.paths <= LIMITS.max_paths
+    json.dumps(result.to_dict(), allow_nan=False)  # what the batch writer stores
+    json.dumps(result.summary(), allow_nan=False)
