@@ -26,3 +26,40 @@ def camel_name(path: str) -> str:
 def camel_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     """Field reasons keyed by the API's names."""
     return {camel_name(field): reasons for field, reasons in errors.items()}
+
+
+MAX_DEPTH = 32  # a request is at most {"jobs": [{"trades": [{...}]}]}: five levels
+
+
+def depth_of(data: Any) -> int:
+    """How deeply lists and objects nest in ``data``, counted without recursion (so
+    data too deep for Python's own walkers gets an answer), up to ``MAX_DEPTH`` + 1."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def nul_paths(data: Any, prefix: str) -> list[str]:
+    """Paths of strings (keys too) with a NUL character, which PostgreSQL's JSON refuses."""
+    found, stack = [], [(prefix, data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append(path)
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                if "\x00" in str(key):
+                    found.append(path)
+                stack.append((f"{path}.{key}", child))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(value))
+    return sorted(set(found))

@@ -7,7 +7,7 @@ from .env import env
 REST_FRAMEWORK = {
     # camelCase out; camelCase or snake_case in (djangorestframework-camel-case).
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["simulations.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "simulations.api.errors.exception_handler",
@@ -30,3 +30,6 @@ SPECTACULAR_SETTINGS = {
 }
 
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
+# The largest request body, answered with a 413 above it. 64 MiB holds a history of
+# SIMULATION_MAX_TRADES (1,000,000) dated trades, about 50 bytes each.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 2**20)

@@ -1,4 +1,4 @@
-"""One place that turns errors into JSON responses: 400, 404, 409, 503, 500.
+"""One place that turns errors into JSON responses: 400, 404, 409, 413, 503, 500.
 
 Body: ``{"error": <code>, "detail": <message>, "fields": {<dotted field>: [reasons]}}``.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -34,6 +36,9 @@ def error_body(code: str, detail: str, fields: dict[str, list[str]] | None = Non
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _respond(413, "too_large", f"the request body is larger than {limit:,} bytes (API_MAX_BODY_BYTES)")
     if isinstance(exc, InvalidInput):
         return _respond(400, "invalid", "the request is invalid", exc.errors)
     if isinstance(exc, EngineValidationError):
@@ -60,7 +65,10 @@ def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(key, int):  # a list serializer's errors by position
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             if key == "non_field_errors":
                 name = prefix or "request"
             out.update(flatten(value, name))

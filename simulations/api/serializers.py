@@ -84,7 +84,19 @@ class TradesField(serializers.JSONField):
     pass
 
 
-class SimulationCreateInput(serializers.Serializer):
+class StrictInput(serializers.Serializer):
+    """Refuses fields it does not know: a typo (``"trade"``) would otherwise be dropped
+    without a word, and the job would fetch the history from the Core Service instead."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class SimulationCreateInput(StrictInput):
     assessment_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     funded_account_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     trades = TradesField(
@@ -93,7 +105,7 @@ class SimulationCreateInput(serializers.Serializer):
     config = ConfigField(required=False, allow_null=True)
 
 
-class SimulationBatchCreateInput(serializers.Serializer):
+class SimulationBatchCreateInput(StrictInput):
     jobs = SimulationCreateInput(
         many=True,
         allow_empty=False,

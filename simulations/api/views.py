@@ -24,10 +24,21 @@ from simulations.api.serializers import (
 
 ERRORS = {
     400: OpenApiResponse(description="invalid input, with reasons per field"),
+    413: OpenApiResponse(description="the request body is larger than API_MAX_BODY_BYTES"),
     404: OpenApiResponse(description="unknown job"),
     409: OpenApiResponse(description="Idempotency-Key reused for another request"),
     503: OpenApiResponse(description="a dependency is down"),
 }
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="the same key and request return the same job(s); another request with the key is a 409"
+    " (at most 200 characters)",
+)
 
 
 class SimulationCollectionApi(APIView):
@@ -37,15 +48,7 @@ class SimulationCollectionApi(APIView):
         operation_id="simulations_create",
         request=SimulationCreateInput,
         responses={202: JobCreatedOutput, **ERRORS},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="the same key returns the same job",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request) -> Response:
         payload = SimulationCreateInput(data=request.data)
@@ -82,12 +85,15 @@ class SimulationBatchApi(APIView):
     @extend_schema(
         operation_id="simulations_create_batch",
         request=SimulationBatchCreateInput,
-        responses={202: JobBatchCreatedOutput, 400: ERRORS[400], 503: ERRORS[503]},
+        responses={202: JobBatchCreatedOutput, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request) -> Response:
         payload = SimulationBatchCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        jobs = services.create_jobs(payload.validated_data["jobs"])
+        jobs = services.create_jobs(
+            payload.validated_data["jobs"], idempotency_key=request.headers.get("Idempotency-Key")
+        )
         return Response({"jobs": JobCreatedOutput(jobs, many=True).data}, status=202)
 
 

@@ -77,7 +77,10 @@ class TradeHistory:
                 values.append(_value_of(rec, i))
                 days.append(_day_of(rec, i))
             elif isinstance(rec, (int, float)) and not isinstance(rec, bool):
-                values.append(float(rec))
+                try:
+                    values.append(float(rec))
+                except OverflowError:  # an integer beyond any float
+                    raise EngineValidationError.single(f"trades[{i}]", "must be a number") from None
                 days.append(None)
             else:
                 raise EngineValidationError.single(f"trades[{i}]", "must be a number or an object with pnl")
@@ -108,7 +111,7 @@ def _value_of(rec: Mapping[str, Any], i: int) -> float:
         if key in rec and rec[key] not in (None, ""):
             try:
                 value = float(rec[key])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise EngineValidationError.single(f"trades[{i}].{key}", "must be a number") from None
             if not math.isfinite(value):
                 raise EngineValidationError.single(f"trades[{i}].{key}", "must be finite")

@@ -39,12 +39,15 @@ from simulations.engine import (
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, JobTrigger, SimulationJob
-from simulations.wire import snake_keys
+from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
 logger = logging.getLogger(__name__)
 
 
 JobId = str | uuid.UUID
+
+# Keys fit the column (255) with room for a batch's "#<position>".
+IDEMPOTENCY_KEY_MAX = 200
 
 
 def engine_limits() -> EngineLimits:
@@ -99,27 +102,56 @@ def create_job(
     return job
 
 
-def create_jobs(requests: Sequence[Mapping[str, Any]], *, trigger: str = JobTrigger.API) -> list[SimulationJob]:
+def create_jobs(
+    requests: Sequence[Mapping[str, Any]], *, trigger: str = JobTrigger.API, idempotency_key: str | None = None
+) -> list[SimulationJob]:
     """Many jobs in one request (``POST /simulations/batch``): all valid, or none created.
 
     Each request is what ``create_job`` takes (assessment_id, funded_account_id,
     config, trades). One INSERT for all, and their tasks go out after the commit,
     several jobs per message (``enqueue_jobs``). :class:`InvalidInput` names each bad
-    field with its position (``jobs[3].config.paths``).
+    field with its position (``jobs[3].config.paths``). With an ``idempotency_key``
+    the same key returns the same jobs (each job keeps ``<key>#<position>``); the key
+    used for another batch raises :class:`IdempotencyConflict`.
     """
     jobs, errors = [], {}
     for i, request in enumerate(requests):
+        key = f"{idempotency_key}#{i}" if idempotency_key is not None else None
         try:
-            jobs.append(build_job(**request, trigger=trigger))
+            jobs.append(build_job(**request, trigger=trigger, idempotency_key=key))
         except InvalidInput as exc:
             errors.update({f"jobs[{i}].{field}": reasons for field, reasons in exc.errors.items()})
+    errors = {("Idempotency-Key" if f.endswith(".Idempotency-Key") else f): r for f, r in errors.items()}
     if errors:
         raise InvalidInput(errors)
-    with transaction.atomic():
-        SimulationJob.objects.bulk_create(jobs)
-        transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
-        transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id for job in jobs]))
+    if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            SimulationJob.objects.bulk_create(jobs)
+            transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
+            transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id for job in jobs]))
+    except IntegrityError:
+        # Lost a race for the same key: the winner's jobs are the answer.
+        if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
+            return earlier
+        raise
     return jobs
+
+
+def _replay_batch(jobs: list[SimulationJob]) -> list[SimulationJob] | None:
+    """The jobs an earlier batch with these keys made, in order; ``None`` if there was none."""
+    keys = [str(j.idempotency_key) for j in jobs]
+    one_more = f"{keys[0].rsplit('#', 1)[0]}#{len(jobs)}"  # there if the earlier batch was longer
+    earlier = {j.idempotency_key: j for j in SimulationJob.objects.filter(idempotency_key__in=[*keys, one_more])}
+    if not earlier:
+        return None
+    same = [earlier.get(key) for key in keys]
+    if one_more in earlier or any(
+        e is None or e.request_fingerprint != j.request_fingerprint for e, j in zip(same, jobs)
+    ):
+        raise IdempotencyConflict("this Idempotency-Key was used for a different batch")
+    return [e for e in same if e is not None]
 
 
 def build_job(
@@ -140,6 +172,13 @@ def build_job(
     for name, value in (("assessmentId", assessment_id), ("fundedAccountId", funded_account_id)):
         if value and len(value) > 64:
             errors[name] = ["at most 64 characters"]
+    if idempotency_key is not None and (len(idempotency_key) > IDEMPOTENCY_KEY_MAX or "\x00" in idempotency_key):
+        errors["Idempotency-Key"] = [f"at most {IDEMPOTENCY_KEY_MAX} characters, and no NUL"]
+    unstorable: dict[str, list[str]] = {}
+    _check_storable({"assessmentId": assessment_id, "fundedAccountId": funded_account_id}, unstorable)
+    _check_storable({"config": config, "trades": trades}, unstorable)
+    if unstorable:  # nothing else should read what cannot be stored
+        raise InvalidInput({**errors, **unstorable})
     parsed = _parse_config(config, errors)
     if trades is not None:
         _check_trades(trades, parsed, errors)
@@ -300,6 +339,17 @@ def _finish(
 
 def _emit(job: SimulationJob, topic: str, payload: dict[str, Any]) -> EventOutbox:
     return EventOutbox.objects.create(job=job, topic=topic, key=events.event_key(job), payload=payload)
+
+
+def _check_storable(fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+    """What PostgreSQL's JSON cannot store (a NUL character) or Python cannot walk
+    (nesting deeper than ``MAX_DEPTH``), named by field, before anything reads it."""
+    for name, value in fields.items():
+        if depth_of(value) > MAX_DEPTH:
+            errors.setdefault(name, []).append(f"nested more than {MAX_DEPTH} levels deep")
+            continue
+        for path in nul_paths(value, name):
+            errors.setdefault(path, []).append("must not contain a NUL character")
 
 
 def _parse_config(config: Mapping[str, Any] | None, errors: dict[str, list[str]]) -> SimulationConfig | None:

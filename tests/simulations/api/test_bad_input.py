@@ -1,0 +1,101 @@
+"""Bad input is a 4xx that says what is wrong, never a 500: every class that used to
+reach the database or Python's recursion limit, through Django's real stack on the real
+PostgreSQL (whose JSON refuses what SQLite would take)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from simulations.models import SimulationJob
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def post_raw(api, path, body: str, **headers):
+    return api.generic("POST", path, body, content_type="application/json", **headers)
+
+
+def fields_of(response) -> dict:
+    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    assert response["Content-Type"].startswith("application/json")
+    return response.json().get("fields", {})
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"assessmentId": "A", "trades": [{"pnl": 10**400}]}, "trades[0].pnl"),
+        ({"assessmentId": "A", "trades": [10**400]}, "trades[0]"),
+        ({"assessmentId": "A", "config": {"startingBalance": 10**400}}, "config.startingBalance"),
+        ({"assessmentId": "A", "config": {"rules": {"maxDrawdown": -(10**400)}}}, "config.rules.maxDrawdown"),
+        ({"assessmentId": "A", "trades": [{"pnl": 1, "note": "a\u0000b"}]}, "trades[0].note"),
+        ({"assessmentId": "A", "trades": [{"pnl": 1, "no\u0000te": "x"}]}, "trades[0]"),
+        ({"assessmentId": "A", "config": {"method": "block\u0000"}}, "config.method"),
+        ({"assessmentId": "A", "trade": [1.0, 2.0]}, "trade"),
+        ({"assessmentId": "A", "trades": [1.0], "colour": "red"}, "colour"),
+    ],
+)
+def test_each_class_of_bad_input_is_a_400_naming_the_field(api, body, field):
+    response = post_raw(api, "/simulations", json.dumps(body))
+    assert response.status_code == 400
+    assert field in fields_of(response), response.json()
+    assert not SimulationJob.objects.exists()
+
+
+def test_json_nested_too_deep_is_a_400(api):
+    for depth in (40, 5_000, 200_000):
+        body = '{"assessmentId": "A", "config": {"x": ' + "[" * depth + "]" * depth + "}}"
+        response = post_raw(api, "/simulations", body)
+        assert response.status_code == 400 and "nested more than 32 levels" in response.json()["detail"]
+
+
+def test_an_idempotency_key_too_long_is_a_400_and_one_that_fits_works(api):
+    body = json.dumps({"assessmentId": "A", "trades": factories.trades(5)})
+    long_key = post_raw(api, "/simulations", body, HTTP_IDEMPOTENCY_KEY="k" * 300)
+    assert "Idempotency-Key" in fields_of(long_key)
+    first = post_raw(api, "/simulations", body, HTTP_IDEMPOTENCY_KEY="k" * 200)
+    again = post_raw(api, "/simulations", body, HTTP_IDEMPOTENCY_KEY="k" * 200)
+    assert first.status_code == again.status_code == 202 and first.json()["jobId"] == again.json()["jobId"]
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=50_000)
+def test_a_body_over_the_limit_is_a_413_in_json_naming_the_limit(api):
+    body = json.dumps({"assessmentId": "A", "trades": [{"pnl": 1.5, "closedAt": "2026-06-01T14:30:00Z"}] * 2_000})
+    assert len(body) > 50_000
+    response = post_raw(api, "/simulations", body)
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+    assert "50,000 bytes" in response.json()["detail"] and "API_MAX_BODY_BYTES" in response.json()["detail"]
+    batch = post_raw(api, "/simulations/batch", json.dumps({"jobs": [json.loads(body)]}))
+    assert batch.status_code == 413
+
+
+def test_the_default_body_limit_takes_the_largest_history(api, settings):
+    """SIMULATION_MAX_TRADES dated trades fit in API_MAX_BODY_BYTES."""
+    trade = json.dumps({"pnl": -1234.56, "closedAt": "2026-06-01T14:30:00.000Z"}) + ", "
+    assert settings.SIMULATION_MAX_TRADES * len(trade) < settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def test_the_batch_honours_an_idempotency_key(api):
+    jobs = {"jobs": [{"assessmentId": f"IB-{i}", "trades": factories.trades(5, seed=i)} for i in range(3)]}
+    first = post_raw(api, "/simulations/batch", json.dumps(jobs), HTTP_IDEMPOTENCY_KEY="batch-1")
+    again = post_raw(api, "/simulations/batch", json.dumps(jobs), HTTP_IDEMPOTENCY_KEY="batch-1")
+    assert first.status_code == again.status_code == 202
+    assert [j["jobId"] for j in first.json()["jobs"]] == [j["jobId"] for j in again.json()["jobs"]]
+    assert SimulationJob.objects.count() == 3
+    other = {"jobs": jobs["jobs"][:2]}  # the same key for another batch
+    assert post_raw(api, "/simulations/batch", json.dumps(other), HTTP_IDEMPOTENCY_KEY="batch-1").status_code == 409
+    longer = {"jobs": [*jobs["jobs"], {"assessmentId": "IB-9"}]}
+    assert post_raw(api, "/simulations/batch", json.dumps(longer), HTTP_IDEMPOTENCY_KEY="batch-1").status_code == 409
+    assert SimulationJob.objects.count() == 3
+    unknown = post_raw(api, "/simulations/batch", json.dumps({"jobs": [{"assessmentId": "X", "trade": []}]}))
+    assert "jobs[0].trade" in fields_of(unknown)
