@@ -22,6 +22,11 @@ ENQUEUE_FAILURES = Counter(
     "montecarlo_enqueue_failures_total", "Created jobs the broker refused, left pending for the beat's sweep"
 )
 JOBS_FINISHED = Counter("montecarlo_jobs_finished_total", "Simulation jobs finished", ["status"])
+WORKER_PROCESSES = Gauge(
+    "montecarlo_worker_processes",
+    "Worker processes ready to run tasks (prefork children, or a thread pool's main process)",
+    multiprocess_mode="livesum",
+)
 JOB_DURATION = Histogram(
     "montecarlo_job_duration_seconds",
     "Time from claim to result",

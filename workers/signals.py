@@ -49,6 +49,7 @@ def prepare_threaded_worker(sender: Any = None, **_: Any) -> None:
     _node_name = getattr(sender, "hostname", None) or _node_name
     heartbeat.start_process_heartbeat(_node_name)
     warm_up()
+    metrics.WORKER_PROCESSES.set(1)
     logger.info("worker %s (%s pool) ready", os.getpid(), sender.pool_cls)
 
 
@@ -72,6 +73,7 @@ def prepare_child_process(**_: Any) -> None:
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
     warm_up()
+    metrics.WORKER_PROCESSES.set(1)  # summed over the live children by the exporter
     logger.info(
         "worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads, numba.config.THREADING_LAYER
     )

@@ -103,7 +103,9 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
 
         assert requests.get(f"{base}/schema", timeout=10).status_code == 200
         assert "montecarlo_jobs_created_total" in requests.get(f"{base}/metrics", timeout=10).text
-        assert "montecarlo_jobs_finished_total" in requests.get(f"http://127.0.0.1:{worker_metrics}/metrics").text
+        worker = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=10).text
+        assert "montecarlo_jobs_finished_total" in worker
+        assert re.search(r"^montecarlo_worker_processes 1\.0$", worker, re.M), worker  # one prefork child
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:

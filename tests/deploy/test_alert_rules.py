@@ -1,0 +1,60 @@
+"""The alert rules, checked and unit-tested by the real ``promtool`` (Debian's
+``prometheus`` package, installed by deploy/test.sh): every alert fires in a case of
+``deploy/prometheus/alerts.test.yml`` and stays silent in another, and links its
+section of the runbook."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy/prometheus/alerts.yml"
+TESTS = ROOT / "deploy/prometheus/alerts.test.yml"
+
+
+def alerts() -> dict[str, dict]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    assert binary, "promtool is installed by deploy/test.sh (Debian package prometheus)"
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_rules_are_valid():
+    done = promtool("check", "rules", str(RULES))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_fires_and_stays_silent_as_its_unit_tests_say(tmp_path):
+    """promtool compares annotations too: they are written once, in alerts.yml, and
+    filled into each expected alert here."""
+    rules = alerts()
+    cases = yaml.safe_load(TESTS.read_text())
+    fired, silent = set(), set()
+    for case in cases["tests"]:
+        for check in case["alert_rule_test"]:
+            name = check["alertname"]
+            assert name in rules, name
+            for expected in check["exp_alerts"]:
+                expected.setdefault("exp_annotations", rules[name].get("annotations", {}))
+            (fired if check["exp_alerts"] else silent).add(name)
+    assert fired == silent == set(rules), (set(rules) - fired, set(rules) - silent)
+    shutil.copy(RULES, tmp_path / "alerts.yml")
+    (tmp_path / "alerts.test.yml").write_text(yaml.safe_dump(cases, sort_keys=False))
+    done = promtool("test", "rules", str(tmp_path / "alerts.test.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_links_its_runbook_section():
+    sections = {s.lower() for s in re.findall(r"^## (\S+)$", (ROOT / "docs/runbook.md").read_text(), re.M)}
+    for name, rule in alerts().items():
+        url = rule["annotations"].get("runbook_url", "")
+        assert url == f"docs/runbook.md#{name.lower()}" and name.lower() in sections, name
