@@ -91,7 +91,22 @@ def _session(clients: int) -> requests.Session:
     clients the rest reconnected for every request, load on the server under test)."""
     session = requests.Session()
     session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=clients))
+    session.headers["Authorization"] = f"Api-Key {api_key()}"
     return session
+
+
+def api_key() -> str:
+    """A key of the benchmark's own client (made once per run)."""
+    global _KEY
+    if _KEY is None:
+        from simulations.services import access
+
+        client = access.create_client(name="benchmark", scopes=["submit", "read"])
+        _KEY = access.issue_key(client=client)[1]
+    return _KEY
+
+
+_KEY: str | None = None
 
 
 def create_over_http(prefix: str, n: int, config: dict, clients: int = 16) -> list[float]:

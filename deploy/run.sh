@@ -64,6 +64,8 @@ user, _ = get_user_model().objects.get_or_create(username=os.environ['MC_ADMIN_U
 user.is_staff = user.is_superuser = True
 user.set_password(os.environ['MC_ADMIN_PASSWORD'])
 user.save()"
+# a key for calling the API from this machine (a client "local" with every scope)
+api_key="$($py manage.py api_keys create local --scopes submit,read,cancel,operate --quiet)"
 
 rm -rf "$run_dir/metrics-web" "$run_dir/metrics-worker"
 mkdir -p "$run_dir/metrics-web" "$run_dir/metrics-worker"
@@ -84,12 +86,13 @@ cat <<EOF
 Monte Carlo risk service is running (logs in $run_dir/logs):
   API       http://127.0.0.1:$web_port/simulations
   admin     http://127.0.0.1:$web_port/admin/   user $admin_user, password $admin_password
+  API key   $api_key   (header: Authorization: Api-Key <key>)
   schema    http://127.0.0.1:$web_port/schema
   health    http://127.0.0.1:$web_port/health  http://127.0.0.1:$web_port/ready
   metrics   http://127.0.0.1:$web_port/metrics (web)  http://127.0.0.1:$worker_metrics/metrics (worker)  http://127.0.0.1:$bridge_metrics/metrics (bridge)
   Core Service stand-in  $CORE_SERVICE_URL (funded accounts F-1..F-3, assessments A-1..A-3)
 Try:
-  curl -s http://127.0.0.1:$web_port/simulations -H 'content-type: application/json' -d '{"assessmentId": "A-1"}'
+  curl -s http://127.0.0.1:$web_port/simulations -H "Authorization: Api-Key $api_key" -H 'content-type: application/json' -d '{"assessmentId": "A-1"}'
 Press Ctrl-C to stop.
 EOF
 while true; do

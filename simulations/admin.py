@@ -1,5 +1,7 @@
-"""Django admin: how operators inspect jobs. Read-only: state changes go through
-services (the one action, cancel, calls ``services.cancel_job``)."""
+"""Django admin: how operators inspect jobs and manage API clients. Jobs are
+read-only: state changes go through services (the one action, cancel, calls
+``services.cancel_job``). Keys are made here or by ``manage.py api_keys``; a new key
+is shown once, when it is saved."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from . import services
 from .errors import InvalidTransition
-from .models import EventOutbox, SimulationJob
+from .models import ApiClient, ClientKey, EventOutbox, SimulationJob
 
 
 def pretty_json(value: Any) -> str:
@@ -56,18 +60,19 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "trigger",
         "assessment_id",
         "funded_account_id",
+        "client",
         "attempts",
         "created_at",
         "started_at",
         "completed_at",
     )
-    list_filter = ("status", "trigger", "created_at", "completed_at")
+    list_filter = ("status", "trigger", "client", "created_at", "completed_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key")
     ordering = ("-created_at",)
     list_per_page = 100
     fieldsets = (
-        (None, {"fields": ("id", "status", "trigger", "assessment_id", "funded_account_id", "error")}),
+        (None, {"fields": ("id", "status", "trigger", "client", "assessment_id", "funded_account_id", "error")}),
         (
             "Timing",
             {
@@ -159,3 +164,33 @@ class EventOutboxAdmin(ReadOnlyAdmin):
     list_filter = ("topic", DeliveryFilter)
     search_fields = ("=job__id", "key")
     readonly_fields = ("job", "topic", "key", "payload", "created_at", "attempts", "next_attempt_at", "last_error")
+
+
+class ClientKeyInline(admin.TabularInline):
+    model = ClientKey
+    fields = ("prefix", "name", "created", "expiry_date", "revoked")
+    readonly_fields = ("prefix", "created")
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
+        return False  # a new key is made on the key page, which shows its secret once
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    list_display = ("name", "scopes", "is_system", "created_at")
+    search_fields = ("name",)
+    inlines = [ClientKeyInline]
+
+
+@admin.register(ClientKey)
+class ClientKeyAdmin(APIKeyModelAdmin):
+    list_display = (*APIKeyModelAdmin.list_display, "client")
+    list_filter = ("client", "revoked", "created")
+    search_fields = ("name", "prefix", "client__name")
+
+
+if admin.site.is_registered(APIKey):  # the library's own key model, which we do not use
+    admin.site.unregister(APIKey)

@@ -10,6 +10,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
 
 from simulations.fields import CompressedJSONField, PlainJSONField
 
@@ -29,6 +30,51 @@ class JobTrigger(models.TextChoices):
     CLI = "cli", "Command line"
 
 
+class Scope(models.TextChoices):
+    """What an API client may do."""
+
+    SUBMIT = "submit", "create jobs"
+    READ = "read", "read its own jobs and the schema"
+    CANCEL = "cancel", "cancel its own jobs"
+    OPERATE = "operate", "read every client's jobs, and the workers"
+
+
+class ApiClient(models.Model):
+    """Who calls the API: what it may do, its keys (stored hashed), and the jobs it owns.
+    The system client owns the jobs from Kafka, the daily run and the command line."""
+
+    name = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, blank=True, help_text="any of: submit, read, cancel, operate")
+    is_system = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    is_authenticated = True  # what DRF and Django ask of request.user
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API client"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def sees_every_job(self) -> bool:
+        return Scope.OPERATE in self.scopes
+
+
+class ClientKey(AbstractAPIKey):
+    """An API key of a client (djangorestframework-api-key: a prefix and a SHA-512 hash)."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"
+
+
 class SimulationJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     assessment_id = models.CharField(max_length=64, null=True, blank=True)
@@ -39,6 +85,11 @@ class SimulationJob(models.Model):
     # Unique through Meta.constraints: a field-level unique=True adds a second
     # (varchar_pattern_ops) index that every write pays for and no query uses.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # The client the job belongs to; no index of its own (every index costs each write):
+    # a client's list filters the created_at scan, its keys use the constraint's index.
+    client = models.ForeignKey(
+        ApiClient, null=True, blank=True, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     input_data = models.JSONField(default=dict, blank=True)
     result = CompressedJSONField(null=True, blank=True)  # see simulations/fields.py
@@ -78,9 +129,10 @@ class SimulationJob(models.Model):
         ]
         constraints = [
             # NULL keys are never equal anyway; leaving them out spares keyless jobs an entry.
+            # Keys are per client: two clients may use the same key.
             models.UniqueConstraint(
-                fields=["idempotency_key"],
-                name="job_idempotency_key_unique",
+                fields=["idempotency_key", "client"],
+                name="job_client_idempotency_key_unique",
                 condition=Q(idempotency_key__isnull=False),
             ),
             models.CheckConstraint(

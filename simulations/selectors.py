@@ -9,20 +9,28 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .errors import JobNotFound
-from .models import JobStatus, JobTrigger, SimulationJob
+from .models import ApiClient, JobStatus, JobTrigger, SimulationJob
 
 
-def job_get(*, job_id: str | uuid.UUID) -> SimulationJob:
+def visible_jobs(client: ApiClient | None) -> QuerySet[SimulationJob]:
+    """The jobs ``client`` may see: its own, or every job for an operator (and for
+    callers inside the service, ``None``)."""
+    jobs = SimulationJob.objects.all()
+    return jobs if client is None or client.sees_every_job else jobs.filter(client=client)
+
+
+def job_get(*, job_id: str | uuid.UUID, client: ApiClient | None = None) -> SimulationJob:
+    """One job; another client's job is as unknown as a job that does not exist."""
     try:
-        return SimulationJob.objects.get(pk=uuid.UUID(str(job_id)))
+        return visible_jobs(client).get(pk=uuid.UUID(str(job_id)))
     except (SimulationJob.DoesNotExist, ValueError):
         raise JobNotFound(f"no simulation job {job_id}") from None
 
 
-def job_list() -> QuerySet[SimulationJob]:
-    """All jobs, newest first, without their input (the trade history, the largest
-    column); the result stays, since each list item carries its summary."""
-    return SimulationJob.objects.defer("input_data").order_by("-created_at", "-id")
+def job_list(*, client: ApiClient | None = None) -> QuerySet[SimulationJob]:
+    """The jobs ``client`` may see, newest first, without their input (the trade history,
+    the largest column); the result stays, since each list item carries its summary."""
+    return visible_jobs(client).defer("input_data").order_by("-created_at", "-id")
 
 
 def running_jobs_older_than(*, seconds: float) -> list[tuple[uuid.UUID, str]]:

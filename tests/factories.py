@@ -28,3 +28,25 @@ def config(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+def api_client(*scopes: str, name: str | None = None):
+    """A DRF test client whose requests carry a new key of a new API client with these
+    scopes (default: all). ``.record`` is the client, ``.secret`` the key."""
+    import uuid
+
+    from rest_framework.test import APIClient
+
+    from simulations.services import access
+
+    record = access.create_client(name=name or f"test-{uuid.uuid4().hex[:8]}", scopes=scopes or access.ALL_SCOPES)
+    _, secret = access.issue_key(client=record)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    api.record, api.secret = record, secret
+    return api
+
+
+def auth_headers(*scopes: str) -> dict[str, str]:
+    """Headers for ``requests`` calls to a live server, with a new client's key."""
+    return {"Authorization": f"Api-Key {api_client(*scopes).secret}"}

@@ -11,8 +11,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "simulations.api.errors.exception_handler",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # API keys per client with scopes (simulations/api/auth.py); the probes are open
+    "DEFAULT_AUTHENTICATION_CLASSES": ["simulations.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["simulations.api.auth.HasScope"],
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -97,6 +97,8 @@ def _respond(code: int, name: str, detail: str, fields: dict[str, list[str]] | N
 def _code(status_code: int) -> str:
     return {
         status.HTTP_400_BAD_REQUEST: "invalid",
+        status.HTTP_401_UNAUTHORIZED: "unauthorized",
+        status.HTTP_403_FORBIDDEN: "forbidden",
         status.HTTP_404_NOT_FOUND: "not_found",
         status.HTTP_405_METHOD_NOT_ALLOWED: "method_not_allowed",
         status.HTTP_406_NOT_ACCEPTABLE: "not_acceptable",

@@ -21,9 +21,12 @@ from simulations.api.serializers import (
     SimulationBatchCreateInput,
     SimulationCreateInput,
 )
+from simulations.models import Scope
 
 ERRORS = {
     400: OpenApiResponse(description="invalid input, with reasons per field"),
+    401: OpenApiResponse(description="no API key, or an unknown, revoked or expired one"),
+    403: OpenApiResponse(description="the key's client lacks the scope"),
     413: OpenApiResponse(description="the request body is larger than API_MAX_BODY_BYTES"),
     404: OpenApiResponse(description="unknown job"),
     409: OpenApiResponse(description="Idempotency-Key reused for another request"),
@@ -44,6 +47,8 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 class SimulationCollectionApi(APIView):
     """``POST /simulations`` creates a job; ``GET /simulations`` lists them."""
 
+    scopes = {"POST": Scope.SUBMIT, "GET": Scope.READ}
+
     @extend_schema(
         operation_id="simulations_create",
         request=SimulationCreateInput,
@@ -53,7 +58,9 @@ class SimulationCollectionApi(APIView):
     def post(self, request: Request) -> Response:
         payload = SimulationCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        job = services.create_job(**payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key"))
+        job = services.create_job(
+            **payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key"), client=request.user
+        )
         return Response(JobCreatedOutput(job).data, status=202)
 
     @extend_schema(
@@ -68,10 +75,10 @@ class SimulationCollectionApi(APIView):
             OpenApiParameter("page", int),
             OpenApiParameter("pageSize", int),
         ],
-        responses={200: JobPageOutput, 400: ERRORS[400]},
+        responses={200: JobPageOutput, 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403]},
     )
     def get(self, request: Request) -> Response:
-        filtered = JobFilter(request.query_params, queryset=selectors.job_list())
+        filtered = JobFilter(request.query_params, queryset=selectors.job_list(client=request.user))
         if not filtered.is_valid():
             raise ValidationError(filtered.errors)
         paginator = JobPagination()
@@ -81,6 +88,8 @@ class SimulationCollectionApi(APIView):
 
 class SimulationBatchApi(APIView):
     """``POST /simulations/batch`` creates many jobs at once: all of them, or none."""
+
+    scopes = {"POST": Scope.SUBMIT}
 
     @extend_schema(
         operation_id="simulations_create_batch",
@@ -92,7 +101,7 @@ class SimulationBatchApi(APIView):
         payload = SimulationBatchCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         jobs = services.create_jobs(
-            payload.validated_data["jobs"], idempotency_key=request.headers.get("Idempotency-Key")
+            payload.validated_data["jobs"], idempotency_key=request.headers.get("Idempotency-Key"), client=request.user
         )
         return Response({"jobs": JobCreatedOutput(jobs, many=True).data}, status=202)
 
@@ -100,9 +109,14 @@ class SimulationBatchApi(APIView):
 class SimulationDetailApi(APIView):
     """``GET /simulations/{id}``: the job, its input, and its result when finished."""
 
-    @extend_schema(operation_id="simulations_retrieve", responses={200: JobDetailOutput, 404: ERRORS[404]})
+    scopes = {"GET": Scope.READ}
+
+    @extend_schema(
+        operation_id="simulations_retrieve",
+        responses={200: JobDetailOutput, 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
+    )
     def get(self, request: Request, job_id: str) -> Response:
-        job = selectors.job_get(job_id=job_id)
+        job = selectors.job_get(job_id=job_id, client=request.user)
         return Response(JobDetailOutput(job).data)
 
 
@@ -110,15 +124,19 @@ class SimulationCancelApi(APIView):
     """``POST /simulations/{id}/cancel``: a pending or running job becomes ``cancelled``
     at once (a worker running it stops at its next progress write); a finished one is a 409."""
 
+    scopes = {"POST": Scope.CANCEL}
+
     @extend_schema(
         operation_id="simulations_cancel",
         request=None,
         responses={
             200: JobCancelledOutput,
+            401: ERRORS[401],
+            403: ERRORS[403],
             404: ERRORS[404],
             409: OpenApiResponse(description="the job has finished already"),
         },
     )
     def post(self, request: Request, job_id: str) -> Response:
-        job = services.cancel_job(job_id=job_id)
+        job = services.cancel_job(job_id=job_id, client=request.user)
         return Response(JobCancelledOutput(job).data)

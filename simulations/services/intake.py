@@ -15,6 +15,7 @@ from simulations import metrics
 from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
+from simulations.services.access import system_client
 from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs
 from simulations.wire import snake_keys
 
@@ -46,6 +47,7 @@ def create_jobs_for_completed_assessments(
     """
     outcomes: list[SimulationJob | InvalidInput] = []
     new: dict[str, SimulationJob] = {}
+    system = system_client()
     for event in assessments:
         key = _assessment_key(event.assessment_id)
         try:
@@ -55,12 +57,14 @@ def create_jobs_for_completed_assessments(
                 config=event.config if event.config is not None else settings.DEFAULT_JOB_CONFIG,
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
+                client=system,
             )
         except InvalidInput as exc:
             outcomes.append(exc)
             continue
         outcomes.append(new.setdefault(key, job))
-    existing = {job.idempotency_key: job for job in SimulationJob.objects.filter(idempotency_key__in=list(new))}
+    found = SimulationJob.objects.filter(client=system, idempotency_key__in=list(new))
+    existing = {job.idempotency_key: job for job in found}
     inserted = [job for key, job in new.items() if key not in existing]
     stale = [job.id for job in existing.values() if job.status == JobStatus.PENDING]
     try:
@@ -95,8 +99,8 @@ def create_job_for_completed_assessment(
     (the broker refused it after the row committed), so it is enqueued again: a
     duplicate task is harmless, a missing one is not.
     """
-    key = _assessment_key(assessment_id)
-    existing = SimulationJob.objects.filter(idempotency_key=key).first()
+    key, system = _assessment_key(assessment_id), system_client()
+    existing = SimulationJob.objects.filter(client=system, idempotency_key=key).first()
     if existing is None:
         try:
             return create_job(
@@ -105,9 +109,10 @@ def create_job_for_completed_assessment(
                 config=config if config is not None else settings.DEFAULT_JOB_CONFIG,
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
+                client=system,
             )
         except IdempotencyConflict:  # the same assessment again, with other details: still one job
-            existing = SimulationJob.objects.get(idempotency_key=key)
+            existing = SimulationJob.objects.get(client=system, idempotency_key=key)
     if existing.status == JobStatus.PENDING:
         enqueue_job(job_id=existing.id)
     return existing
@@ -133,8 +138,10 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     )
     config = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
+    system = system_client()
     candidates = [
         SimulationJob(
+            client=system,
             funded_account_id=account,
             trigger=JobTrigger.SCHEDULE,
             run_date=run_date,

@@ -38,7 +38,8 @@ from simulations.engine import (
     TradeHistory,
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
-from simulations.models import EventOutbox, JobStatus, JobTrigger, SimulationJob
+from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
+from simulations.services.access import system_client
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
 logger = logging.getLogger(__name__)
@@ -67,13 +68,15 @@ def create_job(
     trades: list[Any] | None = None,
     trigger: str = JobTrigger.API,
     idempotency_key: str | None = None,
+    client: ApiClient | None = None,
     enqueue: bool = True,
 ) -> SimulationJob:
-    """Validate a request and record it as a pending job; enqueue it after commit.
+    """Validate a request and record it as a pending job of ``client`` (default: the
+    system client); enqueue it after commit.
 
-    With an ``idempotency_key`` the same key returns the same job (a unique column,
-    not a check-then-insert); reusing a key for a different request raises
-    :class:`IdempotencyConflict`.
+    With an ``idempotency_key`` the same key of the same client returns the same job
+    (a unique constraint, not a check-then-insert); reusing a key for a different
+    request raises :class:`IdempotencyConflict`.
     """
     job = build_job(
         assessment_id=assessment_id,
@@ -82,9 +85,10 @@ def create_job(
         trades=trades,
         trigger=trigger,
         idempotency_key=idempotency_key,
+        client=client,
     )
     if idempotency_key:
-        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, job.request_fingerprint)
     try:
@@ -95,7 +99,7 @@ def create_job(
                 transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id]))
     except IntegrityError:
         # Lost a race for the same idempotency key: the winner's job is the answer.
-        existing = SimulationJob.objects.filter(idempotency_key=idempotency_key).first()
+        existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
         if idempotency_key and existing is not None:
             return _replay(existing, job.request_fingerprint)
         raise
@@ -103,7 +107,11 @@ def create_job(
 
 
 def create_jobs(
-    requests: Sequence[Mapping[str, Any]], *, trigger: str = JobTrigger.API, idempotency_key: str | None = None
+    requests: Sequence[Mapping[str, Any]],
+    *,
+    trigger: str = JobTrigger.API,
+    idempotency_key: str | None = None,
+    client: ApiClient | None = None,
 ) -> list[SimulationJob]:
     """Many jobs in one request (``POST /simulations/batch``): all valid, or none created.
 
@@ -114,11 +122,11 @@ def create_jobs(
     the same key returns the same jobs (each job keeps ``<key>#<position>``); the key
     used for another batch raises :class:`IdempotencyConflict`.
     """
-    jobs, errors = [], {}
+    jobs, errors, client = [], {}, client or system_client()
     for i, request in enumerate(requests):
         key = f"{idempotency_key}#{i}" if idempotency_key is not None else None
         try:
-            jobs.append(build_job(**request, trigger=trigger, idempotency_key=key))
+            jobs.append(build_job(**request, trigger=trigger, idempotency_key=key, client=client))
         except InvalidInput as exc:
             errors.update({f"jobs[{i}].{field}": reasons for field, reasons in exc.errors.items()})
     errors = {("Idempotency-Key" if f.endswith(".Idempotency-Key") else f): r for f, r in errors.items()}
@@ -143,7 +151,8 @@ def _replay_batch(jobs: list[SimulationJob]) -> list[SimulationJob] | None:
     """The jobs an earlier batch with these keys made, in order; ``None`` if there was none."""
     keys = [str(j.idempotency_key) for j in jobs]
     one_more = f"{keys[0].rsplit('#', 1)[0]}#{len(jobs)}"  # there if the earlier batch was longer
-    earlier = {j.idempotency_key: j for j in SimulationJob.objects.filter(idempotency_key__in=[*keys, one_more])}
+    found = SimulationJob.objects.filter(client=jobs[0].client, idempotency_key__in=[*keys, one_more])
+    earlier = {j.idempotency_key: j for j in found}
     if not earlier:
         return None
     same = [earlier.get(key) for key in keys]
@@ -162,8 +171,10 @@ def build_job(
     trades: list[Any] | None = None,
     trigger: str = JobTrigger.API,
     idempotency_key: str | None = None,
+    client: ApiClient | None = None,
 ) -> SimulationJob:
-    """A validated, unsaved pending job; :class:`InvalidInput` names every bad field."""
+    """A validated, unsaved pending job of ``client`` (default: the system client);
+    :class:`InvalidInput` names every bad field."""
     assessment_id = _clean_id(assessment_id)
     funded_account_id = _clean_id(funded_account_id)
     errors: dict[str, list[str]] = {}
@@ -186,6 +197,7 @@ def build_job(
         raise InvalidInput(errors)
     input_data = {"config": snake_keys(dict(config or {})), "trades": trades}
     return SimulationJob(
+        client=client or system_client(),
         assessment_id=assessment_id,
         funded_account_id=funded_account_id,
         trigger=trigger,
@@ -277,7 +289,7 @@ def fail_job(*, job_id: JobId, error: str, claim: Claim | None = None) -> Simula
     return _finish(job_id, JobStatus.FAILED, claim=claim, error=error[:4000])
 
 
-def cancel_job(*, job_id: JobId) -> SimulationJob:
+def cancel_job(*, job_id: JobId, client: ApiClient | None = None) -> SimulationJob:
     """Cancel a pending or running job, and announce it (a 'completed' event with status
     ``cancelled``). Final at once: nothing can claim or finish the job afterwards, and
     a worker running it stops at its next progress write (``record_progress`` tells it
@@ -287,6 +299,12 @@ def cancel_job(*, job_id: JobId) -> SimulationJob:
         job_id = uuid.UUID(str(job_id))
     except ValueError:
         raise JobNotFound(f"no simulation job {job_id}") from None
+    if (
+        client is not None
+        and not client.sees_every_job
+        and not SimulationJob.objects.filter(pk=job_id, client=client).exists()
+    ):
+        raise JobNotFound(f"no simulation job {job_id}")  # another client's job is not there for this one
     return _finish(job_id, JobStatus.CANCELLED, error="cancelled by request")
 
 
@@ -377,7 +395,7 @@ def _check_trades(trades: Any, config: SimulationConfig | None, errors: dict[str
 
 def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
     if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
-        raise IdempotencyConflict(f"this Idempotency-Key was used for a different request (job {existing.id})")
+        raise IdempotencyConflict("this Idempotency-Key was used for a different request")
     return existing
 
 

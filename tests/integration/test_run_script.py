@@ -68,15 +68,19 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
             assert time.monotonic() < deadline, "run.sh did not say it was ready:\n" + "".join(out)
         text = "".join(out)
         user, password = re.search(r"user (\S+), password (\S+)", text).groups()
+        key = re.search(r"API key\s+(\S+)", text).group(1)
+        http = requests.Session()
+        http.headers["Authorization"] = f"Api-Key {key}"
         base = f"http://127.0.0.1:{web}"
         assert f"{base}/simulations" in text and f"{base}/admin/" in text and f"{base}/schema" in text
 
         # a job whose history comes from the Core Service stand-in run.sh started
-        created = requests.post(f"{base}/simulations", json={"assessmentId": "A-1"}, timeout=10)
+        assert requests.post(f"{base}/simulations", json={"assessmentId": "A-1"}, timeout=10).status_code == 401
+        created = http.post(f"{base}/simulations", json={"assessmentId": "A-1"}, timeout=10)
         assert created.status_code == 202, created.text
         job_id = created.json()["jobId"]
         deadline = time.monotonic() + 90
-        while (job := requests.get(f"{base}/simulations/{job_id}", timeout=10).json())["status"] != "completed":
+        while (job := http.get(f"{base}/simulations/{job_id}", timeout=10).json())["status"] != "completed":
             assert job["status"] in ("pending", "running"), job
             assert time.monotonic() < deadline, job
             time.sleep(0.5)
@@ -101,7 +105,7 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
         detail = admin.get(f"{base}/admin/simulations/simulationjob/{job_id}/change/", timeout=10)
         assert detail.status_code == 200 and "A-1" in detail.text and "completed" in detail.text
 
-        assert requests.get(f"{base}/schema", timeout=10).status_code == 200
+        assert http.get(f"{base}/schema", timeout=10).status_code == 200
         assert "montecarlo_jobs_created_total" in requests.get(f"{base}/metrics", timeout=10).text
         worker = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=10).text
         assert "montecarlo_jobs_finished_total" in worker

@@ -193,10 +193,11 @@ def test_live_workers_are_listed_and_the_liveness_probe_passes(make_worker, live
         f"probed@{heartbeat.host_name()}",
     ]
     worker = make_worker("probed", WORKER_HEARTBEAT_INTERVAL="1")
+    operator = factories.auth_headers("operate")
     listed = wait(
         lambda: [
             w
-            for w in requests.get(f"{live_server.url}/workers", timeout=5).json()["workers"]
+            for w in requests.get(f"{live_server.url}/workers", headers=operator, timeout=5).json()["workers"]
             if w["workerName"].startswith("probed@")
         ],
         30,

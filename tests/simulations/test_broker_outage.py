@@ -5,7 +5,6 @@ PostgreSQL, real Redis, and a real refused connection (nothing listens on port 1
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from montecarlo.celery import app as celery_app
 from simulations import metrics, services
@@ -37,7 +36,7 @@ def _refused() -> float:
 
 
 def test_a_job_created_while_the_broker_is_down_is_answered_and_sent_by_the_sweep_later(broker_down):
-    api = APIClient()
+    api = factories.api_client()
     before, queued = _refused(), queued_job_ids()
     one = api.post(
         "/simulations",

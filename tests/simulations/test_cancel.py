@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from rest_framework.test import APIClient
 
 from simulations import events, services
 from simulations.errors import InvalidTransition, JobNotFound
@@ -85,7 +84,7 @@ def test_the_same_job_uncancelled_runs_to_the_end(settings):
 
 
 def test_cancel_over_http():
-    api = APIClient()
+    api = factories.api_client()
     job = services.create_job(assessment_id="C-6", trades=factories.trades(), config=factories.config(), enqueue=False)
     response = api.post(f"/simulations/{job.id}/cancel")
     assert response.status_code == 200, response.content

@@ -11,7 +11,8 @@ from simulations import services
 from simulations.engine import SimulationConfig, simulate
 from simulations.errors import InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import EventOutbox, JobStatus, SimulationJob
-from simulations.services import execution
+from simulations.services import access, execution
+from simulations.services.access import system_client
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -189,16 +190,24 @@ def test_a_batch_whose_write_fails_leaves_every_job_pending():
     [
         (lambda: SimulationJob.objects.filter(assessment_id="A-1", status=JobStatus.PENDING), "job_assessment_status"),
         (lambda: SimulationJob.objects.filter(funded_account_id__in=["F-1", "F-2"]), "job_account_status"),
-        (lambda: SimulationJob.objects.filter(idempotency_key="key-1"), "job_idempotency_key_unique"),
-        (lambda: SimulationJob.objects.filter(idempotency_key__in=["key-1", "key-2"]), "job_idempotency_key_unique"),
+        (
+            lambda: SimulationJob.objects.filter(client=system_client(), idempotency_key="key-1"),
+            "job_client_idempotency_key_unique",
+        ),
+        (
+            lambda: SimulationJob.objects.filter(client=system_client(), idempotency_key__in=["key-1", "key-2"]),
+            "job_client_idempotency_key_unique",
+        ),
     ],
 )
 def test_lookups_by_value_can_use_the_partial_indexes(queryset, index):
     # The indexes leave NULLs out; a lookup by a value must still be provably covered.
     # With sequential scans priced out, a plan without the index would be a (disabled)
     # scan or a walk of a whole other index: on 2,000 analysed rows, both cost far more.
+    system = system_client()
     SimulationJob.objects.bulk_create(
         SimulationJob(
+            client=system,
             assessment_id=f"A-{i}" if i % 2 else None,
             funded_account_id=None if i % 2 else f"F-{i}",
             idempotency_key=f"key-{i}" if i % 3 == 0 else None,
@@ -211,10 +220,12 @@ def test_lookups_by_value_can_use_the_partial_indexes(queryset, index):
     assert index in queryset().order_by().explain()
 
 
-def test_the_idempotency_key_stays_unique_and_keyless_jobs_do_not_collide():
+def test_the_idempotency_key_stays_unique_per_client_and_keyless_jobs_do_not_collide():
     # Straight to the table: the services would hand back the existing job instead.
+    system, other = system_client(), access.create_client(name="other", scopes=["submit"])
     for key in (None, None, "same"):
-        SimulationJob.objects.create(assessment_id="A-1", idempotency_key=key)
+        SimulationJob.objects.create(client=system, assessment_id="A-1", idempotency_key=key)
     with pytest.raises(IntegrityError), transaction.atomic():
-        SimulationJob.objects.create(assessment_id="A-2", idempotency_key="same")
+        SimulationJob.objects.create(client=system, assessment_id="A-2", idempotency_key="same")
+    SimulationJob.objects.create(client=other, assessment_id="A-3", idempotency_key="same")  # its own key
     assert SimulationJob.objects.filter(idempotency_key__isnull=True).count() == 2

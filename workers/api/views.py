@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from simulations.errors import DependencyUnavailable
+from simulations.models import Scope
 from workers.heartbeat import live_workers
 
 
@@ -30,6 +31,8 @@ class WorkerListOutput(serializers.Serializer):
 
 
 class WorkerListApi(APIView):
+    scopes = {"GET": Scope.OPERATE}
+
     @extend_schema(operation_id="workers_list", responses={200: WorkerListOutput, 503: dict})
     def get(self, request: Request) -> Response:
         try:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    return factories.api_client()
 
 
 def post_raw(api, path, body: str, **headers):

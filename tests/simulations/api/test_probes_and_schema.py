@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    return factories.api_client()
 
 
 def test_health(api):
@@ -55,7 +55,7 @@ def test_metrics_are_exposed(api):
 
 
 def openapi() -> dict[str, Any]:
-    response = APIClient().get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    response = factories.api_client("read").get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     return response.json()
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api() -> APIClient:
-    return APIClient()
+    return factories.api_client()
 
 
 def post(api, body, **headers):
