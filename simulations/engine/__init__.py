@@ -8,7 +8,7 @@ from .config import EngineLimits, Rules, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
 from .result import Distribution, EquityFan, Histogram, Probability, SimulationResult
-from .simulation import SimulationCancelled, simulate, warm_up
+from .simulation import SimulationCancelled, check, simulate, warm_up
 
 __all__ = [
     "Distribution",
@@ -22,6 +22,7 @@ __all__ = [
     "SimulationConfig",
     "SimulationResult",
     "TradeHistory",
+    "check",
     "simulate",
     "warm_up",
 ]

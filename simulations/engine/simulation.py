@@ -160,6 +160,15 @@ def warm_up() -> None:
                 )
 
 
+def check(history: TradeHistory, config: SimulationConfig, limits: EngineLimits = EngineLimits()) -> None:
+    """Raise :class:`EngineValidationError` for whatever ``simulate`` would refuse before
+    it runs: the config, the history, and the two together (the sample limit, a
+    permutation longer than the history, a daily limit without days). Cheap: no path
+    is drawn, so a service can answer a bad request at once."""
+    config.validate(limits)
+    _plan(history, config, limits)
+
+
 def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits) -> _Plan:
     history.validate(mode=config.mode, max_history=limits.max_history)
     errors: dict[str, list[str]] = {}

@@ -36,6 +36,7 @@ from simulations.engine import (
     SimulationConfig,
     SimulationResult,
     TradeHistory,
+    check,
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
@@ -389,8 +390,11 @@ def _check_trades(trades: Any, config: SimulationConfig | None, errors: dict[str
     try:
         history = TradeHistory.from_records(trades)
         history.validate(mode=config.mode if config else "pnl", max_history=settings.SIMULATION_MAX_TRADES)
+        if config is not None:  # what the worker would refuse, refused now: the sizes, the rules' needs
+            check(history, config, engine_limits())
     except EngineValidationError as exc:
-        errors.update(exc.errors)
+        for field, reasons in exc.errors.items():
+            errors[field if field.startswith("trades") else f"config.{field}"] = reasons
 
 
 def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:

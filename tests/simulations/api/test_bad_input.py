@@ -99,3 +99,18 @@ def test_the_batch_honours_an_idempotency_key(api):
     assert SimulationJob.objects.count() == 3
     unknown = post_raw(api, "/simulations/batch", json.dumps({"jobs": [{"assessmentId": "X", "trade": []}]}))
     assert "jobs[0].trade" in fields_of(unknown)
+
+
+@pytest.mark.parametrize(
+    "config,field",
+    [
+        ({"paths": 5_000_000, "horizon": 4_001}, "config.paths"),  # over SIMULATION_MAX_SAMPLES
+        ({"method": "permutation", "horizon": 50}, "config.horizon"),  # longer than the history
+        ({"rules": {"dailyLossLimit": 100}}, "config.rules.dailyLossLimit"),  # undated trades, no tradesPerDay
+    ],
+)
+def test_what_the_worker_would_refuse_is_refused_at_the_api(api, config, field):
+    body = {"assessmentId": "A", "trades": [float(i % 7 - 3) for i in range(40)], "config": config}
+    response = post_raw(api, "/simulations", json.dumps(body))
+    assert field in fields_of(response), response.json()
+    assert not SimulationJob.objects.exists()
