@@ -240,6 +240,7 @@ def main() -> None:
         ENGINE_PARALLEL="false",
         WORKER_POOL="threads",
         BRIDGE_METRICS_PORT="0",
+        API_RATE_LIMIT="10000000/minute",  # the benchmark is one client sending as fast as it can
         KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:6]}",
         PYTHONPATH=str(ROOT),
     )

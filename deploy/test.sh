@@ -15,4 +15,5 @@ source "$MC_ROOT/deploy/env.sh"
 # The suite owns Redis databases 5 (broker) and 6 (keys) and flushes them.
 export CELERY_BROKER_URL="redis://127.0.0.1:$MC_REDIS_PORT/5"
 export KEYS_REDIS_URL="redis://127.0.0.1:$MC_REDIS_PORT/6"
+export API_THROTTLE_REDIS_URL="redis://127.0.0.1:$MC_REDIS_PORT/4"
 exec .venv/bin/python -m pytest "$@"

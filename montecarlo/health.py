@@ -49,6 +49,7 @@ def readiness_checks() -> dict[str, Callable[[], None]]:
 class HealthApi(APIView):
     authentication_classes: list[type] = []  # probes are open: no key, no host names in the body
     permission_classes: list[type] = []
+    throttle_classes: list[type] = []
 
     @extend_schema(operation_id="health", responses={200: dict})
     def get(self, request: Request) -> Response:
@@ -58,6 +59,7 @@ class HealthApi(APIView):
 class ReadyApi(APIView):
     authentication_classes: list[type] = []
     permission_classes: list[type] = []
+    throttle_classes: list[type] = []
 
     @extend_schema(operation_id="ready", responses={200: dict, 503: dict})
     def get(self, request: Request) -> Response:

@@ -2,18 +2,25 @@
 
 A client sends its key as ``Authorization: Api-Key <key>`` (djangorestframework-api-key
 parses and checks it against the stored hash). A view names the scope each method
-needs in ``scopes``; no key is a 401, a key without the scope a 403.
+needs in ``scopes``; no key is a 401, a key without the scope a 403, a client above
+its request rate a 429 with Retry-After.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from rest_framework import authentication, exceptions, permissions
+from django.conf import settings
+from django.core.cache import caches
+from redis.exceptions import RedisError
+from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework_api_key.permissions import KeyParser
 
 from simulations.models import ApiClient, ClientKey
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -52,3 +59,31 @@ class HasScope(permissions.BasePermission):
             self.message = f"this key's client lacks the {needed or 'needed'} scope"
             return False
         return True
+
+
+class ClientRateThrottle(throttling.SimpleRateThrottle):
+    """At most ``API_RATE_LIMIT`` requests per client (DRF's sliding window, kept in
+    the Redis of ``API_THROTTLE_REDIS_URL``). If that Redis is away the request goes on:
+    the limit protects the service, and refusing every call would be the outage itself."""
+
+    scope = "client"
+
+    @property
+    def cache(self) -> Any:  # type: ignore[override]
+        return caches["throttle"]
+
+    def get_rate(self) -> str:
+        return str(settings.API_RATE_LIMIT)
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        client = request.user
+        if not isinstance(client, ApiClient):
+            return None  # refused before this anyway
+        return f"throttle:{client.pk}:{client.created_at.timestamp():.0f}"
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except RedisError as exc:
+            logger.warning("rate limit not checked, its Redis is away: %s", exc)
+            return True

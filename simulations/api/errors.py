@@ -36,6 +36,15 @@ def error_body(code: str, detail: str, fields: dict[str, list[str]] | None = Non
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, exceptions.Throttled):
+        response = drf_exception_handler(exc, context)  # sets Retry-After
+        if response is not None:
+            wait = f"; retry in {exc.wait:.0f} s" if exc.wait is not None else ""
+            limit = settings.API_RATE_LIMIT
+            response.data = error_body(
+                "throttled", f"more requests than {limit} (API_RATE_LIMIT) for this client{wait}"
+            )
+        return response
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return _respond(413, "too_large", f"the request body is larger than {limit:,} bytes (API_MAX_BODY_BYTES)")

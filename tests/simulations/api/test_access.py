@@ -144,3 +144,25 @@ def test_operators_manage_clients_and_keys_in_the_admin(client):
     added = client.post("/admin/simulations/clientkey/add/", {"name": "new", "client": desk.pk}, follow=True)
     assert added.status_code == 200 and ClientKey.objects.filter(client=desk).count() == 2
     assert "The API key for new is:" in added.content.decode()  # shown once, on saving
+
+
+def test_a_client_above_its_rate_gets_429_with_retry_after_and_others_go_on(settings):
+    settings.API_RATE_LIMIT = "3/minute"
+    busy, quiet = factories.api_client("read"), factories.api_client("read")
+    assert [busy.get("/simulations").status_code for _ in range(3)] == [200, 200, 200]
+    refused = busy.get("/simulations")
+    assert refused.status_code == 429 and refused.json()["error"] == "throttled"
+    assert "3/minute" in refused.json()["detail"] and "API_RATE_LIMIT" in refused.json()["detail"]
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert quiet.get("/simulations").status_code == 200  # a limit per client
+    assert APIClient().get("/health").status_code == 200  # probes are never throttled
+
+
+def test_the_rate_limit_fails_open_while_its_redis_is_away(settings):
+    settings.API_RATE_LIMIT = "1/minute"
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {**settings.CACHES["throttle"], "LOCATION": "redis://127.0.0.1:1/0"},  # nothing listens
+    }
+    api = factories.api_client("read")
+    assert [api.get("/simulations").status_code for _ in range(3)] == [200, 200, 200]
