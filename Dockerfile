@@ -11,7 +11,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 # Static files for the admin; compile the kernels once into the image's numba cache.
-RUN DATABASE_URL=sqlite:////tmp/build.sqlite3 python manage.py collectstatic --noinput -v0 \
+RUN DATABASE_URL=sqlite:////tmp/build.sqlite3 SECRET_KEY=collectstatic-at-build-time-only-not-a-secret python manage.py collectstatic --noinput -v0 \
  && python -c "from simulations.engine import warm_up; warm_up()" \
  && useradd --uid 10001 --create-home app && mkdir -p /tmp/prometheus && chown -R app /app /tmp/prometheus
 

@@ -14,6 +14,15 @@ MC_CLUSTER_PORTS="${MC_CLUSTER_PORTS:-47001 47002 47003 47004 47005 47006}"
 MC_KAFKA_PORT="${MC_KAFKA_PORT:-59092}"
 MC_KAFKA_CONTROLLER_PORT="${MC_KAFKA_CONTROLLER_PORT:-59093}"
 
+# A secret key per machine for local runs (the settings refuse to start without one).
+if [ -z "${SECRET_KEY:-}" ]; then
+  if [ ! -s "$MC_VAR_DIR/secret_key" ]; then
+    (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > "$MC_VAR_DIR/secret_key")
+  fi
+  SECRET_KEY="$(cat "$MC_VAR_DIR/secret_key")"
+  export SECRET_KEY
+fi
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -40,5 +40,6 @@ urlpatterns = [
 ]
 
 # JSON, never an HTML error page, for URLs no view answers and for crashes.
+handler400 = errors.bad_request  # a Host not in ALLOWED_HOSTS, say
 handler404 = errors.not_found
 handler500 = errors.server_error

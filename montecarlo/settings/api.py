@@ -25,6 +25,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "simulations.models.JobStatus.choices",
+        "WorkerStatusEnum": ["idle", "processing"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",

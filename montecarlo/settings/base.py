@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .env import VAR_DIR, env
 
+# keys that have appeared in this repository: never good enough
+PUBLISHED_KEYS = {"dev-only-insecure-key-change-me-0123456789abcdef"}
+
 DEBUG = env.bool("DEBUG", default=False)
-# A fixed development key keeps the quick start server-free; `manage.py check --deploy`
-# flags it, and production sets SECRET_KEY (the Helm chart requires it).
-SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdef")
+# No key is shipped: without DEBUG the service refuses to start on a missing, short or
+# published one. The local scripts make one per machine (.var/secret_key, deploy/lib.sh);
+# the Helm chart requires one.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not DEBUG and (len(SECRET_KEY) < 32 or SECRET_KEY in PUBLISHED_KEYS):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be a secret of 32 characters or more when DEBUG is off"
+        " (deploy/*.sh make one for local runs; see .env.example)"
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -28,6 +39,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "montecarlo.middleware.InternalPathsAnyHost",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -37,6 +49,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Behind a TLS-terminating proxy (the chart's ingress, say): trust its X-Forwarded-Proto,
+# redirect plain HTTP, send HSTS, keep cookies on HTTPS. Off by default for local runs;
+# the production values are in .env.example, and `manage.py check --deploy` passes with them.
+if env.bool("SECURE_PROXY_SSL", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]  # probes and scrapes speak plain HTTP
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 
 ROOT_URLCONF = "montecarlo.urls"
 WSGI_APPLICATION = "montecarlo.wsgi.application"

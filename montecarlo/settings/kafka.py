@@ -6,6 +6,14 @@ from .env import env
 
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="montecarlo-bridge")
+# TLS and SASL, passed to librdkafka as they are (empty: not set, PLAINTEXT)
+KAFKA_SECURITY = {
+    "security.protocol": env.str("KAFKA_SECURITY_PROTOCOL", default=""),
+    "sasl.mechanism": env.str("KAFKA_SASL_MECHANISM", default=""),
+    "sasl.username": env.str("KAFKA_SASL_USERNAME", default=""),
+    "sasl.password": env.str("KAFKA_SASL_PASSWORD", default=""),
+    "ssl.ca.location": env.str("KAFKA_SSL_CA_LOCATION", default=""),
+}
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=3)
 KAFKA_TOPIC_RETENTION_MS = env.int("KAFKA_TOPIC_RETENTION_MS", default=7 * 24 * 3600 * 1000)
 # Prefix of every topic name, for several environments on one cluster.

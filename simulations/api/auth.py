@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
@@ -87,3 +88,18 @@ class ClientRateThrottle(throttling.SimpleRateThrottle):
         except RedisError as exc:
             logger.warning("rate limit not checked, its Redis is away: %s", exc)
             return True
+
+
+class ApiKeySchema(OpenApiAuthenticationExtension):
+    """The key, as the OpenAPI schema states it."""
+
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Api-Key <key>, a key of an API client (manage.py api_keys)",
+        }

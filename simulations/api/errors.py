@@ -91,6 +91,12 @@ def flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(
+        error_body("bad_request", "the request was refused (is its Host in ALLOWED_HOSTS?)"), status=400
+    )
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", f"no resource at {request.path}"), status=404)
 

@@ -17,8 +17,9 @@ from simulations.process import PerProcess
 
 def common_config() -> dict[str, Any]:
     """What every client of ours (producer, consumer, admin) shares: where the brokers
-    are. Security settings, when they come, go here once."""
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS}
+    are, and how to reach them securely (the KAFKA_SECURITY_* and KAFKA_SASL_* settings)."""
+    security = {name: value for name, value in settings.KAFKA_SECURITY.items() if value}
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **security}
 
 
 def admin_config(**extra: Any) -> dict[str, Any]:
