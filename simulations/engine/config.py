@@ -25,6 +25,7 @@ DRAWDOWN_TYPES: tuple[str, ...] = ("static", "trailing")
 UNITS: tuple[str, ...] = ("auto", "trade", "day")
 
 MAX_AMOUNT = 1e15  # amounts (balance, target, limits) are positive and below this
+MIN_BALANCE = 0.01  # a cent: returns are P&L over the balance, which must not vanish
 # The integer and the other numeric settings that ``setting_bounds`` bounds.
 INTEGER_SETTINGS = (
     "paths",
@@ -156,8 +157,8 @@ class SimulationConfig:
             bad("method", f"must be one of {', '.join(METHODS)}")
         if self.mode not in MODES:
             bad("mode", f"must be one of {', '.join(MODES)}")
-        if not _is_number(self.starting_balance) or not 0 < float(self.starting_balance) < MAX_AMOUNT:
-            bad("starting_balance", "must be a positive number")
+        if not _is_number(self.starting_balance) or not MIN_BALANCE <= float(self.starting_balance) < MAX_AMOUNT:
+            bad("starting_balance", f"must be a number from {MIN_BALANCE:g} to {MAX_AMOUNT:g}")
         if self.unit not in UNITS:
             bad("unit", f"must be one of {', '.join(UNITS)}")
         if not isinstance(self.stop_at_decision, bool):

@@ -142,6 +142,10 @@ def simulate(
             break
 
     merged = {k: v[:done] for k, v in out.items()}
+    if not (np.isfinite(merged["final_equity"]).all() and np.isfinite(merged["max_dd"]).all()):
+        # only compounding gets here: equity beyond a float (returns of thousands of
+        # percent over a long horizon) has no distribution to report
+        raise EngineValidationError.single("trades", "compounding these returns over the horizon overflows")
     return _summarise(merged, bands[:, : min(band_rows, done)], plan, config, started, parallel)
 
 

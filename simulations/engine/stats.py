@@ -137,9 +137,10 @@ def histogram(values: Float64Array, bins: int) -> Histogram:
     if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):
         # every path ends at the same value, up to rounding (a full permutation, say):
         # a range that narrow has no room for `bins` distinct edges, so take one unit
-        # around it
+        # around it, or a millionth of the value where a unit is below its precision
         mid = (lo + hi) / 2
-        lo, hi = mid - 0.5, mid + 0.5
+        half = max(0.5, abs(mid) * 1e-6)
+        lo, hi = mid - half, mid + half
     edges = np.histogram_bin_edges(ordered[:1], bins=bins, range=(lo, hi))
     starts = np.searchsorted(ordered, edges, side="left")
     starts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last bin is closed
