@@ -124,13 +124,16 @@ def create_jobs(
     used for another batch raises :class:`IdempotencyConflict`.
     """
     jobs, errors, client = [], {}, client or system_client()
+    idempotency_key = idempotency_key or None  # an empty header is no key
     for i, request in enumerate(requests):
-        key = f"{idempotency_key}#{i}" if idempotency_key is not None else None
         try:
-            jobs.append(build_job(**request, trigger=trigger, idempotency_key=key, client=client))
+            job = build_job(**request, trigger=trigger, client=client)
+            if idempotency_key is not None:  # checked once, below; each job's is derived from it
+                job.idempotency_key = f"{idempotency_key}#{i}"
+            jobs.append(job)
         except InvalidInput as exc:
             errors.update({f"jobs[{i}].{field}": reasons for field, reasons in exc.errors.items()})
-    errors = {("Idempotency-Key" if f.endswith(".Idempotency-Key") else f): r for f, r in errors.items()}
+    _check_key(idempotency_key, errors)
     if errors:
         raise InvalidInput(errors)
     if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
@@ -184,8 +187,7 @@ def build_job(
     for name, value in (("assessmentId", assessment_id), ("fundedAccountId", funded_account_id)):
         if value and len(value) > 64:
             errors[name] = ["at most 64 characters"]
-    if idempotency_key is not None and (len(idempotency_key) > IDEMPOTENCY_KEY_MAX or "\x00" in idempotency_key):
-        errors["Idempotency-Key"] = [f"at most {IDEMPOTENCY_KEY_MAX} characters, and no NUL"]
+    _check_key(idempotency_key, errors)
     unstorable: dict[str, list[str]] = {}
     _check_storable({"assessmentId": assessment_id, "fundedAccountId": funded_account_id}, unstorable)
     _check_storable({"config": config, "trades": trades}, unstorable)
@@ -358,6 +360,11 @@ def _finish(
 
 def _emit(job: SimulationJob, topic: str, payload: dict[str, Any]) -> EventOutbox:
     return EventOutbox.objects.create(job=job, topic=topic, key=events.event_key(job), payload=payload)
+
+
+def _check_key(key: str | None, errors: dict[str, list[str]]) -> None:
+    if key is not None and (len(key) > IDEMPOTENCY_KEY_MAX or "\x00" in key):
+        errors["Idempotency-Key"] = [f"at most {IDEMPOTENCY_KEY_MAX} characters, and no NUL"]
 
 
 def _check_storable(fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:

@@ -97,6 +97,10 @@ def test_the_batch_honours_an_idempotency_key(api):
     longer = {"jobs": [*jobs["jobs"], {"assessmentId": "IB-9"}]}
     assert post_raw(api, "/simulations/batch", json.dumps(longer), HTTP_IDEMPOTENCY_KEY="batch-1").status_code == 409
     assert SimulationJob.objects.count() == 3
+    longest = post_raw(api, "/simulations/batch", json.dumps(jobs), HTTP_IDEMPOTENCY_KEY="b" * 200)
+    assert longest.status_code == 202, longest.content  # the documented 200 characters, for a batch too
+    too_long = post_raw(api, "/simulations/batch", json.dumps(jobs), HTTP_IDEMPOTENCY_KEY="b" * 201)
+    assert "Idempotency-Key" in fields_of(too_long)
     unknown = post_raw(api, "/simulations/batch", json.dumps({"jobs": [{"assessmentId": "X", "trade": []}]}))
     assert "jobs[0].trade" in fields_of(unknown)
 
