@@ -10,7 +10,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from simulations.fields import CompressedJSONField, PlainJSONField
 
@@ -65,10 +65,16 @@ class ApiClient(models.Model):
         return Scope.OPERATE in self.scopes
 
 
+class ClientKeyManager(APIKeyManager):
+    def get_usable_keys(self) -> models.QuerySet[ClientKey]:
+        return super().get_usable_keys().select_related("client")  # one query a request, not two
+
+
 class ClientKey(AbstractAPIKey):
     """An API key of a client (djangorestframework-api-key: a prefix and a SHA-512 hash)."""
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
+    objects = ClientKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

@@ -33,17 +33,19 @@ MAX_DEPTH = 32  # a request is at most {"jobs": [{"trades": [{...}]}]}: five lev
 
 def depth_of(data: Any) -> int:
     """How deeply lists and objects nest in ``data``, counted without recursion (so
-    data too deep for Python's own walkers gets an answer), up to ``MAX_DEPTH`` + 1."""
-    deepest, stack = 0, [(data, 1)]
+    data too deep for Python's own walkers gets an answer), up to ``MAX_DEPTH`` + 1.
+    Only containers are visited: a history's numbers and strings cost a type check."""
+    if not isinstance(data, (dict, list)):
+        return 0
+    deepest, stack = 1, [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
-            continue
         deepest = max(deepest, depth)
         if depth > MAX_DEPTH:
             break
-        stack.extend((child, depth + 1) for child in children)
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
     return deepest
 
 

@@ -188,24 +188,28 @@ def build_job(
         if value and len(value) > 64:
             errors[name] = ["at most 64 characters"]
     _check_key(idempotency_key, errors)
-    unstorable: dict[str, list[str]] = {}
-    _check_storable({"assessmentId": assessment_id, "fundedAccountId": funded_account_id}, unstorable)
-    _check_storable({"config": config, "trades": trades}, unstorable)
-    if unstorable:  # nothing else should read what cannot be stored
-        raise InvalidInput({**errors, **unstorable})
+    fields = {"assessmentId": assessment_id, "fundedAccountId": funded_account_id, "config": config, "trades": trades}
+    limit = f"nested more than {MAX_DEPTH} levels deep"
+    too_deep = {name: [limit] for name, value in fields.items() if depth_of(value) > MAX_DEPTH}
+    if too_deep:  # nothing else should walk what Python cannot
+        raise InvalidInput({**errors, **too_deep})
     parsed = _parse_config(config, errors)
     if trades is not None:
         _check_trades(trades, parsed, errors)
     if errors:
-        raise InvalidInput(errors)
+        raise InvalidInput({**errors, **_nul_errors(fields)})
     input_data = {"config": snake_keys(dict(config or {})), "trades": trades}
+    canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
+    # how JSON writes a NUL; a literal backslash-u0000 in a string is told apart by the walk
+    if "\\u0000" in canonical and (nul := _nul_errors(fields)):
+        raise InvalidInput(nul)
     return SimulationJob(
         client=client or system_client(),
         assessment_id=assessment_id,
         funded_account_id=funded_account_id,
         trigger=trigger,
         idempotency_key=idempotency_key or None,
-        request_fingerprint=_fingerprint(assessment_id, funded_account_id, input_data),
+        request_fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
         input_data=input_data,
         paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
     )
@@ -367,15 +371,9 @@ def _check_key(key: str | None, errors: dict[str, list[str]]) -> None:
         errors["Idempotency-Key"] = [f"at most {IDEMPOTENCY_KEY_MAX} characters, and no NUL"]
 
 
-def _check_storable(fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
-    """What PostgreSQL's JSON cannot store (a NUL character) or Python cannot walk
-    (nesting deeper than ``MAX_DEPTH``), named by field, before anything reads it."""
-    for name, value in fields.items():
-        if depth_of(value) > MAX_DEPTH:
-            errors.setdefault(name, []).append(f"nested more than {MAX_DEPTH} levels deep")
-            continue
-        for path in nul_paths(value, name):
-            errors.setdefault(path, []).append("must not contain a NUL character")
+def _nul_errors(fields: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Strings (keys too) with a NUL character, which PostgreSQL's JSON cannot store, by path."""
+    return {path: ["must not contain a NUL character"] for name, v in fields.items() for path in nul_paths(v, name)}
 
 
 def _parse_config(config: Mapping[str, Any] | None, errors: dict[str, list[str]]) -> SimulationConfig | None:
@@ -408,11 +406,6 @@ def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
     if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was used for a different request")
     return existing
-
-
-def _fingerprint(assessment_id: str | None, funded_account_id: str | None, input_data: dict[str, Any]) -> str:
-    canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _clean_id(value: Any) -> str | None:

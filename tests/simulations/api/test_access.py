@@ -166,3 +166,10 @@ def test_the_rate_limit_fails_open_while_its_redis_is_away(settings):
     }
     api = factories.api_client("read")
     assert [api.get("/simulations").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_a_key_costs_one_query(django_assert_num_queries):
+    api = factories.api_client("read")
+    job = services.create_job(assessment_id="ACC-Q", trades=[1.0], enqueue=False, client=api.record)
+    with django_assert_num_queries(2):  # the key with its client, then the job
+        assert api.get(f"/simulations/{job.id}").status_code == 200
