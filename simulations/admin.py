@@ -180,7 +180,7 @@ class ClientKeyInline(admin.TabularInline):
 
 @admin.register(ApiClient)
 class ApiClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "scopes", "is_system", "created_at")
+    list_display = ("name", "scopes", "work_budget", "is_system", "created_at")
     search_fields = ("name",)
     inlines = [ClientKeyInline]
 

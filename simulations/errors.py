@@ -32,3 +32,15 @@ class IdempotencyConflict(DomainError):
 
 class DependencyUnavailable(DomainError):
     """A service we depend on (database, broker, Core Service) is down."""
+
+
+class WorkBudgetExceeded(DomainError):
+    """The client's queued and unfinished work and the request's would exceed its budget."""
+
+    def __init__(self, *, queued: int, asked: int, budget: int, own: bool):
+        self.queued, self.asked, self.budget = queued, asked, budget
+        limit = "this client's work budget" if own else "API_CLIENT_MAX_QUEUED_SAMPLES"
+        super().__init__(
+            f"{asked:.3g} more trade samples would put this client's queued work at {queued + asked:.3g},"
+            f" above {limit} ({budget:.3g}); retry when some of its jobs have finished"
+        )

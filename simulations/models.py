@@ -46,6 +46,10 @@ class ApiClient(models.Model):
     name = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list, blank=True, help_text="any of: submit, read, cancel, operate")
     is_system = models.BooleanField(default=False)
+    # Trade samples this client may have queued and not finished; empty: API_CLIENT_MAX_QUEUED_SAMPLES.
+    work_budget = models.BigIntegerField(
+        null=True, blank=True, help_text="trade samples queued and unfinished at most; empty for the default"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     is_authenticated = True  # what DRF and Django ask of request.user
@@ -106,6 +110,8 @@ class SimulationJob(models.Model):
     run_date = models.DateField(null=True, blank=True)
     paths_done = models.BigIntegerField(default=0)
     paths_total = models.BigIntegerField(default=0)
+    # The trade samples the run draws at most (engine.planned_samples): what a work budget counts.
+    samples_planned = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -131,6 +137,13 @@ class SimulationJob(models.Model):
             # write the batch writer does most) adds no entry to it.
             models.Index(
                 fields=["status", "updated_at"], name="job_unfinished", condition=Q(status__in=["pending", "running"])
+            ),
+            # A client's queued work, summed at each API submit from the index alone.
+            models.Index(
+                fields=["client"],
+                include=["samples_planned"],
+                name="job_client_unfinished",
+                condition=Q(status__in=["pending", "running"]),
             ),
         ]
         constraints = [

@@ -1,4 +1,4 @@
-"""One place that turns errors into JSON responses: 400, 404, 409, 413, 503, 500.
+"""One place that turns errors into JSON responses: 400, 404, 409, 413, 429, 503, 500.
 
 Body: ``{"error": <code>, "detail": <message>, "fields": {<dotted field>: [reasons]}}``.
 """
@@ -22,6 +22,7 @@ from simulations.errors import (
     InvalidInput,
     InvalidTransition,
     JobNotFound,
+    WorkBudgetExceeded,
 )
 from simulations.wire import camel_errors
 
@@ -58,6 +59,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return _respond(404, "not_found", str(exc) or "not found")
     if isinstance(exc, (IdempotencyConflict, InvalidTransition)):
         return _respond(409, "conflict", str(exc))
+    if isinstance(exc, WorkBudgetExceeded):
+        response = _respond(429, "work_budget", str(exc))
+        response.data.update(budget=exc.budget, queued=exc.queued, requested=exc.asked)
+        return response
     if isinstance(exc, DependencyUnavailable):
         return _respond(503, "unavailable", str(exc))
     response = drf_exception_handler(exc, context)

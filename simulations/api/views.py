@@ -30,6 +30,10 @@ ERRORS = {
     413: OpenApiResponse(description="the request body is larger than API_MAX_BODY_BYTES"),
     404: OpenApiResponse(description="unknown job"),
     409: OpenApiResponse(description="Idempotency-Key reused for another request"),
+    429: OpenApiResponse(
+        description="above the client's request rate (API_RATE_LIMIT, with Retry-After)"
+        " or its work budget (API_CLIENT_MAX_QUEUED_SAMPLES)"
+    ),
     503: OpenApiResponse(description="a dependency is down"),
 }
 

@@ -8,7 +8,7 @@ from .config import EngineLimits, Rules, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
 from .result import Distribution, EquityFan, Histogram, Probability, SimulationResult
-from .simulation import SimulationCancelled, check, simulate, warm_up
+from .simulation import SimulationCancelled, check, planned_samples, simulate, warm_up
 
 __all__ = [
     "Distribution",
@@ -23,6 +23,7 @@ __all__ = [
     "SimulationResult",
     "TradeHistory",
     "check",
+    "planned_samples",
     "simulate",
     "warm_up",
 ]

@@ -59,6 +59,7 @@ class _Plan:
     horizon: int
     seed: int
     checkpoints: Int64Array
+    samples: float  # trade samples the paths will draw at most: what the limits bound
 
 
 def simulate(
@@ -164,13 +165,23 @@ def warm_up() -> None:
                 )
 
 
-def check(history: TradeHistory, config: SimulationConfig, limits: EngineLimits = EngineLimits()) -> None:
+def check(history: TradeHistory, config: SimulationConfig, limits: EngineLimits = EngineLimits()) -> float:
     """Raise :class:`EngineValidationError` for whatever ``simulate`` would refuse before
     it runs: the config, the history, and the two together (the sample limit, a
     permutation longer than the history, a daily limit without days). Cheap: no path
-    is drawn, so a service can answer a bad request at once."""
+    is drawn, so a service can answer a bad request at once. Returns the trade samples
+    the run draws at most (:func:`planned_samples`): the work a budget counts."""
     config.validate(limits)
-    _plan(history, config, limits)
+    return _plan(history, config, limits).samples
+
+
+def planned_samples(config: SimulationConfig, *, trades: int, units: int) -> float:
+    """The trade samples a run draws at most: its paths (``auto``: at most
+    ``auto_max_paths``) x the horizon in units (default: the history's ``units``) x the
+    mean trades per unit. What ``max_samples`` bounds, and what a work budget counts."""
+    max_paths = config.auto_max_paths if config.paths == "auto" else int(config.paths)
+    horizon = config.horizon or units
+    return float(max_paths) * horizon * (trades / max(units, 1))
 
 
 def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits) -> _Plan:
@@ -189,8 +200,7 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
         errors["horizon"] = [f"permutation draws without replacement: at most {n_units} here"]
     if n_units >= 2**32:
         errors["trades"] = ["too many resampling units"]
-    max_paths = config.auto_max_paths if config.paths == "auto" else int(config.paths)
-    samples = float(max_paths) * horizon * (len(history) / n_units)
+    samples = planned_samples(config, trades=len(history), units=n_units)
     if samples > limits.max_samples:
         errors["paths"] = [f"paths x horizon is {samples:.3g} trade samples, above the limit {limits.max_samples:.3g}"]
     if errors:
@@ -205,6 +215,7 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
         horizon=horizon,
         seed=seed,
         checkpoints=_checkpoints(horizon, config.fan_points),
+        samples=samples,
     )
 
 

@@ -21,20 +21,29 @@ def system_client() -> ApiClient:
     return client
 
 
-def create_client(*, name: str, scopes: Iterable[str]) -> ApiClient:
-    """A new client, or the client of that name with these scopes."""
+def create_client(*, name: str, scopes: Iterable[str], work_budget: int | None = None) -> ApiClient:
+    """A new client, or the client of that name with these scopes (and this work budget,
+    when one is given: trade samples queued at most; ``None`` keeps it)."""
     scopes = sorted(set(scopes))
-    unknown = [s for s in scopes if s not in ALL_SCOPES]
-    if unknown or not name.strip() or len(name) > 64:
-        raise InvalidInput(
-            {"scopes": [f"unknown: {', '.join(unknown)}; any of {', '.join(ALL_SCOPES)}"]}
-            if unknown
-            else {"name": ["1 to 64 characters"]}
-        )
-    client, created = ApiClient.objects.get_or_create(name=name, defaults={"scopes": scopes})
-    if not created and client.scopes != scopes:
-        client.scopes = scopes
-        client.save(update_fields=["scopes"])
+    errors: dict[str, list[str]] = {}
+    if unknown := [s for s in scopes if s not in ALL_SCOPES]:
+        errors["scopes"] = [f"unknown: {', '.join(unknown)}; any of {', '.join(ALL_SCOPES)}"]
+    if not name.strip() or len(name) > 64:
+        errors["name"] = ["1 to 64 characters"]
+    if work_budget is not None and not 0 <= work_budget < 2**63:
+        errors["budget"] = ["a number of trade samples, 0 or more"]
+    if errors:
+        raise InvalidInput(errors)
+    client, created = ApiClient.objects.get_or_create(
+        name=name, defaults={"scopes": scopes, "work_budget": work_budget}
+    )
+    changed = {"scopes": scopes} if client.scopes != scopes else {}
+    if work_budget is not None and client.work_budget != work_budget:
+        changed["work_budget"] = work_budget
+    if not created and changed:
+        for field, value in changed.items():
+            setattr(client, field, value)
+        client.save(update_fields=list(changed))
     return client
 
 

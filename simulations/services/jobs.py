@@ -37,9 +37,11 @@ from simulations.engine import (
     SimulationResult,
     TradeHistory,
     check,
+    planned_samples,
 )
 from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransition, JobNotFound
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
+from simulations.services import budget
 from simulations.services.access import system_client
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
@@ -50,6 +52,9 @@ JobId = str | uuid.UUID
 
 # Keys fit the column (255) with room for a batch's "#<position>".
 IDEMPOTENCY_KEY_MAX = 200
+# A history the Core Service will send is counted as this many units, one trade each,
+# when the request sets no horizon: a year of trading days.
+UNSEEN_HISTORY_UNITS = 252
 
 
 def engine_limits() -> EngineLimits:
@@ -94,6 +99,7 @@ def create_job(
             return _replay(existing, job.request_fingerprint)
     try:
         with transaction.atomic():
+            budget.reserve(job.client, [job])
             job.save(force_insert=True)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
             if enqueue:
@@ -138,8 +144,11 @@ def create_jobs(
         raise InvalidInput(errors)
     if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
         return earlier
+    if not client.is_system:
+        budget.check_batch_size(jobs)
     try:
         with transaction.atomic():
+            budget.reserve(client, jobs)
             SimulationJob.objects.bulk_create(jobs)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
             transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id for job in jobs]))
@@ -194,8 +203,11 @@ def build_job(
     if too_deep:  # nothing else should walk what Python cannot
         raise InvalidInput({**errors, **too_deep})
     parsed = _parse_config(config, errors)
+    samples = 0.0
     if trades is not None:
-        _check_trades(trades, parsed, errors)
+        samples = _check_trades(trades, parsed, errors)
+    elif parsed is not None:
+        samples = planned_samples(parsed, trades=UNSEEN_HISTORY_UNITS, units=UNSEEN_HISTORY_UNITS)
     if errors:
         raise InvalidInput({**errors, **_nul_errors(fields)})
     input_data = {"config": snake_keys(dict(config or {})), "trades": trades}
@@ -212,6 +224,7 @@ def build_job(
         request_fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
         input_data=input_data,
         paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
+        samples_planned=round(samples),
     )
 
 
@@ -388,18 +401,20 @@ def _parse_config(config: Mapping[str, Any] | None, errors: dict[str, list[str]]
         return None
 
 
-def _check_trades(trades: Any, config: SimulationConfig | None, errors: dict[str, list[str]]) -> None:
+def _check_trades(trades: Any, config: SimulationConfig | None, errors: dict[str, list[str]]) -> float:
+    """Record what is wrong with inline trades; return the samples the run will draw."""
     if not isinstance(trades, list):
         errors["trades"] = ["must be a list of trades"]
-        return
+        return 0.0
     try:
         history = TradeHistory.from_records(trades)
         history.validate(mode=config.mode if config else "pnl", max_history=settings.SIMULATION_MAX_TRADES)
         if config is not None:  # what the worker would refuse, refused now: the sizes, the rules' needs
-            check(history, config, engine_limits())
+            return check(history, config, engine_limits())
     except EngineValidationError as exc:
         for field, reasons in exc.errors.items():
             errors[field if field.startswith("trades") else f"config.{field}"] = reasons
+    return 0.0
 
 
 def _replay(existing: SimulationJob, fingerprint: str) -> SimulationJob:
