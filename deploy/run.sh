@@ -4,13 +4,17 @@
 # platform's Core Service. Prints the URLs and an admin login; Ctrl-C stops everything
 # it started. Settings come from the environment as everywhere (.env.example); the
 # ports of this script's own processes:
-#   MC_WEB_PORT (8000), MC_CORE_PORT (58080), MC_WORKER_METRICS_PORT (9100),
+#   MC_WEB_PORT (8000, nginx in front of gunicorn), MC_GUNICORN_PORT (8001),
+#   MC_WEB_METRICS_PORT (9101), MC_CORE_PORT (58080), MC_WORKER_METRICS_PORT (9100),
 #   MC_BRIDGE_METRICS_PORT (9108); MC_ADMIN_USER (admin), MC_ADMIN_PASSWORD (made up).
 source "$(dirname "$0")/lib.sh"
 "$MC_ROOT/deploy/bootstrap.sh"
+"$MC_ROOT/deploy/nginx.sh" install
 cd "$MC_ROOT"
 
 web_port="${MC_WEB_PORT:-8000}"
+gunicorn_port="${MC_GUNICORN_PORT:-8001}"
+web_metrics="${MC_WEB_METRICS_PORT:-9101}"
 core_port="${MC_CORE_PORT:-58080}"
 worker_metrics="${MC_WORKER_METRICS_PORT:-9100}"
 bridge_metrics="${MC_BRIDGE_METRICS_PORT:-9108}"
@@ -70,8 +74,9 @@ api_key="$($py manage.py api_keys create local --scopes submit,read,cancel,opera
 rm -rf "$run_dir/metrics-web" "$run_dir/metrics-worker"
 mkdir -p "$run_dir/metrics-web" "$run_dir/metrics-worker"
 start core-service $py -m tests.fakes.core_service --port "$core_port"
-start web env PROMETHEUS_MULTIPROC_DIR="$run_dir/metrics-web" WEB_BIND="127.0.0.1:$web_port" \
-  $py -m gunicorn -c deploy/gunicorn.conf.py montecarlo.wsgi
+start web env PROMETHEUS_MULTIPROC_DIR="$run_dir/metrics-web" WEB_BIND="127.0.0.1:$gunicorn_port" \
+  WEB_METRICS_PORT="$web_metrics" $py -m gunicorn -c deploy/gunicorn.conf.py montecarlo.wsgi
+start proxy "$MC_ROOT/deploy/nginx.sh" run "$web_port" "127.0.0.1:$gunicorn_port" "$run_dir/nginx"
 start worker env PROMETHEUS_MULTIPROC_DIR="$run_dir/metrics-worker" WORKER_METRICS_PORT="$worker_metrics" \
   $py -m celery -A montecarlo worker -Q simulations,maintenance -c "${WORKER_CONCURRENCY:-2}" -n "local@%h" --loglevel INFO
 start beat $py -m celery -A montecarlo beat -S django_celery_beat.schedulers:DatabaseScheduler \
@@ -89,7 +94,7 @@ Monte Carlo risk service is running (logs in $run_dir/logs):
   API key   $api_key   (header: Authorization: Api-Key <key>)
   schema    http://127.0.0.1:$web_port/schema
   health    http://127.0.0.1:$web_port/health  http://127.0.0.1:$web_port/ready
-  metrics   http://127.0.0.1:$web_port/metrics (web)  http://127.0.0.1:$worker_metrics/metrics (worker)  http://127.0.0.1:$bridge_metrics/metrics (bridge)
+  metrics   http://127.0.0.1:$web_metrics/metrics (web)  http://127.0.0.1:$worker_metrics/metrics (worker)  http://127.0.0.1:$bridge_metrics/metrics (bridge)
   Core Service stand-in  $CORE_SERVICE_URL (funded accounts F-1..F-3, assessments A-1..A-3)
 Try:
   curl -s http://127.0.0.1:$web_port/simulations -H "Authorization: Api-Key $api_key" -H 'content-type: application/json' -d '{"assessmentId": "A-1"}'

@@ -1,5 +1,5 @@
-"""Probes and the metrics scrape come from inside the cluster, addressed by pod IP: they
-are answered whatever Host they send, while every other path keeps Django's Host check
+"""Probes come from inside the cluster, addressed by pod IP: they are answered whatever
+Host they send, while every other path keeps Django's Host check
 (so pagination links never echo an untrusted host)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 
-INTERNAL_PATHS = {"/health", "/ready", "/metrics"}
+INTERNAL_PATHS = {"/health", "/ready"}
 
 
 class InternalPathsAnyHost:

@@ -1,4 +1,5 @@
-"""Routes: the REST API at the root, the admin, the OpenAPI schema, probes, metrics."""
+"""Routes: the REST API at the root, the admin, the OpenAPI schema, the probes. Metrics
+are on a port of their own (``WEB_METRICS_PORT``, deploy/gunicorn.conf.py)."""
 
 from typing import Any
 
@@ -11,7 +12,6 @@ from rest_framework.response import Response
 from montecarlo.health import HealthApi, ReadyApi
 from simulations.api import errors
 from simulations.api.auth import HasScope
-from simulations.metrics import metrics_view
 from simulations.models import Scope
 
 
@@ -34,7 +34,6 @@ urlpatterns = [
     path("", include("workers.api.urls")),
     path("health", HealthApi.as_view(), name="health"),
     path("ready", ReadyApi.as_view(), name="ready"),
-    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("schema", SchemaApi.as_view(), name="openapi-schema"),
 ]

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 
-from django.http import HttpRequest, HttpResponse
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     multiprocess,
     start_http_server,
 )
-from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
 JOBS_CREATED = Counter("montecarlo_jobs_created_total", "Simulation jobs created", ["trigger"])
 ENQUEUE_FAILURES = Counter(
@@ -77,13 +74,11 @@ def registry() -> CollectorRegistry:
     return DEFAULT_REGISTRY
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
-
-
-def serve_worker_metrics(port: int) -> None:
-    """One HTTP exporter in the worker's main process for all its children; children
-    that each started one would expose 1/N of the numbers (PostHog/posthog#56109)."""
+def serve_metrics(port: int) -> None:
+    """One HTTP exporter on its own port in a main process (gunicorn's master, the
+    worker's) for all its children; children that each started one would expose 1/N of
+    the numbers (PostHog/posthog#56109). Not on the API's port: the proxy in front of
+    it never passes metrics to the outside."""
     start_http_server(port, registry=registry())
 
 

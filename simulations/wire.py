@@ -7,14 +7,25 @@ speaks Python's snake_case, sees it, and the engine's field names in error repor
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from djangorestframework_camel_case.util import camelize_re, underscore_to_camel, underscoreize
+from djangorestframework_camel_case.util import camel_to_underscore, camelize_re, underscore_to_camel, underscoreize
+
+# The library's conversion, remembered: a history repeats a few keys a million times,
+# and each conversion is a regular expression (≈ 5 µs).
+snake_name = functools.lru_cache(maxsize=4096)(camel_to_underscore)
 
 
 def snake_keys(data: Any) -> Any:
     """The same data with every mapping's keys in snake_case (nested ones too)."""
     return underscoreize(data)
+
+
+def snake_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: each object's keys in snake_case as it is
+    decoded, instead of a second walk over the whole document."""
+    return {snake_name(key): value for key, value in pairs}
 
 
 def camel_name(path: str) -> str:

@@ -34,7 +34,7 @@ def remember_node_name(sender: str | None = None, **_: Any) -> None:
     _node_name = sender or _node_name
     port = int(os.environ.get("WORKER_METRICS_PORT", "0") or 0)
     if port:
-        metrics.serve_worker_metrics(port)
+        metrics.serve_metrics(port)
 
 
 @worker_init.connect

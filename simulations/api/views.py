@@ -30,6 +30,7 @@ ERRORS = {
     413: OpenApiResponse(description="the request body is larger than API_MAX_BODY_BYTES"),
     404: OpenApiResponse(description="unknown job"),
     409: OpenApiResponse(description="Idempotency-Key reused for another request"),
+    415: OpenApiResponse(description="a body that is not JSON, or a Content-Encoding other than gzip"),
     429: OpenApiResponse(
         description="above the client's request rate (API_RATE_LIMIT, with Retry-After)"
         " or its work budget (API_CLIENT_MAX_QUEUED_SAMPLES)"
@@ -38,6 +39,14 @@ ERRORS = {
 }
 
 
+CONTENT_ENCODING = OpenApiParameter(
+    "Content-Encoding",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    enum=["identity", "gzip"],
+    description="gzip: the body is compressed; it may expand to API_MAX_BODY_BYTES",
+)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -57,7 +66,7 @@ class SimulationCollectionApi(APIView):
         operation_id="simulations_create",
         request=SimulationCreateInput,
         responses={202: JobCreatedOutput, **ERRORS},
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, CONTENT_ENCODING],
     )
     def post(self, request: Request) -> Response:
         payload = SimulationCreateInput(data=request.data)
@@ -99,7 +108,7 @@ class SimulationBatchApi(APIView):
         operation_id="simulations_create_batch",
         request=SimulationBatchCreateInput,
         responses={202: JobBatchCreatedOutput, **ERRORS},
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, CONTENT_ENCODING],
     )
     def post(self, request: Request) -> Response:
         payload = SimulationBatchCreateInput(data=request.data)

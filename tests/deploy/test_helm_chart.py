@@ -57,11 +57,13 @@ def test_every_process_runs_with_the_settings_it_reads(helm):
         "mc-montecarlo-beat",
         "mc-montecarlo-bridge",
     }
-    ((config_name, config),) = by_kind(objects, "ConfigMap").items()
+    maps = by_kind(objects, "ConfigMap")
+    assert set(maps) == {"mc-montecarlo-config", "mc-montecarlo-proxy"}, set(maps)
+    config_name, config = "mc-montecarlo-config", maps["mc-montecarlo-config"]
     ((secret_name, secret),) = by_kind(objects, "Secret").items()
     assert secret["stringData"]["DATABASE_URL"] == "postgres://u:p@db:5432/mc"
     for name, pod in pod_specs(objects).items():
-        (container,) = pod["spec"]["containers"]
+        (container,) = [c for c in pod["spec"]["containers"] if c["name"] != "proxy"]
         sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
         assert sources == {"configMapRef": config_name, "secretRef": secret_name}, name
     # every key the chart sets is a setting the code reads (a typo would be silently ignored)
@@ -83,7 +85,7 @@ def test_services_and_budgets_select_the_pods_they_mean(helm):
     web = pods["mc-montecarlo-web"]
     assert selects(service["spec"]["selector"], web["metadata"]["labels"])
     assert not selects(service["spec"]["selector"], pods["mc-montecarlo-worker"]["metadata"]["labels"])
-    port_names = {p["name"] for p in web["spec"]["containers"][0]["ports"]}
+    port_names = {p["name"] for c in web["spec"]["containers"] for p in c["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
     ((_, budget),) = by_kind(objects, "PodDisruptionBudget").items()
     chosen = [
@@ -105,7 +107,8 @@ def test_the_migrate_hook_finds_its_settings_already_there(helm):
     job_weight = int(job["metadata"]["annotations"].get("helm.sh/hook-weight", "0"))
     assert {"pre-install", "pre-upgrade"} <= job_phases
     for kind in ("ConfigMap", "Secret"):
-        ((_, needed),) = by_kind(objects, kind).items()
+        # the proxy's ConfigMap is read by the web pods, not by the hook
+        ((_, needed),) = [(n, o) for n, o in by_kind(objects, kind).items() if not n.endswith("-proxy")]
         annotations = needed["metadata"].get("annotations", {})
         assert job_phases <= set(annotations.get("helm.sh/hook", "").split(",")), kind
         assert int(annotations["helm.sh/hook-weight"]) < job_weight, kind
@@ -143,7 +146,10 @@ def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(hel
         ]
         assert len(selected) == 1, name
         (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-        assert endpoint["port"] in {p["name"] for p in selected[0]["spec"]["containers"][0]["ports"]}, name
+        ports = {p["name"]: p["containerPort"] for c in selected[0]["spec"]["containers"] for p in c["ports"]}
+        assert endpoint["port"] in ports, name
+        annotations = selected[0]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(ports[endpoint["port"]]), name
         (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
         jobs.add(job)
     assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-bridge"} and jobs <= local_jobs
@@ -163,8 +169,28 @@ def test_workers_consume_the_queues_the_code_names(helm):
 
     names = {q.value for q in CeleryQueue}
     assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} == names
-    commands = [c["command"] for pod in pod_specs(render(helm, *SECRETS)).values() for c in pod["spec"]["containers"]]
+    commands = [
+        c.get("command", []) for pod in pod_specs(render(helm, *SECRETS)).values() for c in pod["spec"]["containers"]
+    ]
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for found in (commands, [svc.get("command", []) for svc in compose.values()]):
         queues = [consumed_queues(c) for c in found if "worker" in c]
         assert queues and set().union(*queues) == names and all(q <= names for q in queues)
+
+
+def test_clients_reach_the_web_pods_through_the_proxy_and_never_the_metrics_port(helm):
+    objects = render(helm, *SECRETS)
+    web = pod_specs(objects)["mc-montecarlo-web"]["spec"]
+    containers = {c["name"]: c for c in web["containers"]}
+    assert set(containers) == {"web", "proxy"}
+    ((_, service),) = by_kind(objects, "Service").items()
+    targets = {p["targetPort"] for p in service["spec"]["ports"]}
+    assert targets == {"http"} and [p["name"] for p in containers["proxy"]["ports"]] == ["http"]
+    assert [p["name"] for p in containers["web"]["ports"]] == ["metrics"]
+    env = {e["name"]: e.get("value") for e in containers["web"]["env"]}
+    assert env["WEB_BIND"].startswith("127.0.0.1:")  # gunicorn only on the pod's loopback
+    proxy_env = {e["name"]: e["value"] for e in containers["proxy"]["env"]}
+    assert proxy_env["WEB_UPSTREAM"] == env["WEB_BIND"] and proxy_env["API_MAX_BODY_BYTES"] == env["API_MAX_BODY_BYTES"]
+    proxy_config = by_kind(objects, "ConfigMap")["mc-montecarlo-proxy"]["data"]["nginx.conf.template"]
+    assert proxy_config == (CHART / "files/nginx.conf.template").read_text()
+    assert containers["proxy"]["livenessProbe"]["httpGet"]["port"] == "http"

@@ -34,11 +34,13 @@ def listening(port: int) -> bool:
 
 
 def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
-    web, core, worker_metrics, bridge_metrics = (free_port() for _ in range(4))
+    web, gunicorn, web_metrics, core, worker_metrics, bridge_metrics = (free_port() for _ in range(6))
     redis_port = os.environ.get("MC_REDIS_PORT", "56379")
     env = dict(
         os.environ,
         MC_WEB_PORT=str(web),
+        MC_GUNICORN_PORT=str(gunicorn),
+        MC_WEB_METRICS_PORT=str(web_metrics),
         MC_CORE_PORT=str(core),
         MC_WORKER_METRICS_PORT=str(worker_metrics),
         MC_BRIDGE_METRICS_PORT=str(bridge_metrics),
@@ -106,7 +108,10 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
         assert detail.status_code == 200 and "A-1" in detail.text and "completed" in detail.text
 
         assert http.get(f"{base}/schema", timeout=10).status_code == 200
-        assert "montecarlo_jobs_created_total" in requests.get(f"{base}/metrics", timeout=10).text
+        assert (
+            "montecarlo_jobs_created_total" in requests.get(f"http://127.0.0.1:{web_metrics}/metrics", timeout=10).text
+        )
+        assert requests.get(f"{base}/metrics", timeout=10).status_code == 404  # not through the proxy
         worker = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=10).text
         assert "montecarlo_jobs_finished_total" in worker
         assert re.search(r"^montecarlo_worker_processes 1\.0$", worker, re.M), worker  # one prefork child
@@ -120,7 +125,7 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
         out.append(rest)
     assert proc.returncode == 130, "".join(out)
     assert "stopped" in rest
-    for port in (web, core, worker_metrics, bridge_metrics):
+    for port in (web, gunicorn, web_metrics, core, worker_metrics, bridge_metrics):
         assert not listening(port), port
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert f"--port {core}" not in ps and "-n local@" not in ps

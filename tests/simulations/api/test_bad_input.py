@@ -4,7 +4,10 @@ PostgreSQL (whose JSON refuses what SQLite would take)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import json
+import random
 
 import pytest
 from django.test import override_settings
@@ -118,3 +121,55 @@ def test_what_the_worker_would_refuse_is_refused_at_the_api(api, config, field):
     response = post_raw(api, "/simulations", json.dumps(body))
     assert field in fields_of(response), response.json()
     assert not SimulationJob.objects.exists()
+
+
+def test_a_gzip_body_is_accepted_and_its_expansion_bounded(api, settings):
+    body = {"assessmentId": "GZ-1", "trades": factories.trades(100, dated=True), "config": {"paths": 100}}
+    packed = gzip.compress(json.dumps(body).encode())
+    created = post_raw(api, "/simulations", packed, HTTP_CONTENT_ENCODING="gzip")
+    assert created.status_code == 202, created.content
+    job = SimulationJob.objects.get(pk=created.json()["jobId"])
+    assert job.assessment_id == "GZ-1" and len(job.input_data["trades"]) == 100
+    batch = post_raw(
+        api, "/simulations/batch", gzip.compress(json.dumps({"jobs": [body]}).encode()), HTTP_CONTENT_ENCODING="GZIP"
+    )
+    assert batch.status_code == 202, batch.content
+    # a small body that expands beyond the limit (a "zip bomb") is a 413, not memory
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    bomb = gzip.compress(b'{"assessmentId": "' + b"A" * 5_000_000 + b'"}')
+    assert len(bomb) < 10_000
+    refused = post_raw(api, "/simulations", bomb, HTTP_CONTENT_ENCODING="gzip")
+    assert refused.status_code == 413 and "API_MAX_BODY_BYTES" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw, encoding, status",
+    [
+        (b"not gzip at all", "gzip", 400),
+        (gzip.compress(b'{"assessmentId": "A"}')[:-6], "gzip", 400),  # truncated
+        (gzip.compress(b"{"), "gzip", 400),  # gzip of bad JSON
+        (b'{"assessmentId": "A"}', "br", 415),
+    ],
+)
+def test_a_bad_compressed_body_is_a_4xx(api, raw, encoding, status):
+    response = post_raw(api, "/simulations", raw, HTTP_CONTENT_ENCODING=encoding)
+    assert response.status_code == status, response.content
+    assert response.json()["error"] in ("invalid", "unsupported_media_type")
+    assert not SimulationJob.objects.exists()
+
+
+@pytest.mark.slow
+def test_the_largest_history_is_accepted_in_a_gzip_request_of_reasonable_size(api, settings):
+    """SIMULATION_MAX_TRADES dated trades (random amounts, times a few minutes apart)
+    compress to under a sixth of API_MAX_BODY_BYTES, and the API takes them."""
+    rng, at = random.Random(3), dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    trades = []
+    for _ in range(settings.SIMULATION_MAX_TRADES):
+        at += dt.timedelta(seconds=rng.randint(30, 900))
+        trades.append({"pnl": round(rng.gauss(20, 150), 2), "closedAt": at.isoformat().replace("+00:00", "Z")})
+    raw = json.dumps({"assessmentId": "BIG", "trades": trades, "config": {"paths": 1000}}).encode()
+    packed = gzip.compress(raw, compresslevel=6)
+    assert len(raw) < settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(raw) * 2
+    assert len(packed) < settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 6, (len(raw), len(packed))
+    created = post_raw(api, "/simulations", packed, HTTP_CONTENT_ENCODING="gzip")
+    assert created.status_code == 202, created.content[:300]

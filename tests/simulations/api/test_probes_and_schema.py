@@ -47,11 +47,10 @@ def test_ready_names_kafka_when_configured_and_down(api, settings):
     assert response.json()["down"] == ["kafka"]
 
 
-def test_metrics_are_exposed(api):
-    services.create_job(assessment_id="A-m", enqueue=False)
+def test_metrics_are_not_on_the_api_port(api):
+    """They are on WEB_METRICS_PORT (tests/deploy/test_web_server.py reads them there)."""
     response = api.get("/metrics")
-    assert response.status_code == 200
-    assert b"montecarlo_jobs_created_total" in response.content
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
 def openapi() -> dict[str, Any]:
