@@ -27,10 +27,29 @@ def job_get(*, job_id: str | uuid.UUID, client: ApiClient | None = None) -> Simu
         raise JobNotFound(f"no simulation job {job_id}") from None
 
 
-def job_list(*, client: ApiClient | None = None) -> QuerySet[SimulationJob]:
-    """The jobs ``client`` may see, newest first, without their input (the trade history,
-    the largest column); the result stays, since each list item carries its summary."""
-    return visible_jobs(client).defer("input_data").order_by("-created_at", "-id")
+def job_list(
+    *,
+    client: ApiClient | None = None,
+    assessment_id: str | None = None,
+    funded_account_id: str | None = None,
+    status: str | None = None,
+    trigger: str | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+) -> QuerySet[SimulationJob]:
+    """The jobs ``client`` may see that match the filters given, newest first, without
+    their input (the trade history, the largest column); the result stays, since each
+    list item carries its summary."""
+    lookups = {
+        "assessment_id": assessment_id,
+        "funded_account_id": funded_account_id,
+        "status": status,
+        "trigger": trigger,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+    }
+    jobs = visible_jobs(client).filter(**{k: v for k, v in lookups.items() if v is not None})
+    return jobs.defer("input_data").order_by("-created_at", "-id")
 
 
 def running_jobs_older_than(*, seconds: float) -> list[tuple[uuid.UUID, str]]:

@@ -8,7 +8,6 @@ REST_FRAMEWORK = {
     # camelCase out; camelCase or snake_case in (djangorestframework-camel-case).
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["simulations.api.parsers.JSONParser"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "simulations.api.errors.exception_handler",
     # API keys per client with scopes (simulations/api/auth.py); the probes are open

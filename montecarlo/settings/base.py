@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_api_key",
-    "django_filters",
     "drf_spectacular",
     "django_celery_beat",
     "simulations",

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS, setting_bounds
-from simulations.models import JobStatus, SimulationJob
+from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
 
 _BOUNDS = setting_bounds(engine_limits())  # the engine's own bounds, stated in the schema
@@ -117,6 +117,27 @@ class SimulationBatchCreateInput(StrictInput):
         if len(jobs) > settings.SIMULATION_BATCH_MAX_JOBS:
             raise serializers.ValidationError(f"at most {settings.SIMULATION_BATCH_MAX_JOBS} jobs per request")
         return jobs
+
+
+class JobListQuery(StrictInput):
+    """The query of ``GET /simulations``, as the schema states it and the view checks
+    it: a bad value (``page=0``, an empty or unparsable date) or an unknown parameter
+    (``assesmentId``, which would list every job) is a 400 naming it."""
+
+    assessmentId = serializers.CharField(source="assessment_id", max_length=64, required=False)
+    fundedAccountId = serializers.CharField(source="funded_account_id", max_length=64, required=False)
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False)
+    trigger = serializers.ChoiceField(choices=JobTrigger.choices, required=False)
+    createdAfter = serializers.DateTimeField(
+        source="created_after", required=False, help_text="jobs created at or after this time"
+    )
+    createdBefore = serializers.DateTimeField(
+        source="created_before", required=False, help_text="jobs created before this time"
+    )
+    page = serializers.IntegerField(min_value=1, required=False)
+    pageSize = serializers.IntegerField(
+        source="page_size", min_value=1, max_value=500, required=False, help_text=f"default {settings.API_PAGE_SIZE}"
+    )
 
 
 class JobCreatedOutput(serializers.Serializer):

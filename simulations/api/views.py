@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from simulations import selectors, services
-from simulations.api.filters import JobFilter
 from simulations.api.pagination import JobPagination
 from simulations.api.serializers import (
     JobBatchCreatedOutput,
@@ -17,6 +15,7 @@ from simulations.api.serializers import (
     JobCreatedOutput,
     JobDetailOutput,
     JobListItemOutput,
+    JobListQuery,
     JobPageOutput,
     SimulationBatchCreateInput,
     SimulationCreateInput,
@@ -78,24 +77,21 @@ class SimulationCollectionApi(APIView):
 
     @extend_schema(
         operation_id="simulations_list",
-        parameters=[
-            OpenApiParameter("assessmentId", str),
-            OpenApiParameter("fundedAccountId", str),
-            OpenApiParameter("status", str, enum=["pending", "running", "completed", "failed", "cancelled"]),
-            OpenApiParameter("trigger", str, enum=["api", "kafka", "schedule", "cli"]),
-            OpenApiParameter("createdAfter", str),
-            OpenApiParameter("createdBefore", str),
-            OpenApiParameter("page", int),
-            OpenApiParameter("pageSize", int),
-        ],
-        responses={200: JobPageOutput, 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403]},
+        parameters=[JobListQuery],
+        responses={
+            200: JobPageOutput,
+            **{code: ERRORS[code] for code in (400, 401, 403, 429)},
+            404: OpenApiResponse(description="a page past the last"),
+        },
     )
     def get(self, request: Request) -> Response:
-        filtered = JobFilter(request.query_params, queryset=selectors.job_list(client=request.user))
-        if not filtered.is_valid():
-            raise ValidationError(filtered.errors)
+        # a plain dict: DRF reads an empty value in a QueryDict as "not given", as for
+        # HTML forms; here "status=" is a value, and not one the schema allows
+        query = JobListQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        filters = {k: v for k, v in query.validated_data.items() if k not in ("page", "page_size")}
         paginator = JobPagination()
-        page = paginator.paginate_queryset(filtered.qs, request, view=self)
+        page = paginator.paginate_queryset(selectors.job_list(client=request.user, **filters), request, view=self)
         return paginator.get_paginated_response(JobListItemOutput(page, many=True).data)
 
 

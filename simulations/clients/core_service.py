@@ -70,9 +70,9 @@ class CoreServiceClient:
     def trade_history(self, *, assessment_id: str | None = None, funded_account_id: str | None = None) -> TradeHistory:
         """The trades of a funded account (preferred when both are given) or an assessment."""
         if funded_account_id:
-            path = f"/api/funded-accounts/{quote(str(funded_account_id), safe='')}/trades"
+            path = f"/api/funded-accounts/{path_segment(funded_account_id)}/trades"
         elif assessment_id:
-            path = f"/api/assessments/{quote(str(assessment_id), safe='')}/trades"
+            path = f"/api/assessments/{path_segment(assessment_id)}/trades"
         else:
             raise CoreServiceError("need an assessment id or a funded account id")
         body = self._get(path)
@@ -152,3 +152,11 @@ _client: PerProcess[CoreServiceClient] = PerProcess(_new_client, key=_settings_k
 def core_service_client() -> CoreServiceClient:
     """This process's client for the configured Core Service, kept for the next call."""
     return _client.get()
+
+
+def path_segment(value: object) -> str:
+    """``value`` as one URL path segment: every reserved character escaped, and the dot
+    segments ``.`` and ``..`` too (urllib3, proxies and servers resolve them, so the id
+    ``..`` would ask for ``/api/trades``)."""
+    segment = quote(str(value), safe="")
+    return segment

@@ -109,6 +109,8 @@ class TradeHistory:
 def _value_of(rec: Mapping[str, Any], i: int) -> float:
     for key in VALUE_KEYS:
         if key in rec and rec[key] not in (None, ""):
+            if isinstance(rec[key], bool):  # JSON true is not an amount (float() says 1.0)
+                raise EngineValidationError.single(f"trades[{i}].{key}", "must be a number")
             try:
                 value = float(rec[key])
             except (TypeError, ValueError, OverflowError):

@@ -102,3 +102,13 @@ def test_a_process_keeps_its_client_and_its_connection(core_service, settings):
         core_service_client() is not first
         and core_service_client().pool.connection_pool_kw["timeout"].read_timeout == 7.0
     )
+
+
+@pytest.mark.parametrize("account", ["..", ".", "a/../b", "x?y=1", "#frag", "%2E%2E", "A 1"])
+def test_an_id_is_one_path_segment_whatever_it_holds(fake, account):
+    """No id reaches another resource: dot segments and reserved characters are escaped."""
+    fake.account_trades[account] = [{"pnl": 3}, {"pnl": -1}]
+    assert client(fake).trade_history(funded_account_id=account).values.tolist() == [3.0, -1.0]
+    (path,) = fake.requests
+    assert path.startswith("/api/funded-accounts/") and path.endswith("/trades") and path.count("/") == 4, path
+    assert "/../" not in path and "/./" not in path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,7 +33,16 @@ class WorkerListOutput(serializers.Serializer):
 class WorkerListApi(APIView):
     scopes = {"GET": Scope.OPERATE}
 
-    @extend_schema(operation_id="workers_list", responses={200: WorkerListOutput, 503: dict})
+    @extend_schema(
+        operation_id="workers_list",
+        responses={
+            200: WorkerListOutput,
+            401: OpenApiResponse(description="no API key, or an unknown, revoked or expired one"),
+            403: OpenApiResponse(description="the key's client lacks the operate scope"),
+            429: OpenApiResponse(description="above the client's request rate (API_RATE_LIMIT, with Retry-After)"),
+            503: OpenApiResponse(description="the heartbeat store is unreachable"),
+        },
+    )
     def get(self, request: Request) -> Response:
         try:
             workers = live_workers()
