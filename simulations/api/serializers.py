@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS, setting_bounds
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
+from simulations.wire import camel_name
 
 _BOUNDS = setting_bounds(engine_limits())  # the engine's own bounds, stated in the schema
 
@@ -20,7 +22,38 @@ def _bounded(field: type[serializers.Field], name: str, **kwargs: Any) -> serial
     return field(required=False, min_value=low, max_value=high, **kwargs)
 
 
-class RulesSchema(serializers.Serializer):
+class StrictInput(serializers.Serializer):
+    """Refuses fields it does not know: a typo (``"trade"``) would otherwise be dropped
+    without a word, and the job would fetch the history from the Core Service instead.
+    The schema says so (``additionalProperties: false``, :class:`StrictInputSchema`), and
+    states ``at_least_one_of``: fields of which a request must give one, not null."""
+
+    at_least_one_of: tuple[str, ...] = ()
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class StrictInputSchema(OpenApiSerializerExtension):
+    """What :class:`StrictInput` refuses, stated in the OpenAPI schema."""
+
+    target_class = StrictInput
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        names = [camel_name(name) for name in self.target.at_least_one_of]
+        if names:
+            schema["anyOf"] = [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]
+        return schema
+
+
+class RulesSchema(StrictInput):
     """Documentation of ``config.rules`` (the fields of the engine's ``Rules``); the engine
     validates the values. Amounts are positive; ``null`` switches a rule off."""
 
@@ -41,7 +74,7 @@ class RulesSchema(serializers.Serializer):
     )
 
 
-class ConfigSchema(serializers.Serializer):
+class ConfigSchema(StrictInput):
     """Documentation of ``config`` (the fields of the engine's ``SimulationConfig``, with
     its bounds); every field is optional."""
 
@@ -84,19 +117,9 @@ class TradesField(serializers.JSONField):
     pass
 
 
-class StrictInput(serializers.Serializer):
-    """Refuses fields it does not know: a typo (``"trade"``) would otherwise be dropped
-    without a word, and the job would fetch the history from the Core Service instead."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return super().to_internal_value(data)
-
-
 class SimulationCreateInput(StrictInput):
+    at_least_one_of = ("assessment_id", "funded_account_id")
+
     assessment_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     funded_account_id = serializers.CharField(required=False, allow_null=True, max_length=64)
     trades = TradesField(
