@@ -25,9 +25,9 @@ def finish_jobs_executemany(changes: list[JobChange]) -> set[uuid.UUID]:
                 "(SELECT %s::uuid AS id, %s::text AS status,"
                 " %s::bytea AS result, %s::text AS error, %s::timestamptz AS started_at,"
                 " %s::timestamptz AS completed_at, %s::text AS worker_id, %s::int AS attempts,"
-                " %s::boolean AS from_pending) AS c",
+                " %s::boolean AS from_pending, %s::json AS summary) AS c",
             ),
-            [_row(c)[:-1] for c in by_id.values()],
+            [_row(c) for c in by_id.values()],
             returning=True,
         )
         while True:

@@ -11,6 +11,7 @@ log "mypy";            .venv/bin/mypy
 log "import layers";   .venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache; exit 1; }
 apt_install prometheus  # promtool, for the alert rules' unit tests
 "$MC_ROOT/deploy/nginx.sh" install  # the proxy in front of gunicorn, for the web server's tests
+apt_install chromium chromium-driver  # a real browser for the pages' tests
 "$MC_ROOT/deploy/services.sh" up
 source "$MC_ROOT/deploy/env.sh"
 # The suite owns Redis databases 5 (broker) and 6 (keys) and flushes them.

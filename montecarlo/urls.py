@@ -5,28 +5,42 @@ from typing import Any
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from montecarlo.health import HealthApi, ReadyApi
 from simulations.api import errors
-from simulations.api.auth import HasScope
-from simulations.models import Scope
+from simulations.api.auth import ApiKeyAuthentication, ReadScopeOrStaff
+
+# A key, or the admin's session: the page is opened by a person in a browser.
+KEY_OR_SESSION = [ApiKeyAuthentication, SessionAuthentication]
 
 
-class SchemaApi(SpectacularAPIView):
-    """The OpenAPI schema, for clients with the read scope."""
-
-    scopes = {"GET": Scope.READ}
-    permission_classes = [HasScope]
+class JsonErrors:
+    """Errors in JSON, like everywhere else, not in the view's YAML or HTML."""
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
-        """Errors in JSON, like everywhere else, not in the schema's YAML."""
-        response = super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         if isinstance(response, Response) and response.status_code >= 400:
             response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
         return response
+
+
+class SchemaApi(JsonErrors, SpectacularAPIView):
+    """The OpenAPI schema, for clients with the read scope and staff users."""
+
+    authentication_classes = KEY_OR_SESSION
+    permission_classes = [ReadScopeOrStaff]
+
+
+class DocsPage(JsonErrors, SpectacularSwaggerView):
+    """``/docs``: the API for people (Swagger UI on the schema, its files from the app)."""
+
+    authentication_classes = KEY_OR_SESSION
+    permission_classes = [ReadScopeOrStaff]
+    url_name = "openapi-schema"
 
 
 urlpatterns = [
@@ -36,6 +50,7 @@ urlpatterns = [
     path("ready", ReadyApi.as_view(), name="ready"),
     path("admin/", admin.site.urls),
     path("schema", SchemaApi.as_view(), name="openapi-schema"),
+    path("docs", DocsPage.as_view(), name="docs"),
 ]
 
 # JSON, never an HTML error page, for URLs no view answers and for crashes.

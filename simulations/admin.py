@@ -1,7 +1,8 @@
 """Django admin: how operators inspect jobs and manage API clients. Jobs are
-read-only: state changes go through services (the one action, cancel, calls
-``services.cancel_job``). Keys are made here or by ``manage.py api_keys``; a new key
-is shown once, when it is saved."""
+read-only: state changes go through services (the actions call ``services.cancel_job``
+and ``services.rerun_job``). A job's page draws its charts and tables from the result;
+the list reads the small ``summary``, never a result or an input. Keys are made here or
+by ``manage.py api_keys``; a new key is shown once, when it is saved."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from . import services
-from .errors import InvalidTransition
-from .models import ApiClient, ClientKey, EventOutbox, SimulationJob
+from . import selectors, services
+from .errors import InvalidTransition, JobNotFound
+from .models import ApiClient, ClientKey, EventOutbox, JobStatus, SimulationJob
 
 
 def pretty_json(value: Any) -> str:
@@ -61,10 +63,12 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "assessment_id",
         "funded_account_id",
         "client",
-        "attempts",
+        "p_pass",
+        "p_ruin",
+        "paths_total",
+        "duration",
+        "progress",
         "created_at",
-        "started_at",
-        "completed_at",
     )
     list_filter = ("status", "trigger", "client", "created_at", "completed_at")
     date_hierarchy = "created_at"
@@ -87,8 +91,9 @@ class SimulationJobAdmin(ReadOnlyAdmin):
                 )
             },
         ),
+        ("Result", {"fields": ("charts", "result_tables")}),
         ("Input", {"fields": ("idempotency_key", "input_pretty")}),
-        ("Result", {"fields": ("result_pretty",)}),
+        ("Result as JSON", {"fields": ("result_pretty",), "classes": ("collapse",)}),
     )
     readonly_fields = (
         "id",
@@ -107,9 +112,99 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "idempotency_key",
         "input_pretty",
         "result_pretty",
+        "charts",
+        "result_tables",
     )
     inlines = [EventInline]
-    actions = ["cancel_jobs"]
+    actions = ["cancel_jobs", "rerun_jobs"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SimulationJob]:
+        jobs = super().get_queryset(request).select_related("client")
+        if request.resolver_match and request.resolver_match.url_name.endswith("_changelist"):
+            return jobs.defer("result", "input_data")  # the list shows the summary only
+        return jobs
+
+    @admin.display(description="P(pass)")
+    def p_pass(self, job: SimulationJob) -> str:
+        return _share((job.summary or {}).get("probabilityOfPass"))
+
+    @admin.display(description="P(ruin)")
+    def p_ruin(self, job: SimulationJob) -> str:
+        return _share((job.summary or {}).get("probabilityOfRuin"))
+
+    @admin.display(description="duration")
+    def duration(self, job: SimulationJob) -> str:
+        if job.started_at is None or job.completed_at is None:
+            return "-"
+        return f"{(job.completed_at - job.started_at).total_seconds():.1f} s"
+
+    @admin.display(description="progress")
+    def progress(self, job: SimulationJob) -> str:
+        if job.status != JobStatus.RUNNING or not job.paths_total:
+            return "-"
+        return f"{job.paths_done / job.paths_total:.0%}"
+
+    @admin.display(description="charts")
+    def charts(self, job: SimulationJob) -> SafeString:
+        pictures = [
+            selectors.job_chart(job, chart=chart, fmt="svg", width=720, height=380)[0].decode()
+            for chart in ("fan", "histogram")
+        ]
+        # our own SVG, drawn by matplotlib from numbers: inline, so the page needs no API key
+        return mark_safe('<div class="mc-charts">' + "".join(pictures) + "</div>")
+
+    @admin.display(description="summary")
+    def result_tables(self, job: SimulationJob) -> str:
+        result = job.result
+        if not result:
+            return "-"
+        probabilities = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{} – {}</td><td>{}</td></tr>",
+            (
+                (name, _share(p["estimate"]), _share(p["ci95_low"]), _share(p["ci95_high"]), f"{p['count']:,}")
+                for name, p in result["probabilities"].items()
+            ),
+        )
+        rows = [("final P&L", result["final_pnl"]), ("max drawdown", result["max_drawdown"])]
+        if result.get("steps_to_pass"):
+            rows.append((f"{result['unit']}s to pass", result["steps_to_pass"]))
+        names = list(result["final_pnl"]["percentiles"])
+        percentiles = format_html_join(
+            "",
+            "<tr><th>{}</th>{}</tr>",
+            (
+                (label, format_html_join("", "<td>{}</td>", ((_amount(d["percentiles"][n]),) for n in names)))
+                for label, d in rows
+            ),
+        )
+        head = format_html_join("", "<th>{}</th>", ((n,) for n in names))
+        return format_html(
+            "<p>{} paths × {} {}s, seed {}</p>"
+            "<table><tr><th>outcome</th><th>probability</th><th>95% interval</th><th>paths</th></tr>{}</table>"
+            "<table><tr><th></th>{}</tr>{}</table>",
+            f"{result['paths']:,}",
+            result["horizon"],
+            result["unit"],
+            result["seed"],
+            probabilities,
+            head,
+            percentiles,
+        )
+
+    @admin.action(description="Re-run the selected failed or cancelled jobs as new jobs")
+    def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[SimulationJob]) -> None:
+        made, skipped = [], 0
+        for job_id in queryset.values_list("id", flat=True):
+            try:
+                made.append(services.rerun_job(job_id=job_id))
+            except (InvalidTransition, JobNotFound):
+                skipped += 1
+        self.message_user(
+            request,
+            f"{len(made)} new job(s) created, {skipped} skipped (only failed or cancelled jobs are re-run)",
+            messages.SUCCESS if made else messages.WARNING,
+        )
 
     @admin.action(description="Cancel the selected pending or running jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[SimulationJob]) -> None:
@@ -133,6 +228,14 @@ class SimulationJobAdmin(ReadOnlyAdmin):
     @admin.display(description="result")
     def result_pretty(self, job: SimulationJob) -> str:
         return pretty_json(job.result)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _amount(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
 
 
 class DeliveryFilter(admin.SimpleListFilter):

@@ -103,6 +103,8 @@ class SimulationJob(models.Model):
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     input_data = models.JSONField(default=dict, blank=True)
     result = CompressedJSONField(null=True, blank=True)  # see simulations/fields.py
+    # The few numbers of the result (SimulationResult.summary()): lists read them without the result.
+    summary = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     worker_id = models.CharField(max_length=255, blank=True, default="")

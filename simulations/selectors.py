@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import charts
 from .errors import JobNotFound
 from .models import ApiClient, JobStatus, JobTrigger, SimulationJob
 
@@ -60,3 +62,25 @@ def running_jobs_older_than(*, seconds: float) -> list[tuple[uuid.UUID, str]]:
         .exclude(trigger=JobTrigger.CLI)
         .values_list("id", "worker_id")
     )
+
+
+def job_chart(job: SimulationJob, *, chart: str, fmt: str, width: int, height: int) -> tuple[bytes, bool]:
+    """A chart of the job's result, and whether it is final. A completed job's chart never
+    changes, so it is drawn once per process and size (≈ 40–70 ms) and kept; a job without
+    a result gets a placeholder that says why (pending, 40% done, failed)."""
+    if job.status != JobStatus.COMPLETED or not job.result:
+        return charts.placeholder(_why_no_chart(job), fmt=fmt, width=width, height=height), False
+    key = f"chart:{job.pk}:{chart}:{fmt}:{width}x{height}"
+    picture = cache.get(key)
+    if picture is None:
+        picture = charts.render(job.result, chart=chart, fmt=fmt, width=width, height=height)
+        cache.set(key, picture, timeout=24 * 3600)
+    return picture, True
+
+
+def _why_no_chart(job: SimulationJob) -> str:
+    if job.status == JobStatus.RUNNING and job.paths_total:
+        return f"running: {job.paths_done / job.paths_total:.0%} of {job.paths_total:,} paths"
+    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+        return f"{job.status}: no result yet"
+    return f"{job.status}: no result" + (f"\n{job.error[:80]}" if job.error else "")

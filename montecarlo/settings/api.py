@@ -22,6 +22,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Resample a trader's history, replay the firm's rules, report the distribution.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
     "ENUM_NAME_OVERRIDES": {

@@ -19,7 +19,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework_api_key.permissions import KeyParser
 
-from simulations.models import ApiClient, ClientKey
+from simulations.models import ApiClient, ClientKey, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +103,16 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "Api-Key <key>, a key of an API client (manage.py api_keys)",
         }
+
+
+class ReadScopeOrStaff(permissions.BasePermission):
+    """The schema and its page, ``/docs``: for a key with the read scope, or for a staff
+    user signed in to the admin (a browser opening the page sends no API key)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if isinstance(user, ApiClient):
+            return user.may(Scope.READ)
+        if user is not None and getattr(user, "is_active", False) and getattr(user, "is_staff", False):
+            return True
+        raise exceptions.NotAuthenticated("send an API key (Authorization: Api-Key <key>), or sign in to the admin")

@@ -9,7 +9,9 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from simulations import charts
 from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS, setting_bounds
+from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
 from simulations.wire import camel_name
@@ -163,6 +165,16 @@ class JobListQuery(StrictInput):
     )
 
 
+class ChartQuery(StrictInput):
+    """The query of ``GET /simulations/{id}/chart.svg|png``."""
+
+    chart = serializers.ChoiceField(choices=charts.CHARTS, required=False, default="fan")
+    width = serializers.IntegerField(min_value=charts.WIDTH[0], max_value=charts.WIDTH[1], required=False, default=800)
+    height = serializers.IntegerField(
+        min_value=charts.HEIGHT[0], max_value=charts.HEIGHT[1], required=False, default=450
+    )
+
+
 class JobCreatedOutput(serializers.Serializer):
     job_id = serializers.UUIDField(source="id")
     status = serializers.ChoiceField(choices=JobStatus.choices)
@@ -223,9 +235,97 @@ class JobListItemOutput(serializers.ModelSerializer):
         }
 
 
+def _percentiles(names: tuple[int, ...], what: str, *, along: bool = False, **kwargs: Any) -> serializers.Serializer:
+    """An object with one number per percentile (``p5``, ``p50`` ...), or one list of
+    numbers per percentile (``along`` the fan's steps)."""
+
+    def field(p: int) -> serializers.Field:
+        text = f"{p}th percentile, {what}"
+        if along:
+            return serializers.ListField(child=serializers.FloatField(), help_text=text)
+        return serializers.FloatField(allow_null=True, help_text=text)
+
+    name = f"{'Bands' if along else 'Percentiles'}{len(names)}"
+    return type(name, (serializers.Serializer,), {f"p{p}": field(p) for p in names})(**kwargs)
+
+
+class DistributionSchema(serializers.Serializer):
+    """One per-path quantity across the paths; every number is null when ``count`` is 0."""
+
+    count = serializers.IntegerField(help_text="paths the quantity was measured on")
+    mean = serializers.FloatField(allow_null=True)
+    std = serializers.FloatField(allow_null=True, help_text="standard deviation")
+    min = serializers.FloatField(allow_null=True)
+    max = serializers.FloatField(allow_null=True)
+    percentiles = _percentiles(PERCENTILES, "in the quantity's unit")
+
+
+class ProbabilitySchema(serializers.Serializer):
+    estimate = serializers.FloatField(help_text="share of paths, 0 to 1")
+    std_error = serializers.FloatField(help_text="standard error of the estimate")
+    ci95_low = serializers.FloatField(help_text="95% Wilson interval, low end")
+    ci95_high = serializers.FloatField(help_text="95% Wilson interval, high end")
+    count = serializers.IntegerField(help_text="paths with the outcome")
+
+
+class ProbabilitiesSchema(serializers.Serializer):
+    profit = ProbabilitySchema(help_text="final P&L above zero")
+    ruin = ProbabilitySchema(help_text="equity reached the ruin level")
+    passed = ProbabilitySchema(help_text="the profit target reached before any rule failed")
+    fail = ProbabilitySchema(help_text="a rule failed (drawdown, daily loss, ruin) before the target")
+    undecided = ProbabilitySchema(help_text="neither by the horizon")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["pass"] = fields.pop("passed")  # a keyword in Python, a name on the wire
+        return fields
+
+
+class EquityFanSchema(serializers.Serializer):
+    steps = serializers.ListField(child=serializers.IntegerField(), help_text="step counts, in the result's unit")
+    bands = _percentiles(
+        BAND_PERCENTILES, "equity in account currency at each step", along=True, help_text="one list per band"
+    )
+    paths = serializers.IntegerField(help_text="paths the fan is drawn from (band_paths)")
+
+
+class HistogramSchema(serializers.Serializer):
+    edges = serializers.ListField(child=serializers.FloatField(), help_text="bin edges, final P&L in account currency")
+    counts = serializers.ListField(child=serializers.IntegerField(), help_text="paths per bin (one fewer than edges)")
+    below = serializers.IntegerField(help_text="paths below the first edge (under p0.5)")
+    above = serializers.IntegerField(help_text="paths above the last edge (over p99.5)")
+
+
+class ResultSchema(serializers.Serializer):
+    """Documentation of a finished job's ``result`` (the engine's ``SimulationResult``;
+    a test keeps the two equal). Amounts in account currency, steps in ``unit``s."""
+
+    paths = serializers.IntegerField(help_text="paths simulated")
+    horizon = serializers.IntegerField(help_text="steps per path")
+    unit = serializers.ChoiceField(choices=["trade", "day"], help_text="what one step resamples")
+    seed = serializers.IntegerField(help_text="reproduces the run with the same input")
+    config = serializers.DictField(help_text="the settings used, defaults filled in (as in config)")
+    final_pnl = DistributionSchema(help_text="P&L at each path's end, account currency")
+    final_return = DistributionSchema(help_text="final P&L over the starting balance, a fraction")
+    max_drawdown = DistributionSchema(help_text="largest fall from a high-water mark, account currency")
+    max_drawdown_pct = DistributionSchema(help_text="the same as a fraction of that high-water mark")
+    longest_losing_streak = DistributionSchema(help_text="most losing steps in a row")
+    steps_to_pass = DistributionSchema(allow_null=True, help_text="steps until the target, on passing paths")
+    probabilities = ProbabilitiesSchema()
+    equity_fan = EquityFanSchema()
+    histogram = HistogramSchema()
+    elapsed_seconds = serializers.FloatField(help_text="the engine's time for this job, seconds")
+    versions = serializers.DictField(child=serializers.CharField(), help_text="engine and library versions")
+
+
+@extend_schema_field(ResultSchema(allow_null=True))
+class ResultField(serializers.JSONField):
+    pass
+
+
 class JobDetailOutput(JobListItemOutput):
     input_data = serializers.JSONField()
-    result = serializers.JSONField(allow_null=True)
+    result = ResultField(allow_null=True)
 
     class Meta(JobListItemOutput.Meta):
         fields = JobListItemOutput.Meta.fields + ["input_data", "result"]

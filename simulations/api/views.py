@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from simulations import selectors, services
+from simulations import charts, selectors, services
 from simulations.api.pagination import JobPagination
 from simulations.api.serializers import (
+    ChartQuery,
     JobBatchCreatedOutput,
     JobCancelledOutput,
     JobCreatedOutput,
@@ -149,3 +154,37 @@ class SimulationCancelApi(APIView):
     def post(self, request: Request, job_id: str) -> Response:
         job = services.cancel_job(job_id=job_id, client=request.user)
         return Response(JobCancelledOutput(job).data)
+
+
+class SimulationChartApi(APIView):
+    """``GET /simulations/{id}/chart.svg`` or ``.png``: the equity fan (with the rule
+    lines) or the final P&L histogram (with the outcome probabilities); a placeholder
+    picture while the job has no result."""
+
+    scopes = {"GET": Scope.READ}
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # an image client sends Accept: image/*; errors still answer in JSON, not 406
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="simulations_chart",
+        parameters=[
+            ChartQuery,
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=list(charts.FORMATS), description="svg or png"),
+        ],
+        responses={
+            (200, "image/svg+xml"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            **{code: ERRORS[code] for code in (400, 401, 403, 404, 429)},
+        },
+    )
+    def get(self, request: Request, job_id: str, fmt: str) -> HttpResponse:
+        query = ChartQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        job = selectors.job_get(job_id=job_id, client=request.user)
+        picture, final = selectors.job_chart(job, fmt=fmt, **query.validated_data)
+        response = HttpResponse(picture, content_type=charts.CONTENT_TYPES[fmt])
+        # a finished job's chart never changes; a placeholder does
+        response["Cache-Control"] = "private, max-age=86400, immutable" if final else "no-store"
+        return response

@@ -159,4 +159,4 @@ def path_segment(value: object) -> str:
     segments ``.`` and ``..`` too (urllib3, proxies and servers resolve them, so the id
     ``..`` would ask for ``/api/trades``)."""
     segment = quote(str(value), safe="")
-    return segment
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment

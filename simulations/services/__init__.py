@@ -26,6 +26,7 @@ from simulations.services.jobs import (  # noqa: F401
     enqueue_job,
     fail_job,
     record_progress,
+    rerun_job,
     start_job,
 )
 from simulations.services.recovery import (  # noqa: F401

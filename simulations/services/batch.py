@@ -74,6 +74,7 @@ _APPLY = """
 UPDATE simulations_simulationjob AS j SET
     status = c.status,
     result = c.result,
+    summary = c.summary::jsonb,
     error = c.error,
     started_at = COALESCE(j.started_at, c.started_at),
     completed_at = c.completed_at,

@@ -228,6 +228,25 @@ def build_job(
     )
 
 
+def rerun_job(*, job_id: JobId) -> SimulationJob:
+    """A new pending job with a failed or cancelled job's request (the same client,
+    ids, config and trades); the old job stays as it was."""
+    old = SimulationJob.objects.filter(pk=job_id).select_related("client").first()
+    if old is None:
+        raise JobNotFound(f"no simulation job {job_id}")
+    if old.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise InvalidTransition(f"job {job_id} is {old.status}; only a failed or cancelled job is re-run")
+    data = old.input_data or {}
+    return create_job(
+        assessment_id=old.assessment_id,
+        funded_account_id=old.funded_account_id,
+        config=data.get("config"),
+        trades=data.get("trades"),
+        trigger=old.trigger,
+        client=old.client,
+    )
+
+
 def enqueue_job(*, job_id: JobId) -> None:
     """Send the job to the simulation queue (called after the creating transaction commits)."""
     current_app.send_task(task_names.RUN_SIMULATION, args=(str(job_id),))
@@ -357,6 +376,7 @@ def _finish(
         changed = SimulationJob.objects.filter(pk=job_id, status__in=allowed_from, **guard).update(
             status=status,
             result=result,
+            summary=summary,
             error=error,
             completed_at=now,
             updated_at=now,

@@ -98,3 +98,54 @@ def test_the_outbox_page_lists_waiting_failing_and_put_off_events(operator, jobs
     assert listed("?delivery=waiting") == {waiting.pk}
     assert listed("?delivery=put_off") == {refused.pk}
     assert "MSG_SIZE_TOO_LARGE" in operator.get("/admin/simulations/eventoutbox/?delivery=failing").text
+
+
+def test_the_list_shows_the_summary_and_reads_no_result_or_input(operator, jobs):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    done, _ = jobs
+    done.refresh_from_db()
+    with CaptureQueriesContext(connection) as queries:
+        page = operator.get("/admin/simulations/simulationjob/")
+    assert page.status_code == 200
+    p_pass = done.result["probabilities"]["pass"]["estimate"]
+    assert f"{p_pass:.1%}" in page.text and "P(pass)" in page.text and "P(ruin)" in page.text
+    job_selects = [q["sql"] for q in queries.captured_queries if 'FROM "simulations_simulationjob"' in q["sql"]]
+    assert job_selects and len(queries.captured_queries) <= 12, [q["sql"][:120] for q in queries.captured_queries]
+    for sql in job_selects:
+        assert '"simulations_simulationjob"."result"' not in sql and '"input_data"' not in sql, sql
+
+
+def test_a_job_page_draws_its_charts_and_tables_and_folds_the_json(operator, jobs):
+    done, pending = jobs
+
+    def charts_of(job) -> str:
+        page = operator.get(f"/admin/simulations/simulationjob/{job.id}/change/").text
+        return page.split('class="mc-charts">')[1].split("</div>")[0]
+
+    page = operator.get(f"/admin/simulations/simulationjob/{done.id}/change/").text
+    drawn = charts_of(done)
+    assert drawn.count("<svg") == 2 and "Equity over" in drawn and "Final P&amp;L across" in drawn
+    assert "95% interval" in page and "p50" in page and "collapse" in page
+    waiting = charts_of(pending)
+    assert waiting.count("<svg") == 2 and "pending: no result yet" in waiting
+
+
+def test_operators_rerun_a_failed_job_as_a_new_job(operator, jobs):
+    from simulations.models import JobStatus, SimulationJob
+
+    done, _ = jobs
+    failed = services.create_job(
+        assessment_id="A-F", trades=factories.trades(), config=factories.config(), enqueue=False
+    )
+    services.fail_job(job_id=failed.id, error="Core Service down")
+    response = operator.post(
+        "/admin/simulations/simulationjob/",
+        {"action": "rerun_jobs", "_selected_action": [str(failed.id), str(done.id)]},
+        follow=True,
+    )
+    assert "1 new job(s) created, 1 skipped" in response.text
+    new = SimulationJob.objects.exclude(pk__in=[failed.pk, done.pk]).get(assessment_id="A-F")
+    assert new.status == JobStatus.PENDING and new.input_data == failed.input_data and new.client_id == failed.client_id
+    assert SimulationJob.objects.get(pk=failed.pk).status == JobStatus.FAILED

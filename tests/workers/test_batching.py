@@ -84,6 +84,7 @@ def snapshot(jobs):
                 j.assessment_id[2:],
                 j.status,
                 j.result,
+                j.summary,
                 j.error,
                 j.attempts,
                 j.paths_done,
@@ -145,6 +146,9 @@ def test_batched_writes_equal_per_row_writes(flush):
     written = flush([change_for(job, i) for i, job in enumerate(batched)])
     assert written == {j.id for j in batched}
     assert snapshot(batched) == snapshot(per_row)
+    summaries = [SimulationJob.objects.get(pk=j.id).summary for j in batched]
+    assert [s is not None for s in summaries] == [i % 5 != 4 for i in range(20)]  # completed ones carry it
+    assert summaries[0]["probabilityOfPass"] == RESULTS[0].summary()["probabilityOfPass"]
 
 
 @pytest.mark.parametrize("flush", [finish_jobs_arrays, finish_jobs_copy, finish_jobs_executemany])

@@ -137,3 +137,44 @@ def test_the_config_schema_is_the_engines_config_with_its_bounds():
             assert f"1 to {high}" in config["paths"]["description"]
             continue
         assert (config[camel_name(name)]["minimum"], config[camel_name(name)]["maximum"]) == (low, high), name
+
+
+def test_the_result_schema_is_the_engines_result():
+    """One definition: every field of the engine's result, and no other, is in the schema."""
+    from dataclasses import fields
+
+    from simulations.api import serializers as s
+    from simulations.engine import result as r
+
+    pairs = [
+        (r.SimulationResult, s.ResultSchema),
+        (r.Distribution, s.DistributionSchema),
+        (r.Probability, s.ProbabilitySchema),
+        (r.EquityFan, s.EquityFanSchema),
+        (r.Histogram, s.HistogramSchema),
+    ]
+    for dataclass, serializer in pairs:
+        assert {f.name for f in fields(dataclass)} == set(serializer().fields), dataclass.__name__
+    assert set(s.DistributionSchema().fields["percentiles"].fields) == {f"p{p}" for p in r.PERCENTILES}
+    assert set(s.EquityFanSchema().fields["bands"].fields) == {f"p{p}" for p in r.BAND_PERCENTILES}
+    job = services.create_job(assessment_id="A-r", trades=factories.trades(), config=factories.config(), enqueue=False)
+    services.run_job(job_id=job.id, worker_id="test:1")
+    job.refresh_from_db()
+    assert set(job.result["probabilities"]) == set(s.ProbabilitiesSchema().fields)
+
+
+def test_the_docs_page_is_for_read_keys_and_staff_and_its_files_are_served_here(client):
+    from django.contrib.auth import get_user_model
+
+    anonymous = client.get("/docs")
+    assert anonymous.status_code == 401 and anonymous["Content-Type"].startswith("application/json")
+    assert factories.api_client("submit").get("/docs").status_code == 403
+    page = factories.api_client("read").get("/docs", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and b"swagger-ui" in page.content
+    staff = get_user_model().objects.create_user("docs-reader", password="pw", is_staff=True)
+    client.force_login(staff)
+    html = client.get("/docs").content.decode()
+    assert "/schema" in html and "cdn" not in html.lower()
+    bundle = next(part.split('"')[0] for part in html.split('src="')[1:] if "swagger-ui-bundle" in part)
+    assert bundle.startswith("/static/") and client.get(bundle).status_code == 200
+    assert client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code == 200
