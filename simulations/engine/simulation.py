@@ -17,7 +17,7 @@ import numpy as np
 from . import kernels, stats
 from ._kernels_python import mix64
 from ._typing import Float64Array, Int64Array
-from .config import EngineLimits, Method, SimulationConfig
+from .config import EngineLimits, Method, Mode, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
 from .result import Distribution, SimulationResult
@@ -150,18 +150,25 @@ def simulate(
     return _summarise(merged, bands[:, : min(band_rows, done)], plan, config, started, parallel)
 
 
-def warm_up() -> None:
-    """Load (or compile) every kernel specialisation a job can use, on a tiny input.
+def warm_up(
+    *,
+    methods: Sequence[Method] = tuple(_METHOD_CODES),
+    modes: Sequence[Mode] = ("pnl", "returns"),
+    parallel: Sequence[bool] = (True, False),
+) -> None:
+    """Load (or compile) the kernel specialisations of these methods, modes and
+    threadings (default: every one a job can use), on a tiny input.
 
-    Workers call this once per process after fork so no job pays compile time.
+    Workers call this once per process after fork so no job pays compile time; the
+    command line prepares only what its one run needs.
     """
     history = TradeHistory(np.array([1.0, -1.0, 2.0, -0.5]))
-    for method in _METHOD_CODES:
-        for mode in ("pnl", "returns"):
+    for method in methods:
+        for mode in modes:
             values = history.values / 100.0 if mode == "returns" else history.values
-            for parallel in (True, False):
+            for threaded in parallel:
                 simulate(
-                    TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1), parallel=parallel
+                    TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1), parallel=threaded
                 )
 
 

@@ -39,6 +39,7 @@ def run_job(
     max_attempts: int | None = None,
     write: ChangeWriter = write_now,
     parallel: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> SimulationJob | None:
     """Simulate one job and write its end state: what a worker does with a task.
 
@@ -51,6 +52,8 @@ def run_job(
     Bad input and an unusable Core Service fail the job with the reason; any other
     error fails it too and is re-raised so the worker logs and counts it. Returns
     ``None`` when there was nothing to do (a duplicate or late delivery).
+    ``on_progress(done, total)`` hears of the paths as they are drawn (the command
+    line's progress bar).
     """
     job = SimulationJob.objects.filter(pk=job_id).first()
     if job is None or job.is_finished:
@@ -68,7 +71,9 @@ def run_job(
             logger.info("job %s: nothing to claim (already taken or finished)", job_id)
             return None
     try:
-        change = _compute(job, worker_id=worker_id, small=small, parallel=parallel, write_on_crash=write)
+        change = _compute(
+            job, worker_id=worker_id, small=small, parallel=parallel, write_on_crash=write, on_progress=on_progress
+        )
     except SimulationCancelled:
         logger.info("job %s: stopped, no longer held by %s (cancelled or requeued)", job.id, worker_id)
         return None
@@ -113,7 +118,13 @@ def run_small_jobs(
 
 
 def _compute(
-    job: SimulationJob, *, worker_id: str, small: bool, parallel: bool, write_on_crash: ChangeWriter
+    job: SimulationJob,
+    *,
+    worker_id: str,
+    small: bool,
+    parallel: bool,
+    write_on_crash: ChangeWriter,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> JobChange:
     """Simulate one job into its end state (completed, or failed with the reason)."""
     change = JobChange(
@@ -126,6 +137,12 @@ def _compute(
     )
     started = time.perf_counter()
     watch = None if small else _ProgressWatch(job)
+    listeners = [f for f in (watch and watch.progress, on_progress) if f is not None]
+
+    def progress(done: int, total: int) -> None:
+        for listener in listeners:
+            listener(done, total)
+
     try:
         history = _load_history(job)
         config = SimulationConfig.from_dict(snake_keys(job.input_data.get("config") or {}), engine_limits())
@@ -134,7 +151,7 @@ def _compute(
             config,
             limits=engine_limits(),
             parallel=parallel,
-            progress=watch and watch.progress,
+            progress=progress if listeners else None,
             should_stop=watch and watch.released,
         )
     except SimulationCancelled:

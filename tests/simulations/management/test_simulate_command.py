@@ -1,7 +1,9 @@
-"""``manage.py simulate``: a CSV in, a readable summary out, through the services."""
+"""``manage.py simulate``: a CSV or JSON file in; a summary, JSON, CSV or charts out; a progress
+bar on a terminal and nothing extra on a pipe; through the services."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from PIL import Image
 
 from simulations.models import JobStatus, SimulationJob
 
@@ -45,7 +48,7 @@ def test_the_sample_runs_and_prints_a_summary():
 
 def test_json_output_is_the_stored_result():
     out = StringIO()
-    call_command("simulate", str(SAMPLE), "--paths", "500", "--seed", "1", "--json", stdout=out)
+    call_command("simulate", str(SAMPLE), "--paths", "500", "--seed", "1", "--format", "json", stdout=out)
     assert json.loads(out.getvalue()) == SimulationJob.objects.get().result
 
 
@@ -80,3 +83,126 @@ def test_the_command_line_exits_non_zero_with_a_message(tmp_path):
     )
     assert proc.returncode != 0
     assert "no such file" in proc.stderr
+
+
+def test_csv_output_has_every_number_of_the_result():
+    out = StringIO()
+    call_command("simulate", str(SAMPLE), "--paths", "500", "--seed", "1", "--format", "csv", stdout=out)
+    rows = list(csv.DictReader(StringIO(out.getvalue())))
+    result = SimulationJob.objects.get().result
+    by_key = {(r["metric"], r["statistic"]): r["value"] for r in rows}
+    assert float(by_key[("final_pnl", "p50")]) == pytest.approx(result["final_pnl"]["percentiles"]["p50"])
+    assert float(by_key[("probability_pass", "estimate")]) == pytest.approx(result["probabilities"]["pass"]["estimate"])
+    assert by_key[("run", "paths")] == "500"
+
+
+def test_a_json_file_of_trades_in_the_apis_shapes(tmp_path):
+    trades = [{"pnl": 120.5, "closedAt": "2026-06-01T14:30:00Z"}, {"pnl": -80, "closedAt": "2026-06-02T10:00:00Z"}]
+    for name, body in (("list.json", trades), ("object.json", {"trades": trades}), ("numbers.json", [5, -3, 2.5])):
+        path = tmp_path / name
+        path.write_text(json.dumps(body))
+        call_command("simulate", str(path), "--paths", "200", "--seed", "2", stdout=StringIO())
+    units = [j.result["unit"] for j in SimulationJob.objects.order_by("created_at")]
+    assert units == ["day", "day", "trade"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    with pytest.raises(CommandError, match="list of trades"):
+        call_command("simulate", str(bad), stdout=StringIO())
+
+
+def test_charts_are_drawn_to_the_files_named(tmp_path):
+    fan, histogram = tmp_path / "fan.svg", tmp_path / "hist.png"
+    out = StringIO()
+    call_command(
+        "simulate",
+        str(SAMPLE),
+        "--paths",
+        "800",
+        "--seed",
+        "1",
+        "--profit-target",
+        "6000",
+        "--chart",
+        str(fan),
+        "--histogram",
+        str(histogram),
+        stdout=out,
+    )
+    svg = fan.read_text()
+    assert "<svg" in svg and "Equity over" in svg and "target" in svg
+    assert Image.open(histogram).size == (800, 450)
+    assert f"chart: {fan}" in out.getvalue()
+    with pytest.raises(CommandError, match=r"\.svg or \.png"):
+        call_command("simulate", str(SAMPLE), "--chart", str(tmp_path / "fan.gif"), stdout=StringIO())
+
+
+def test_help_shows_the_defaults():
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "simulate", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode == 0
+    assert "(default: 10000)" in text and "(default: bootstrap)" in text and "(default: text)" in text
+    assert "(default: None)" not in text
+
+
+def run_cli(*args: str, tty: bool) -> tuple[str, str]:
+    """The command as a separate process on the test database, its stderr a pseudo-terminal or a pipe."""
+    import os
+    import pty
+
+    from django.db import connection
+
+    env = dict(os.environ, DATABASE_URL=database_url_of(connection))
+    if not tty:
+        proc = subprocess.run(
+            [sys.executable, "manage.py", "simulate", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout, proc.stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "simulate", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    out = proc.stdout.read()
+    assert proc.wait(300) == 0
+    os.close(leader)
+    return out, b"".join(chunks).decode(errors="replace")
+
+
+def database_url_of(connection) -> str:
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_only_the_output():
+    args = (str(SAMPLE), "--paths", "300000", "--seed", "4")
+    out, err = run_cli(*args, tty=True)
+    assert "preparing the kernels" in err and "paths" in err and "300000/300000" in err.replace(",", ""), err[-500:]
+    assert "300,000 paths" in out
+    out, err = run_cli(*args, tty=False)
+    assert err == "" and "300,000 paths" in out
