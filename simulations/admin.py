@@ -54,6 +54,36 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class RulesFilter(admin.SimpleListFilter):
+    """Jobs by the rules their config switches on (a condition on the stored input, in
+    the query: no input is read into Python)."""
+
+    title = "rules"
+    parameter_name = "rules"
+    RULES = {
+        "profit_target": "profit target",
+        "max_drawdown": "max drawdown",
+        "trailing": "trailing drawdown",
+        "daily_loss_limit": "daily loss limit",
+        "ruin_level": "ruin level",
+        "none": "no rules",
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(self.RULES.items())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        rules = "input_data__config__rules"
+        if value == "trailing":
+            return queryset.filter(**{f"{rules}__drawdown_type": "trailing"})
+        if value == "none":
+            return queryset.exclude(**{f"{rules}__has_any_keys": ["profit_target", "max_drawdown", "daily_loss_limit"]})
+        if value in self.RULES:
+            return queryset.filter(**{f"{rules}__has_key": value}).exclude(**{f"{rules}__{value}": None})
+        return queryset
+
+
 @admin.register(SimulationJob)
 class SimulationJobAdmin(ReadOnlyAdmin):
     list_display = (
@@ -70,7 +100,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "progress",
         "created_at",
     )
-    list_filter = ("status", "trigger", "client", "created_at", "completed_at")
+    list_filter = ("status", "trigger", RulesFilter, "client", "created_at", "completed_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key")
     ordering = ("-created_at",)

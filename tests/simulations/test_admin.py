@@ -149,3 +149,23 @@ def test_operators_rerun_a_failed_job_as_a_new_job(operator, jobs):
     new = SimulationJob.objects.exclude(pk__in=[failed.pk, done.pk]).get(assessment_id="A-F")
     assert new.status == JobStatus.PENDING and new.input_data == failed.input_data and new.client_id == failed.client_id
     assert SimulationJob.objects.get(pk=failed.pk).status == JobStatus.FAILED
+
+
+def test_jobs_are_filtered_by_the_rules_they_use(operator):
+    def job(account, rules):
+        return services.create_job(
+            funded_account_id=account, trades=[1.0, -1.0], config={"paths": 10, "rules": rules}, enqueue=False
+        )
+
+    target = job("R-TARGET", {"profitTarget": 100})
+    trailing = job("R-TRAIL", {"maxDrawdown": 50, "drawdownType": "trailing"})
+    bare = job("R-NONE", {})
+
+    def listed(value):
+        page = operator.get(f"/admin/simulations/simulationjob/?rules={value}").text
+        return {j.funded_account_id for j in (target, trailing, bare) if str(j.id) in page}
+
+    assert listed("profit_target") == {"R-TARGET"}
+    assert listed("trailing") == {"R-TRAIL"}
+    assert listed("max_drawdown") == {"R-TRAIL"}
+    assert listed("none") == {"R-NONE"}
