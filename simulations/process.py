@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -19,6 +20,50 @@ T = TypeVar("T")
 def worker_id() -> str:
     """``host:pid`` of the current process (a prefork child has its own): who holds a job."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def usable_cpus(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int:
+    """The CPUs this process may really use: its affinity (``taskset``, a cpuset), and no
+    more than its cgroup's CPU quota (a container's CPU limit), at least 1.
+    ``os.cpu_count()`` is the host's: in a 2-CPU pod on a 64-core node it says 64, and
+    64 numba threads would spend the quota being throttled."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota(cgroup_root, proc_cgroup)
+    if quota is not None:
+        cpus = min(cpus, int(quota))  # 1.5 CPUs: one thread, not two throttled ones
+    return max(1, cpus)
+
+
+def cgroup_cpu_quota(cgroup_root: str, proc_cgroup: str) -> float | None:
+    """CPUs' worth of time the process's cgroup may use (cgroup v2 ``cpu.max``, v1
+    ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``); ``None`` without a limit."""
+    root = Path(cgroup_root)
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and (root / "cgroup.controllers").exists():  # v2, mounted at the root
+            for directory in (root / path.lstrip("/"), root):  # in a container: its own cgroup is the root
+                text = _read(directory / "cpu.max")
+                if text is not None:
+                    quota, _, period = text.partition(" ")
+                    return None if quota == "max" else int(quota) / int(period or 100_000)
+        elif "cpu" in controllers.split(","):
+            mount = root / controllers
+            for directory in (mount / path.lstrip("/"), mount):
+                quota_text, period_text = _read(directory / "cpu.cfs_quota_us"), _read(directory / "cpu.cfs_period_us")
+                if quota_text is not None and period_text is not None:
+                    return None if int(quota_text) < 0 else int(quota_text) / int(period_text)
+    return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 class PerProcess(Generic[T]):

@@ -19,6 +19,7 @@ from celery.signals import (
 from django.db import close_old_connections
 
 from simulations import metrics
+from simulations.process import usable_cpus
 from workers import heartbeat
 from workers.batching import stop_process_writer
 
@@ -58,7 +59,8 @@ def prepare_child_process(**_: Any) -> None:
     """Start the heartbeat, size numba's thread pool, load the kernels.
 
     Threads x worker processes must not exceed the cores: with N prefork children
-    on C cores each child runs kernels on max(1, C // N) threads. Kernels are only
+    on C usable CPUs (affinity and cgroup quota, not the host's count) each child runs
+    kernels on max(1, C // N) threads. Kernels are only
     ever launched from the child's main thread (the heartbeat thread never calls
     them), so numba's default 'workqueue' layer is safe; and since this runs after
     the fork, no thread pool ever crosses one.
@@ -68,7 +70,7 @@ def prepare_child_process(**_: Any) -> None:
     from simulations.engine import warm_up
 
     heartbeat.start_process_heartbeat(_node_name)
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "0") or 0) or cores
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
