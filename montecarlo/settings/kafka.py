@@ -31,5 +31,7 @@ OUTBOX_MAX_REFUSED_BACKOFF = env.float("OUTBOX_MAX_REFUSED_BACKOFF", default=600
 BRIDGE_METRICS_PORT = env.int("BRIDGE_METRICS_PORT", default=9108)
 # SIGTERM: how long the bridge may take to finish its batch and leave the group.
 BRIDGE_SHUTDOWN_GRACE = env.float("BRIDGE_SHUTDOWN_GRACE", default=20.0)
+# BRIDGE_LIVENESS_DIR and BRIDGE_LIVENESS_MAX_AGE are read by workers/kafka/liveness.py
+# itself: its probe runs without Django.
 # How long the producer keeps retrying one message before reporting it failed (ms).
 KAFKA_MESSAGE_TIMEOUT_MS = env.int("KAFKA_MESSAGE_TIMEOUT_MS", default=30_000)

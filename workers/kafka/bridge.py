@@ -24,6 +24,7 @@ from simulations import metrics, services
 from simulations.errors import InvalidInput
 from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, physical_topic
 from workers.kafka.clients import new_consumer, producer_config
+from workers.kafka.liveness import Liveness
 from workers.kafka.schemas import AssessmentCompleted, InvalidEvent
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class AssessmentCompletedBridge:
         batch_size: int = 100,
         poll_timeout: float = 1.0,
         max_backoff: float = 30.0,
+        liveness: Liveness | None = None,
     ):
+        self.liveness = liveness
         self.topic = physical_topic(ASSESSMENT_COMPLETED)
         self.dlq_topic = physical_topic(ASSESSMENT_COMPLETED_DLQ)
         self.stop = stop
@@ -59,6 +62,8 @@ class AssessmentCompletedBridge:
         backoff = 0.5
         while not self.stop.is_set():
             messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout)
+            if self.liveness is not None:
+                self.liveness.beat("consumer")
             if not messages:
                 continue
             close_old_connections()  # a long-lived process: never use a dead connection

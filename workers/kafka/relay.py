@@ -34,6 +34,7 @@ from simulations import metrics
 from simulations.events import physical_topic
 from simulations.models import EventOutbox
 from workers.kafka.clients import process_producer
+from workers.kafka.liveness import Liveness
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ class OutboxRelay:
         flush_timeout: float = 40.0,
         first_refused_backoff: float = 1.0,
         max_refused_backoff: float = 600.0,
+        liveness: Liveness | None = None,
     ):
+        self.liveness = liveness
         self.stop = stop
         self.batch_size = batch_size
         self.idle_wait = idle_wait
@@ -102,6 +105,8 @@ class OutboxRelay:
         backoff = 0.0
         try:
             while not self.stop.is_set():
+                if self.liveness is not None:
+                    self.liveness.beat("relay")
                 close_old_connections()
                 try:
                     done = self.relay_once()

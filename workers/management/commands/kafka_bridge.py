@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from workers.kafka.bridge import AssessmentCompletedBridge
+from workers.kafka.liveness import Liveness
 from workers.kafka.relay import OutboxRelay
 from workers.kafka.topics import ensure_topics
 
@@ -38,6 +39,8 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         topics = ensure_topics()
+        liveness = Liveness()
+        liveness.forget()  # a restarted container's files are the last run's
         if settings.BRIDGE_METRICS_PORT:
             start_http_server(settings.BRIDGE_METRICS_PORT)
         relay_thread = None
@@ -49,6 +52,7 @@ class Command(BaseCommand):
                 max_backoff=settings.OUTBOX_MAX_BACKOFF,
                 max_refused_backoff=settings.OUTBOX_MAX_REFUSED_BACKOFF,
                 flush_timeout=settings.KAFKA_MESSAGE_TIMEOUT_MS / 1000 + 10,
+                liveness=liveness,
             )
             relay_thread = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
             relay_thread.start()
@@ -62,6 +66,7 @@ class Command(BaseCommand):
                 stop=stop,
                 batch_size=settings.KAFKA_BATCH_SIZE,
                 poll_timeout=settings.KAFKA_POLL_TIMEOUT,
+                liveness=liveness,
             )
             try:
                 bridge.run()
@@ -69,4 +74,5 @@ class Command(BaseCommand):
                 bridge.close(settings.BRIDGE_SHUTDOWN_GRACE)
         if relay_thread is not None:
             relay_thread.join(settings.BRIDGE_SHUTDOWN_GRACE)
+        liveness.forget()
         self.stdout.write("kafka bridge stopped")
