@@ -59,3 +59,44 @@ def test_compose_and_helm_run_every_process_of_the_architecture():
         assert needle in templates
     values = yaml.safe_load((ROOT / "helm/montecarlo/values.yaml").read_text())
     assert values["worker"]["terminationGracePeriodSeconds"] > 60
+
+
+def compose_schema() -> dict:
+    import subprocess
+
+    done = subprocess.run(["bash", str(ROOT / "deploy/compose-schema.sh")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(Path(done.stdout.strip()).read_text())
+
+
+def test_compose_is_valid_by_the_compose_specification_and_starts_in_order():
+    import copy
+
+    import jsonschema
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    schema = compose_schema()
+    jsonschema.validate(compose, schema)
+    broken = copy.deepcopy(compose)
+    broken["services"]["web"]["depends_on"]["migrate"]["condition"] = "service_finished"
+    try:
+        jsonschema.validate(broken, schema)
+        raise AssertionError("the schema took a condition Compose does not know")
+    except jsonschema.ValidationError:
+        pass
+
+    services = compose["services"]
+    app = {"web", "worker", "beat", "bridge"}
+    for name in app:  # never on an old schema
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
+    assert "migrate" not in services["migrate"]["depends_on"] and services["migrate"]["restart"] == "no"
+    for name, service in services.items():
+        if name != "migrate":
+            assert service.get("restart") == "unless-stopped", name
+    servers = {"proxy", "web", "worker", "bridge", "postgres", "broker", "keys", "kafka", "prometheus", "grafana"}
+    for name in servers:
+        assert services[name].get("healthcheck", {}).get("test"), name
+    # what the app waits for is healthy, not merely started
+    assert {c["condition"] for n, c in services["worker"]["depends_on"].items() if n != "migrate"} == {
+        "service_healthy"
+    }
