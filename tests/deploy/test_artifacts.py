@@ -75,15 +75,12 @@ def test_compose_is_valid_by_the_compose_specification_and_starts_in_order():
     import jsonschema
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    schema = compose_schema()
-    jsonschema.validate(compose, schema)
+    # draft 7, as the schema says ("$schema" names it without the "#" jsonschema looks for)
+    validator = jsonschema.Draft7Validator(compose_schema())
+    validator.validate(compose)
     broken = copy.deepcopy(compose)
     broken["services"]["web"]["depends_on"]["migrate"]["condition"] = "service_finished"
-    try:
-        jsonschema.validate(broken, schema)
-        raise AssertionError("the schema took a condition Compose does not know")
-    except jsonschema.ValidationError:
-        pass
+    assert not validator.is_valid(broken), "the schema took a condition Compose does not know"
 
     services = compose["services"]
     app = {"web", "worker", "beat", "bridge"}

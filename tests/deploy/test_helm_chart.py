@@ -87,11 +87,13 @@ def test_services_and_budgets_select_the_pods_they_mean(helm):
     assert not selects(service["spec"]["selector"], pods["mc-montecarlo-worker"]["metadata"]["labels"])
     port_names = {p["name"] for c in web["spec"]["containers"] for p in c["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
-    ((_, budget),) = by_kind(objects, "PodDisruptionBudget").items()
-    chosen = [
-        n for n, pod in pods.items() if selects(budget["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
-    ]
-    assert chosen == ["mc-montecarlo-worker"]
+    for name, budget in by_kind(objects, "PodDisruptionBudget").items():
+        chosen = [
+            n
+            for n, pod in pods.items()
+            if selects(budget["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+        ]
+        assert chosen == [name], (name, chosen)  # each budget covers its own pods only
     for deployment in by_kind(objects, "Deployment").values():
         assert selects(
             deployment["spec"]["selector"]["matchLabels"], deployment["spec"]["template"]["metadata"]["labels"]
@@ -194,3 +196,83 @@ def test_clients_reach_the_web_pods_through_the_proxy_and_never_the_metrics_port
     proxy_config = by_kind(objects, "ConfigMap")["mc-montecarlo-proxy"]["data"]["nginx.conf.template"]
     assert proxy_config == (CHART / "files/nginx.conf.template").read_text()
     assert containers["proxy"]["livenessProbe"]["httpGet"]["port"] == "http"
+
+
+ALL_ON = (
+    *SECRETS,
+    "--set",
+    "web.autoscaling.enabled=true",
+    "--set",
+    "worker.keda.enabled=true",
+    "--set",
+    "worker.keda.redisAddress=broker:6379",
+    "--set",
+    "metrics.podMonitor=true",
+)
+
+
+def test_every_rendered_object_is_valid_kubernetes(helm):
+    """Against the Kubernetes API's own JSON schemas (kubernetes-validate, offline, strict:
+    no field the API does not know); the custom resources by their required fields."""
+    import copy
+
+    import kubernetes_validate
+
+    objects = render(helm, *ALL_ON)
+    custom = {"PodMonitor": ("selector", "podMetricsEndpoints"), "ScaledObject": ("scaleTargetRef", "triggers")}
+    for obj in objects:
+        if obj["kind"] in custom:
+            assert all(k in obj["spec"] for k in custom[obj["kind"]]), obj["metadata"]["name"]
+            continue
+        kubernetes_validate.validate(obj, "1.31", strict=True)
+    worker = next(o for o in objects if o["metadata"]["name"] == "mc-montecarlo-worker" and o["kind"] == "Deployment")
+    broken = copy.deepcopy(worker)
+    broken["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"] = "ALL"
+    with pytest.raises(kubernetes_validate.ValidationError):  # the check can fail
+        kubernetes_validate.validate(broken, "1.31", strict=True)
+
+
+def test_pods_run_unprivileged_with_resources_and_a_pinned_image(helm):
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    for name, pod in pod_specs(render(helm, *ALL_ON)).items():
+        spec = pod["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        for container in spec["containers"] + spec.get("initContainers", []):
+            where = f"{name}/{container['name']}"
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+            assert container["resources"].get("requests"), where
+            if container["name"] != "proxy":
+                assert container["image"] == f"montecarlo:{chart['appVersion']}", where
+        app = [c for c in spec["containers"] if c["name"] != "proxy"]
+        mounts = {m["mountPath"] for c in app for m in c.get("volumeMounts", [])}
+        assert "/tmp" in mounts, name  # the writable places of a read-only filesystem
+        if name in ("mc-montecarlo-web", "mc-montecarlo-worker"):
+            assert "/app/.numba-cache" in mounts and spec["initContainers"][0]["name"] == "numba-cache", name
+
+
+def test_web_autoscales_on_cpu_and_workers_on_the_queue_when_asked(helm):
+    plain = by_kind(render(helm, *SECRETS), "Deployment")
+    assert (
+        plain["mc-montecarlo-web"]["spec"]["replicas"] == 2 and plain["mc-montecarlo-worker"]["spec"]["replicas"] == 2
+    )
+    objects = render(helm, *ALL_ON)
+    deployments = by_kind(objects, "Deployment")
+    assert "replicas" not in deployments["mc-montecarlo-web"]["spec"]  # the autoscaler owns them
+    assert "replicas" not in deployments["mc-montecarlo-worker"]["spec"]
+    ((_, hpa),) = by_kind(objects, "HorizontalPodAutoscaler").items()
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "mc-montecarlo-web"}
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    ((_, scaled),) = by_kind(objects, "ScaledObject").items()
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "mc-montecarlo-worker"
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == "simulations"
+    budgets = by_kind(objects, "PodDisruptionBudget")
+    assert set(budgets) == {"mc-montecarlo-web", "mc-montecarlo-worker"}
+    missing = subprocess.run(
+        [helm, "template", "mc", str(CHART), *SECRETS, "--set", "worker.keda.enabled=true"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "worker.keda.redisAddress" in missing.stderr

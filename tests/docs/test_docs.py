@@ -36,12 +36,7 @@ def test_the_readme_configuration_table_is_made_from_env_example():
 
 def test_env_example_lists_exactly_the_settings_the_code_reads():
     read = set()
-    sources = [
-        *(ROOT / "montecarlo/settings").glob("*.py"),
-        ROOT / "workers/signals.py",
-        ROOT / "deploy/gunicorn.conf.py",
-        ROOT / "simulations/engine/_jit.py",
-    ]
+    sources = [p for part in ("montecarlo", "simulations", "workers", "deploy") for p in (ROOT / part).rglob("*.py")]
     for path in sources:
         text = path.read_text()
         read |= set(re.findall(r'\.(?:str|int|float|bool|list|json|db)\(\s*"([A-Z][A-Z0-9_]*)"', text))
