@@ -1,8 +1,13 @@
 # One image for every process: web, worker, beat, bridge (see docker-compose.yml, helm/).
 FROM python:3.11-slim-bookworm
 
+# The kernels are compiled at build time for "haswell" (x86-64 with AVX2: every server
+# CPU since about 2015), not for the build machine, so the image's numba cache serves
+# any node; measured on an AVX-512 EPYC at 100k x 1k: 815 against 833 M samples/s for its
+# own target (numba's "generic": 394). Unset NUMBA_CPU_NAME on nodes you know, and each
+# pod compiles for its own CPU at start (about 40 s per method, mode and threading).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    NUMBA_CACHE_DIR=/app/.numba-cache PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
+    NUMBA_CACHE_DIR=/app/.numba-cache NUMBA_CPU_NAME=haswell PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
     MC_VAR_DIR=/tmp/montecarlo
 
 WORKDIR /app

@@ -9,8 +9,9 @@ is all vector arithmetic and measured 15-25% faster with 512-bit vectors
 (``benchmarks/engine.py``), so on an AVX-512 host the engine asks numba for them
 through its documented ``NUMBA_CPU_FEATURES`` setting: the host's own features
 plus ``-prefer-256-bit``. It has to happen before numba compiles or loads its
-first function; a process that set ``NUMBA_CPU_FEATURES`` itself, or
-``MONTECARLO_WIDE_VECTORS=0``, keeps its choice. Results do not depend on it:
+first function; a process that set ``NUMBA_CPU_FEATURES`` itself, chose a portable
+target with ``NUMBA_CPU_NAME`` (as the image does), or ``MONTECARLO_WIDE_VECTORS=0``,
+keeps its choice. Results do not depend on it:
 vectorising never reorders a lane's arithmetic (tests compare lanes with the
 one-path loop bit for bit), and numba's cache keys code on the features.
 
@@ -36,7 +37,9 @@ JIT_DISABLED = os.environ.get("MONTECARLO_DISABLE_JIT", "") not in ("", "0", "fa
 
 
 def _prefer_wide_vectors() -> None:
-    if os.environ.get("MONTECARLO_WIDE_VECTORS", "1") in ("", "0", "false") or "NUMBA_CPU_FEATURES" in os.environ:
+    if os.environ.get("MONTECARLO_WIDE_VECTORS", "1") in ("", "0", "false") or (
+        "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ
+    ):
         return
     from numba.core import codegen, config
 

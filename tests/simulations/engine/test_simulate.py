@@ -286,17 +286,23 @@ print(json.dumps({"features": os.environ.get("NUMBA_CPU_FEATURES", ""),
 def test_wide_vectors_are_asked_for_on_avx512_and_change_no_number():
     """512-bit vectors (engine/_jit.py) are a speed setting: same numbers bit for bit."""
     outputs = {}
-    for wide in ("1", "0"):
-        env = dict(os.environ, MONTECARLO_WIDE_VECTORS=wide, PYTHONPATH=str(ROOT))
+    for run, extra in (
+        ("wide", {"MONTECARLO_WIDE_VECTORS": "1"}),
+        ("narrow", {"MONTECARLO_WIDE_VECTORS": "0"}),
+        ("portable", {"NUMBA_CPU_NAME": "haswell"}),
+    ):  # the image's target
+        env = dict(os.environ, PYTHONPATH=str(ROOT), **extra)
         env.pop("NUMBA_CPU_FEATURES", None)
+        if run != "portable":
+            env.pop("NUMBA_CPU_NAME", None)
         proc = subprocess.run(
             [sys.executable, "-c", WIDE_VECTORS_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
         )
-        outputs[wide] = json.loads(proc.stdout.strip().splitlines()[-1])
-    wide, narrow = outputs["1"], outputs["0"]
-    assert narrow["features"] == ""
+        outputs[run] = json.loads(proc.stdout.strip().splitlines()[-1])
+    wide, narrow, portable = outputs["wide"], outputs["narrow"], outputs["portable"]
+    assert narrow["features"] == "" and portable["features"] == ""  # a chosen target is kept
     assert wide["features"].endswith(",-prefer-256-bit") == wide["avx512"]
-    assert wide["result"] == narrow["result"]
+    assert wide["result"] == narrow["result"] == portable["result"]
 
 
 def test_summary_sorted_on_threads_gives_the_same_numbers(monkeypatch):
