@@ -53,7 +53,7 @@ CACHES = {
 # SIMULATION_MAX_TRADES (1,000,000) dated trades, about 50 bytes each.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 2**20)
 # Work a client may queue at the API, in trade samples (paths x horizon x trades per
-# unit, what a worker draws: about 1e9 a second per core). A client's own budget in
+# unit, what a worker draws: about 1e9 a second on a 2-core machine). A client's own budget in
 # the admin or `api_keys create --budget` replaces the default. The system client's
 # jobs (Kafka, the daily run, the command line) are not counted against a budget.
 API_CLIENT_MAX_QUEUED_SAMPLES = env.int("API_CLIENT_MAX_QUEUED_SAMPLES", default=1_000_000_000_000)

@@ -7,9 +7,10 @@ of the transaction), sums its pending and running jobs (from the partial index
 submits cannot both slip under it. Two statements, not one: the sum must be read by a
 statement that starts after the lock is granted, or it would miss the jobs of the
 submit it waited for. An advisory lock, not ``SELECT … FOR UPDATE`` on the client's
-row: that marks the row, a write, and measured 0.75 against ≈ 0.2 ms a submit. The system client is not budgeted: its
-jobs are the platform's own (Kafka events, the daily run), and refusing them would
-only move the work to a dead-letter queue.
+row: that marks the row, a write, and measured 0.75 against ≈ 0.2 ms a submit.
+
+The system client is not budgeted: its jobs are the platform's own (Kafka events, the
+daily run), and refusing them would only move the work to a dead-letter queue.
 """
 
 from __future__ import annotations
