@@ -85,8 +85,8 @@ def make_worker(worker_env) -> Iterator:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     started: list[WorkerProcess] = []
 
-    def make(name: str, concurrency: int = 1, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(name, dict(worker_env, **env), LOG_DIR, concurrency=concurrency).start()
+    def make(name: str, concurrency: int = 1, queues: str = "simulations,maintenance", **env: str) -> WorkerProcess:
+        worker = WorkerProcess(name, dict(worker_env, **env), LOG_DIR, concurrency=concurrency, queues=queues).start()
         started.append(worker)
         return worker
 

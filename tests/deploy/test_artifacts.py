@@ -83,14 +83,14 @@ def test_compose_is_valid_by_the_compose_specification_and_starts_in_order():
     assert not validator.is_valid(broken), "the schema took a condition Compose does not know"
 
     services = compose["services"]
-    app = {"web", "worker", "beat", "bridge"}
+    app = {"web", "worker", "maintenance", "beat", "bridge"}
     for name in app:  # never on an old schema
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name
     assert "migrate" not in services["migrate"]["depends_on"] and services["migrate"]["restart"] == "no"
     for name, service in services.items():
         if name != "migrate":
             assert service.get("restart") == "unless-stopped", name
-    servers = {"proxy", "web", "worker", "bridge", "postgres", "broker", "keys", "kafka", "prometheus", "grafana"}
+    servers = {"proxy", "web", "worker", "maintenance", "bridge", "postgres", "broker", "keys", "kafka", "prometheus", "grafana"}
     for name in servers:
         assert services[name].get("healthcheck", {}).get("test"), name
     # what the app waits for is healthy, not merely started

@@ -54,6 +54,7 @@ def test_every_process_runs_with_the_settings_it_reads(helm):
     assert set(deployments) == {
         "mc-montecarlo-web",
         "mc-montecarlo-worker",
+        "mc-montecarlo-maintenance",
         "mc-montecarlo-beat",
         "mc-montecarlo-bridge",
     }
@@ -119,7 +120,13 @@ def test_the_migrate_hook_finds_its_settings_already_there(helm):
 def test_pods_restart_when_the_settings_change(helm):
     before = pod_specs(render(helm, *SECRETS))
     after = pod_specs(render(helm, *SECRETS, "--set", "config.WORKER_HEARTBEAT_TTL=45"))
-    for name in ("mc-montecarlo-web", "mc-montecarlo-worker", "mc-montecarlo-beat", "mc-montecarlo-bridge"):
+    for name in (
+        "mc-montecarlo-web",
+        "mc-montecarlo-worker",
+        "mc-montecarlo-maintenance",
+        "mc-montecarlo-beat",
+        "mc-montecarlo-bridge",
+    ):
         assert before[name]["metadata"]["annotations"] != after[name]["metadata"]["annotations"], name
 
 
@@ -248,7 +255,7 @@ def test_pods_run_unprivileged_with_resources_and_a_pinned_image(helm):
         app = [c for c in spec["containers"] if c["name"] != "proxy"]
         mounts = {m["mountPath"] for c in app for m in c.get("volumeMounts", [])}
         assert "/tmp" in mounts, name  # the writable places of a read-only filesystem
-        if name in ("mc-montecarlo-web", "mc-montecarlo-worker"):
+        if name in ("mc-montecarlo-web", "mc-montecarlo-worker", "mc-montecarlo-maintenance"):
             assert "/app/.numba-cache" in mounts and spec["initContainers"][0]["name"] == "numba-cache", name
 
 

@@ -288,3 +288,53 @@ def test_a_worker_keeps_its_database_connections_across_tasks(make_worker, pool)
     opened = database_sessions() - before
     assert opened <= 4, f"{opened} new database sessions for 40 jobs: connections are not kept"
     assert "Traceback" not in worker.log_path.read_text()
+
+
+# About 20 s on one core: long enough to show what waits behind a simulation.
+LONGER = {**LONG, "paths": 4_000_000, "horizon": 2_500}
+
+
+def ghost_held_job(account: str) -> SimulationJob:
+    """A job 'running' for an hour on a worker with no heartbeat: the sweep's to requeue."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job = services.create_job(assessment_id=account, trades=[1.0, -1.0], config={"paths": 100}, enqueue=False)
+    old = timezone.now() - timedelta(hours=1)
+    SimulationJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, worker_id="ghost-host:1", attempts=1, started_at=old, updated_at=old
+    )
+    return job
+
+
+def swept_within(job: SimulationJob, seconds: float) -> bool:
+    from celery import current_app
+
+    from simulations import task_names
+
+    current_app.send_task(task_names.SWEEP_STALE_JOBS)
+    try:
+        wait(lambda: job_row(job.id).worker_id != "ghost-host:1", seconds, "the sweep")
+        return True
+    except AssertionError:
+        return False
+
+
+def test_the_sweep_runs_on_time_beside_a_long_simulation_only_on_its_own_worker(make_worker):
+    """Upkeep on its own worker (as the chart and compose run it) is not held up by a
+    simulation; on one worker serving both queues it waits behind it (the control)."""
+    shared = make_worker("shared", queues="simulations,maintenance")
+    long = services.create_job(assessment_id="LONG-1", trades=factories.trades(200), config=LONGER)
+    running_pid(long.id)
+    assert not swept_within(ghost_held_job("GHOST-1"), 6)  # queued behind the simulation
+    services.cancel_job(job_id=long.id)
+    shared.stop()
+
+    make_worker("simulations-only", queues="simulations")
+    make_worker("upkeep", queues="maintenance")
+    busy = services.create_job(assessment_id="LONG-2", trades=factories.trades(200), config=LONGER)
+    running_pid(busy.id)
+    assert swept_within(ghost_held_job("GHOST-2"), 6)
+    assert job_row(busy.id).status == JobStatus.RUNNING  # the simulation was never in the way
+    services.cancel_job(job_id=busy.id)
