@@ -90,7 +90,19 @@ def test_compose_is_valid_by_the_compose_specification_and_starts_in_order():
     for name, service in services.items():
         if name != "migrate":
             assert service.get("restart") == "unless-stopped", name
-    servers = {"proxy", "web", "worker", "maintenance", "bridge", "postgres", "broker", "keys", "kafka", "prometheus", "grafana"}
+    servers = {
+        "proxy",
+        "web",
+        "worker",
+        "maintenance",
+        "bridge",
+        "postgres",
+        "broker",
+        "keys",
+        "kafka",
+        "prometheus",
+        "grafana",
+    }
     for name in servers:
         assert services[name].get("healthcheck", {}).get("test"), name
     # what the app waits for is healthy, not merely started
