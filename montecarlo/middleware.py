@@ -4,11 +4,14 @@ Host they send, while every other path keeps Django's Host check
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
+
+from simulations import metrics
 
 INTERNAL_PATHS = {"/health", "/ready"}
 
@@ -23,3 +26,24 @@ class InternalPathsAnyHost:
             if not validate_host(host, settings.ALLOWED_HOSTS):
                 request.META["HTTP_HOST"] = settings.ALLOWED_HOSTS[0].lstrip(".").replace("*", "localhost")
         return self.get_response(request)
+
+
+class HttpMetrics:
+    """Every answered request counted by route, method and status, and timed. The route
+    is the URL pattern's name (``simulation-detail``), never the path: one series per
+    route, not per job id; what no pattern matched is ``unmatched``."""
+
+    METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = (match.view_name or "unnamed") if match is not None else "unmatched"
+        method = request.method if request.method in self.METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
+        metrics.HTTP_DURATION.labels(route=route, method=method).observe(time.perf_counter() - start)
+        return response

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+from importlib.metadata import version
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
@@ -14,6 +16,26 @@ from prometheus_client import (
     start_http_server,
 )
 
+from simulations import __version__
+
+BUILD_INFO = Gauge(
+    "montecarlo_build_info",
+    "Always 1; which version of the service, Python and numba this process runs",
+    ["version", "python", "numba"],
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(version=__version__, python=platform.python_version(), numba=version("numba")).set(1)
+HTTP_REQUESTS = Counter(
+    "montecarlo_http_requests_total",
+    "HTTP requests answered, by route (the URL's name), method and status",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "montecarlo_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route and method",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 JOBS_CREATED = Counter("montecarlo_jobs_created_total", "Simulation jobs created", ["trigger"])
 ENQUEUE_FAILURES = Counter(
     "montecarlo_enqueue_failures_total", "Created jobs the broker refused, left pending for the beat's sweep"

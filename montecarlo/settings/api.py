@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from simulations import __version__
+
 from .env import env
 
 REST_FRAMEWORK = {
@@ -20,7 +22,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Monte Carlo risk service",
     "DESCRIPTION": "Resample a trader's history, replay the firm's rules, report the distribution.",
-    "VERSION": "1.0.0",
+    "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

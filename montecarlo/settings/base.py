@@ -39,6 +39,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "montecarlo.middleware.HttpMetrics",  # first: it times and counts every answer
     "montecarlo.middleware.InternalPathsAnyHost",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -186,6 +186,9 @@ def test_other_clients_work_through_the_proxy_while_slow_ones_trickle(web):
     metrics = requests.get(web.url(web.metrics, "/metrics"), timeout=5).text
     created = [line for line in metrics.splitlines() if line.startswith('montecarlo_jobs_created_total{trigger="api"}')]
     assert created and float(created[0].split()[-1]) >= 2, created
+    posts = 'montecarlo_http_requests_total{method="POST",route="simulations",status="202"}'
+    assert any(line.startswith(posts) and float(line.split()[-1]) >= 2 for line in metrics.splitlines()), posts
+    assert "montecarlo_build_info{" in metrics
     hidden = requests.get(web.url(web.proxy, "/metrics"), headers=headers, timeout=5)
     assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -178,3 +179,37 @@ def test_the_docs_page_is_for_read_keys_and_staff_and_its_files_are_served_here(
     bundle = next(part.split('"')[0] for part in html.split('src="')[1:] if "swagger-ui-bundle" in part)
     assert bundle.startswith("/static/") and client.get(bundle).status_code == 200
     assert client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").status_code == 200
+
+
+def test_requests_are_counted_by_route_never_by_path(api):
+    from prometheus_client import REGISTRY
+
+    def count(route: str, status: str) -> float:
+        labels = {"route": route, "method": "GET", "status": status}
+        return REGISTRY.get_sample_value("montecarlo_http_requests_total", labels) or 0.0
+
+    before = count("simulation-detail", "404"), count("unmatched", "404")
+    for job_id in ("8d3c5a52-0000-4000-8000-000000000001", "8d3c5a52-0000-4000-8000-000000000002"):
+        assert api.get(f"/simulations/{job_id}").status_code == 404
+    assert api.get("/no/such/page").status_code == 404
+    assert count("simulation-detail", "404") == before[0] + 2  # one series for every job id
+    assert count("unmatched", "404") == before[1] + 1
+    assert (
+        REGISTRY.get_sample_value(
+            "montecarlo_http_request_duration_seconds_count", {"route": "simulation-detail", "method": "GET"}
+        )
+        >= 2
+    )
+
+
+def test_one_version_for_the_schema_the_build_info_and_the_chart():
+    import yaml
+
+    from simulations import __version__
+
+    chart = yaml.safe_load((Path(__file__).resolve().parents[3] / "helm/montecarlo/Chart.yaml").read_text())
+    assert chart["appVersion"] == __version__ == openapi()["info"]["version"]
+    from prometheus_client import REGISTRY
+
+    samples = [s for m in REGISTRY.collect() if m.name == "montecarlo_build_info" for s in m.samples]
+    assert samples and samples[0].labels["version"] == __version__ and samples[0].value == 1
