@@ -9,16 +9,27 @@ read -r -a PORTS <<<"$MC_CLUSTER_PORTS"
 
 install() { apt_install redis-server redis-tools; }
 
+# A node's ports (its own and its cluster bus port, +10000) lie in Linux's ephemeral
+# range, so a passing outgoing connection can hold one for a moment: a node that could
+# not bind is started again, up to three times.
 start_node() {
-  local port="$1" d="$DIR/$1"
+  local port="$1" d="$DIR/$1" attempt
   mkdir -p "$d"
   redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$d" --daemonize yes \
-    --pidfile "$d/redis.pid" --logfile "$d/redis.log" \
-    --cluster-enabled yes --cluster-config-file nodes.conf \
-    --cluster-node-timeout 2000 --appendonly no --save '' \
-    --maxmemory-policy noeviction
-  wait_for "cluster node $port" 30 redis-cli -p "$port" ping
+  for attempt in 1 2 3; do
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$d" --daemonize yes \
+      --pidfile "$d/redis.pid" --logfile "$d/redis.log" \
+      --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 2000 --appendonly no --save '' \
+      --maxmemory-policy noeviction
+    for _ in $(seq 1 50); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+    log "cluster node $port did not start (attempt $attempt): $(tail -1 "$d/redis.log" 2>/dev/null)"
+    sleep 2
+  done
+  die "cluster node $port not ready after 3 attempts (log: $d/redis.log)"
 }
 
 replicas_ok() { [ "$(redis-cli -p "${PORTS[0]}" cluster nodes 2>/dev/null | grep -c slave)" -ge $(( ${#PORTS[@]} / 2 )) ]; }
