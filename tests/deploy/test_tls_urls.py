@@ -6,7 +6,6 @@ the test PostgreSQL, which serves no TLS, refused when the URL says ``sslmode=re
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import uuid
@@ -19,15 +18,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.net import free_port
 from workers.redis_client import keys_redis, reset_keys_redis
 
 pytestmark = [pytest.mark.integration]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_certificates(tmp: Path) -> tuple[Path, Path, Path]:

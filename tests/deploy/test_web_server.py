@@ -27,16 +27,11 @@ import pytest
 import requests
 
 from simulations.services import access
+from tests.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.integration]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:

@@ -19,6 +19,7 @@ from django.db import connection
 from simulations import services
 from simulations.models import EventOutbox, JobStatus, SimulationJob
 from tests import factories
+from tests.net import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,14 +188,6 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
     completed = read_topic(kafka_topics["montecarlo.simulation-completed"], 5)
     assert sorted(json.loads(m.value())["jobId"] for m in started) == sorted(ids)
     assert sorted(json.loads(m.value())["jobId"] for m in completed) == sorted(ids)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(kafka_topics, make_bridge):

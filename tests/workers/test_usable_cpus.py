@@ -1,6 +1,6 @@
 """How many CPUs a process may use, as the kernels' thread count is sized from it: its
-affinity (a real ``sched_setaffinity`` in a child process), a real cgroup v1 CPU quota
-on this machine, and both cgroup layouts as files."""
+affinity (a real ``sched_setaffinity`` in a child process), a real cgroup CPU quota on
+this machine (v1 or v2, whichever it has), and both cgroup layouts as files."""
 
 from __future__ import annotations
 
@@ -31,18 +31,30 @@ def test_a_process_pinned_to_one_cpu_uses_one():
     assert child_cpus(lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) == 1
 
 
-V1_CPU = Path("/sys/fs/cgroup/cpu")
+CGROUP = Path("/sys/fs/cgroup")
 
 
-@pytest.mark.skipif(not (V1_CPU / "cpu.cfs_quota_us").exists(), reason="this machine's cgroups are not v1")
-@pytest.mark.parametrize("quota, expected", [(50_000, 1), (150_000, 1), (-1, None)])
-def test_a_process_in_a_cgroup_with_a_cpu_quota_uses_no_more(quota, expected):
-    group = V1_CPU / f"montecarlo-test-{uuid.uuid4().hex[:8]}"
-    group.mkdir()
-    try:
+def quota_group(quota: int | None) -> tuple[Path, Path]:
+    """A new cgroup with this CPU quota (per 100 ms; ``None``: none), on whichever
+    layout the machine has, and the file a process joins it through."""
+    name = f"montecarlo-test-{uuid.uuid4().hex[:8]}"
+    if (CGROUP / "cgroup.controllers").exists():  # v2: the cpu controller must be on below the root
+        (CGROUP / "cgroup.subtree_control").write_text("+cpu")
+        group = CGROUP / name
+        group.mkdir()
+        (group / "cpu.max").write_text(f"{quota if quota is not None else 'max'} 100000")
+    else:  # v1
+        group = CGROUP / "cpu" / name
+        group.mkdir()
         (group / "cpu.cfs_period_us").write_text("100000")
-        (group / "cpu.cfs_quota_us").write_text(str(quota))
-        procs = group / "cgroup.procs"
+        (group / "cpu.cfs_quota_us").write_text(str(quota if quota is not None else -1))
+    return group, group / "cgroup.procs"
+
+
+@pytest.mark.parametrize("quota, expected", [(50_000, 1), (150_000, 1), (None, None)])
+def test_a_process_in_a_cgroup_with_a_cpu_quota_uses_no_more(quota, expected):
+    group, procs = quota_group(quota)
+    try:
         got = child_cpus(lambda: procs.write_text(str(os.getpid())))
         assert got == (expected or len(os.sched_getaffinity(0)))
     finally:
