@@ -7,12 +7,14 @@ MC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MC_VAR_DIR="${MC_VAR_DIR:-$MC_ROOT/.var}"
 mkdir -p "$MC_VAR_DIR"
 
-MC_PG_PORT="${MC_PG_PORT:-55432}"
-MC_REDIS_PORT="${MC_REDIS_PORT:-56379}"
-# Cluster bus ports are port + 10000, so cluster ports stay below 55535.
-MC_CLUSTER_PORTS="${MC_CLUSTER_PORTS:-47001 47002 47003 47004 47005 47006}"
-MC_KAFKA_PORT="${MC_KAFKA_PORT:-59092}"
-MC_KAFKA_CONTROLLER_PORT="${MC_KAFKA_CONTROLLER_PORT:-59093}"
+MC_PG_PORT="${MC_PG_PORT:-25432}"
+MC_REDIS_PORT="${MC_REDIS_PORT:-26379}"
+# Every port lies below Linux's ephemeral range (32768-60999): an outgoing connection
+# can never hold one when a service binds it, at start or at a restart in a fault test.
+# Cluster bus ports are port + 10000, so cluster ports stay below 22768.
+MC_CLUSTER_PORTS="${MC_CLUSTER_PORTS:-21001 21002 21003 21004 21005 21006}"
+MC_KAFKA_PORT="${MC_KAFKA_PORT:-29092}"
+MC_KAFKA_CONTROLLER_PORT="${MC_KAFKA_CONTROLLER_PORT:-29093}"
 
 # A secret key per machine for local runs (the settings refuse to start without one).
 if [ -z "${SECRET_KEY:-}" ]; then

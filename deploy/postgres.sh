@@ -26,7 +26,6 @@ start() {
     as_pg "$bin/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 >/dev/null
     cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-port = $MC_PG_PORT
 unix_socket_directories = '$PGDATA'
 max_connections = 200
 fsync = off
@@ -36,7 +35,9 @@ CONF
   fi
   if ! as_pg "$bin/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     touch "$PGLOG"; chown postgres:postgres "$PGLOG"
-    as_pg "$bin/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null
+    # the port on the command line, not in the data directory: a checkout keeps its data
+    # when MC_PG_PORT changes
+    as_pg "$bin/pg_ctl" -D "$PGDATA" -l "$PGLOG" -o "-p $MC_PG_PORT" -w -t 60 start >/dev/null
   fi
   wait_for postgres 60 "$bin/pg_isready" -h 127.0.0.1 -p "$MC_PG_PORT"
   local psql=("$bin/psql" -h 127.0.0.1 -p "$MC_PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)

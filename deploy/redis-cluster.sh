@@ -32,6 +32,26 @@ start_node() {
   die "cluster node $port not ready after 3 attempts (log: $d/redis.log)"
 }
 
+# Creates the cluster from fresh nodes; a failed attempt names the nodes that are down
+# (with their logs' last lines), resets the rest and starts again, up to three times.
+create() {
+  local addrs=() attempt p
+  for p in "${PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+  for attempt in 1 2 3; do
+    log "creating cluster on ${PORTS[*]}"
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null && return 0
+    for p in "${PORTS[@]}"; do
+      if redis-cli -p "$p" ping >/dev/null 2>&1; then
+        redis-cli -p "$p" cluster reset hard >/dev/null
+      else
+        log "node $p is down (attempt $attempt): $(tail -3 "$DIR/$p/redis.log" 2>/dev/null | tr '\n' ' ')"
+        start_node "$p"
+      fi
+    done
+  done
+  die "could not create the cluster after 3 attempts (logs: $DIR/*/redis.log)"
+}
+
 replicas_ok() { [ "$(redis-cli -p "${PORTS[0]}" cluster nodes 2>/dev/null | grep -c slave)" -ge $(( ${#PORTS[@]} / 2 )) ]; }
 
 cluster_ok() { redis-cli -p "${PORTS[0]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
@@ -41,11 +61,7 @@ start() {
   for p in "${PORTS[@]}"; do start_node "$p"; done
   if ! cluster_ok; then
     local known; known=$(redis-cli -p "${PORTS[0]}" cluster info | awk -F: '/cluster_known_nodes/{print $2}' | tr -d '\r')
-    if [ "${known:-1}" -le 1 ]; then
-      local addrs=(); for p in "${PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
-      log "creating cluster on ${PORTS[*]}"
-      redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >/dev/null
-    fi
+    [ "${known:-1}" -le 1 ] && create
     wait_for "redis cluster" 60 cluster_ok
   fi
   # failover needs every master's replica attached

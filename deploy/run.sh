@@ -5,7 +5,7 @@
 # it started. Settings come from the environment as everywhere (.env.example); the
 # ports of this script's own processes:
 #   MC_WEB_PORT (8000, nginx in front of gunicorn), MC_GUNICORN_PORT (8001),
-#   MC_WEB_METRICS_PORT (9101), MC_CORE_PORT (58080), MC_WORKER_METRICS_PORT (9100),
+#   MC_WEB_METRICS_PORT (9101), MC_CORE_PORT (28080), MC_WORKER_METRICS_PORT (9100),
 #   MC_BRIDGE_METRICS_PORT (9108); MC_ADMIN_USER (admin), MC_ADMIN_PASSWORD (made up).
 source "$(dirname "$0")/lib.sh"
 "$MC_ROOT/deploy/bootstrap.sh"
@@ -15,7 +15,7 @@ cd "$MC_ROOT"
 web_port="${MC_WEB_PORT:-8000}"
 gunicorn_port="${MC_GUNICORN_PORT:-8001}"
 web_metrics="${MC_WEB_METRICS_PORT:-9101}"
-core_port="${MC_CORE_PORT:-58080}"
+core_port="${MC_CORE_PORT:-28080}"
 worker_metrics="${MC_WORKER_METRICS_PORT:-9100}"
 bridge_metrics="${MC_BRIDGE_METRICS_PORT:-9108}"
 run_dir="$MC_VAR_DIR/run"

@@ -46,7 +46,7 @@ CACHES = {
     "throttle": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env.str(
-            "API_THROTTLE_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
+            "API_THROTTLE_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:26379/0")
         ),
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     },

@@ -10,7 +10,7 @@ from workers.queues import CeleryQueue
 
 from .env import env
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:26379/0")
 # The broker is a plain Redis (Sentinel in production): kombu has no Redis Cluster
 # transport (celery/kombu#526), so the cluster only holds our own keys (settings/redis.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

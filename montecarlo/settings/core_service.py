@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .env import env
 
-CORE_SERVICE_URL = env.str("CORE_SERVICE_URL", default="http://127.0.0.1:58080")
+CORE_SERVICE_URL = env.str("CORE_SERVICE_URL", default="http://127.0.0.1:28080")
 CORE_SERVICE_TOKEN = env.str("CORE_SERVICE_TOKEN", default="")
 CORE_SERVICE_CONNECT_TIMEOUT = env.float("CORE_SERVICE_CONNECT_TIMEOUT", default=3.0)
 CORE_SERVICE_READ_TIMEOUT = env.float("CORE_SERVICE_READ_TIMEOUT", default=10.0)

@@ -1,7 +1,7 @@
 """A small local HTTP server that speaks the Core Service's API, for tests and local runs.
 
 It is the one thing we mock: the platform's Core Service cannot run here.
-``python -m tests.fakes.core_service --port 58080 --accounts 3`` serves a few active
+``python -m tests.fakes.core_service --port 28080 --accounts 3`` serves a few active
 funded accounts and assessments (``A-1`` ...) with the sample history, for
 ``deploy/run.sh``.
 Serves ``/api/assessments/{id}/trades``, ``/api/funded-accounts/{id}/trades`` and
@@ -117,7 +117,7 @@ def main() -> None:
     from pathlib import Path
 
     parser = argparse.ArgumentParser(description="a stand-in Core Service with sample data")
-    parser.add_argument("--port", type=int, default=58080)
+    parser.add_argument("--port", type=int, default=28080)
     parser.add_argument(
         "--accounts", type=int, default=3, help="active funded accounts F-1 ... and assessments A-1 ..."
     )

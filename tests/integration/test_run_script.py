@@ -31,7 +31,7 @@ def listening(port: int) -> bool:
 
 def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
     web, gunicorn, web_metrics, core, worker_metrics, bridge_metrics = (free_port() for _ in range(6))
-    redis_port = os.environ.get("MC_REDIS_PORT", "56379")
+    redis_port = os.environ.get("MC_REDIS_PORT", "26379")
     env = dict(
         os.environ,
         MC_WEB_PORT=str(web),
