@@ -10,6 +10,8 @@ import glob
 import os
 import tempfile
 
+from montecarlo.log_config import logging_config
+
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
@@ -17,6 +19,14 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 25
 accesslog = "-"
+# gunicorn's lines in the service's format (LOG_FORMAT), the access line with the
+# request id the app returned, so it joins the app's lines for the same request
+logconfig_dict = logging_config(
+    fmt=os.environ.get("LOG_FORMAT", "text"),
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    levels=os.environ.get("LOG_LEVELS", ""),
+)
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
 # Every web worker writes its metrics here and the master's exporter reads them all;
 # without the setting, a directory of this run's own.

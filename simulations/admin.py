@@ -102,7 +102,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "trigger", RulesFilter, "client", "created_at", "completed_at")
     date_hierarchy = "created_at"
-    search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key")
+    search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key", "=request_id")
     ordering = ("-created_at",)
     list_per_page = 100
     fieldsets = (
@@ -122,7 +122,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
             },
         ),
         ("Result", {"fields": ("charts", "result_tables")}),
-        ("Input", {"fields": ("idempotency_key", "input_pretty")}),
+        ("Input", {"fields": ("idempotency_key", "request_id", "input_pretty")}),
         ("Result as JSON", {"fields": ("result_pretty",), "classes": ("collapse",)}),
     )
     readonly_fields = (
@@ -140,6 +140,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "paths_done",
         "paths_total",
         "idempotency_key",
+        "request_id",
         "input_pretty",
         "result_pretty",
         "charts",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import version
 
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
@@ -15,8 +17,12 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from simulations import __version__
+
+logger = logging.getLogger(__name__)
 
 BUILD_INFO = Gauge(
     "montecarlo_build_info",
@@ -52,6 +58,16 @@ JOB_DURATION = Histogram(
     ["method"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
+JOB_QUEUE_WAIT = Histogram(
+    "montecarlo_job_queue_wait_seconds",
+    "Time from a job's creation to the start of its run (the attempt that ran it)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+BRIDGE_LAST_POLL = Gauge(
+    "montecarlo_bridge_last_poll_timestamp_seconds",
+    "When the Kafka bridge's consumer last returned from a poll (Unix time)",
+    multiprocess_mode="max",
+)
 PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
 JOBS_REQUEUED = Counter("montecarlo_jobs_requeued_total", "Running jobs requeued because their worker died")
 STALE_HEARTBEATS = Counter("montecarlo_stale_heartbeats_total", "Running jobs found without a live worker heartbeat")
@@ -86,6 +102,47 @@ BATCH_FLUSH_SECONDS = Histogram(
 )
 
 
+class ReadAtScrape(Collector):
+    """A gauge by one label whose values live elsewhere (the broker, the keys Redis) and
+    are read at each scrape by ``read``. Every worker's exporter serves them, so alerts
+    take the max; a store that cannot be read gives no samples and a warning, never a
+    failed scrape."""
+
+    def __init__(self, name: str, documentation: str, label: str, read: Callable[[], Mapping[str, float]]):
+        self.name, self.documentation, self.label, self.read = name, documentation, label, read
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=[self.label])
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield self._family()  # so registering it reads nothing
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        try:
+            values = self.read()
+        except Exception as exc:  # the store is away: the other metrics still answer
+            logger.warning("%s not read: %s", self.name, exc)
+            values = {}
+        for key, value in sorted(values.items()):
+            family.add_metric([key], value)
+        yield family
+
+
+def queue_lengths(read: Callable[[], Mapping[str, float]]) -> ReadAtScrape:
+    return ReadAtScrape("montecarlo_queue_length", "Messages waiting in a Celery queue on the broker", "queue", read)
+
+
+def last_successes(read: Callable[[], Mapping[str, float]]) -> ReadAtScrape:
+    """Kept in Redis, not in a process: a restarted worker does not forget them."""
+    return ReadAtScrape(
+        "montecarlo_task_last_success_timestamp_seconds",
+        "When a scheduled task (sweep, daily_run) last finished without error (Unix time)",
+        "task",
+        read,
+    )
+
+
 def registry() -> CollectorRegistry:
     """This process's metrics, or every process's when PROMETHEUS_MULTIPROC_DIR is set
     (gunicorn workers, prefork children): one exporter reads them all."""
@@ -96,12 +153,15 @@ def registry() -> CollectorRegistry:
     return DEFAULT_REGISTRY
 
 
-def serve_metrics(port: int) -> None:
+def serve_metrics(port: int, *collectors: Collector) -> None:
     """One HTTP exporter on its own port in a main process (gunicorn's master, the
     worker's) for all its children; children that each started one would expose 1/N of
     the numbers (PostHog/posthog#56109). Not on the API's port: the proxy in front of
     it never passes metrics to the outside."""
-    start_http_server(port, registry=registry())
+    served = registry()
+    for collector in collectors:
+        served.register(collector)
+    start_http_server(port, registry=served)
 
 
 def forget_process(pid: int) -> None:

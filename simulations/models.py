@@ -95,6 +95,9 @@ class SimulationJob(models.Model):
     # Unique through Meta.constraints: a field-level unique=True adds a second
     # (varchar_pattern_ops) index that every write pays for and no query uses.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # The id of the request (HTTP, Kafka event, daily run) that created the job: in its
+    # every log line and on its Kafka events (simulations.log_context).
+    request_id = models.CharField(max_length=64, blank=True, default="")
     # The client the job belongs to; no index of its own (every index costs each write):
     # a client's list filters the created_at scan, its keys use the constraint's index.
     client = models.ForeignKey(

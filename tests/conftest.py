@@ -156,3 +156,44 @@ def make_bridge(kafka_env) -> Iterator:
             bridge.stop()
         except Exception:
             bridge.kill()
+
+
+@pytest.fixture
+def make_web(worker_env, tmp_path) -> Iterator:
+    """Start real gunicorn web processes (deploy/gunicorn.conf.py) on the test database;
+    ``make(**env)`` returns (base URL, metrics port, log path). Stopped at the test's end."""
+    import subprocess
+    import sys
+
+    from tests.deploy.test_web_server import wait_until_up
+    from tests.net import free_port
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def make(**env: str) -> tuple[str, int, Path]:
+        port, metrics = free_port(), free_port()
+        log = tmp_path / f"web-{len(started)}.log"
+        (tmp_path / f"metrics-{len(started)}").mkdir()
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "montecarlo.wsgi"],
+                cwd=ROOT,
+                env=dict(
+                    worker_env,
+                    WEB_BIND=f"127.0.0.1:{port}",
+                    WEB_METRICS_PORT=str(metrics),
+                    WEB_CONCURRENCY="1",
+                    PROMETHEUS_MULTIPROC_DIR=str(tmp_path / f"metrics-{len(started)}"),
+                    **env,
+                ),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
+        return f"http://127.0.0.1:{port}", metrics, log
+
+    yield make
+    for proc in started:
+        proc.terminate()
+        proc.wait(30)

@@ -1,5 +1,6 @@
 """Celery worker signals: set up each prefork child after the fork, keep its
-heartbeat in step with the tasks it runs, and its database connections across them."""
+heartbeat in step with the tasks it runs, and its database connections across them;
+carry request ids in task headers and bind each task's ids for its log lines."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from typing import Any
 
 from celery.signals import (
+    before_task_publish,
     celeryd_init,
     task_postrun,
     task_prerun,
@@ -18,10 +20,11 @@ from celery.signals import (
 )
 from django.db import close_old_connections
 
-from simulations import metrics
-from simulations.process import usable_cpus
-from workers import heartbeat
+from simulations import log_context, metrics
+from simulations.process import usable_cpus, worker_id
+from workers import heartbeat, last_success
 from workers.batching import stop_process_writer
+from workers.queues import queue_lengths
 
 logger = logging.getLogger(__name__)
 _node_name = "worker"
@@ -35,7 +38,7 @@ def remember_node_name(sender: str | None = None, **_: Any) -> None:
     _node_name = sender or _node_name
     port = int(os.environ.get("WORKER_METRICS_PORT", "0") or 0)
     if port:
-        metrics.serve_metrics(port)
+        metrics.serve_metrics(port, metrics.queue_lengths(queue_lengths), metrics.last_successes(last_success.read))
 
 
 @worker_init.connect
@@ -88,6 +91,30 @@ def stop_heartbeat(pid: int | None = None, **_: Any) -> None:
     beat = heartbeat.process_heartbeat()
     if beat is not None:
         beat.stop()
+
+
+@before_task_publish.connect
+def send_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """A task carries the id of the request that sent it (the API's, the bridge's, a
+    task's own), so the worker's lines for it carry that id too."""
+    request_id = log_context.current_request_id()
+    if headers is not None and request_id:
+        headers.setdefault(log_context.TASK_HEADER, request_id)
+
+
+@task_prerun.connect
+def bind_task_context(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """Every line logged while a task runs: its id, its request's (from the header, or
+    a new one for a task beat sent), the worker's. Jobs add their own id as they run."""
+    sent = log_context.clean_request_id(task.request.get(log_context.TASK_HEADER)) if task is not None else None
+    log_context.bind_contextvars(
+        task_id=task_id, request_id=sent or log_context.new_request_id(), worker_id=worker_id()
+    )
+
+
+@task_postrun.connect
+def unbind_task_context(**_: Any) -> None:
+    log_context.unbind_contextvars("task_id", "request_id", "job_id")
 
 
 @task_prerun.connect

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from celery import shared_task
 from celery.exceptions import Reject
@@ -13,8 +14,10 @@ from django.utils import timezone
 from simulations import services, task_names
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.process import worker_id
-from workers import heartbeat
+from workers import heartbeat, last_success
 from workers.batching import BatchWriteFailed, process_writer
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name=task_names.RUN_SIMULATION, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -60,7 +63,9 @@ def sweep_stale_jobs() -> int:
         max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
         grace_seconds=settings.WORKER_HEARTBEAT_TTL,
     )
-    return len(jobs) + services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
+    requeued = len(jobs) + services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
+    last_success.mark(last_success.SWEEP)
+    return requeued
 
 
 @shared_task(
@@ -79,4 +84,7 @@ def schedule_daily_funded_runs(run_date: str | None = None) -> int:
     """
     day = dt.date.fromisoformat(run_date) if run_date else timezone.now().astimezone(dt.UTC).date()
     accounts = list(core_service_client().active_funded_accounts())
-    return len(services.create_daily_funded_jobs(run_date=day, account_ids=accounts))
+    created = services.create_daily_funded_jobs(run_date=day, account_ids=accounts)
+    last_success.mark(last_success.DAILY_RUN)
+    logger.info("daily run %s: %d accounts, %d new jobs", day, len(accounts), len(created))
+    return len(created)

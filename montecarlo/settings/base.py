@@ -1,4 +1,4 @@
-"""Core Django settings: apps, middleware, security, logging."""
+"""Core Django settings: apps, middleware, security."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "montecarlo.middleware.HttpMetrics",  # first: it times and counts every answer
+    "montecarlo.middleware.RequestId",  # then every line logged for a request carries its id
     "montecarlo.middleware.InternalPathsAnyHost",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -92,13 +93,3 @@ STATIC_ROOT = VAR_DIR / "static"  # the image runs collectstatic; locally finder
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}

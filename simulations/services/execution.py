@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from simulations import metrics
+from simulations import log_context, metrics
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
 from simulations.errors import InvalidInput, InvalidTransition
@@ -126,7 +126,37 @@ def _compute(
     write_on_crash: ChangeWriter,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> JobChange:
-    """Simulate one job into its end state (completed, or failed with the reason)."""
+    """Simulate one job into its end state (completed, or failed with the reason),
+    every line logged meanwhile carrying the job's id and its request's."""
+    with log_context.bound_contextvars(
+        job_id=str(job.id), request_id=job.request_id or log_context.current_request_id()
+    ):
+        change = _simulate(
+            job,
+            worker_id=worker_id,
+            small=small,
+            parallel=parallel,
+            write_on_crash=write_on_crash,
+            on_progress=on_progress,
+        )
+        logger.info(
+            "job %s: %s in %.1f ms",
+            job.id,
+            change.status,
+            (change.completed_at - change.started_at).total_seconds() * 1000,
+        )
+    return change
+
+
+def _simulate(
+    job: SimulationJob,
+    *,
+    worker_id: str,
+    small: bool,
+    parallel: bool,
+    write_on_crash: ChangeWriter,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> JobChange:
     change = JobChange(
         job_id=job.id,
         status=JobStatus.COMPLETED,
@@ -135,6 +165,7 @@ def _compute(
         from_pending=small,
         attempt=job.attempts,
     )
+    metrics.JOB_QUEUE_WAIT.observe(max(0.0, (change.started_at - job.created_at).total_seconds()))
     started = time.perf_counter()
     watch = None if small else _ProgressWatch(job)
     listeners = [f for f in (watch and watch.progress, on_progress) if f is not None]

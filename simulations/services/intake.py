@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from simulations import metrics
+from simulations import log_context, metrics
 from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
@@ -27,6 +27,7 @@ class CompletedAssessment:
     assessment_id: str
     funded_account_id: str | None = None
     config: Mapping[str, Any] | None = None
+    request_id: str | None = None  # the event's, else the one in context
 
 
 def _assessment_key(assessment_id: str) -> str:
@@ -58,6 +59,7 @@ def create_jobs_for_completed_assessments(
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
                 client=system,
+                request_id=event.request_id,
             )
         except InvalidInput as exc:
             outcomes.append(exc)
@@ -79,6 +81,7 @@ def create_jobs_for_completed_assessments(
                 assessment_id=outcome.assessment_id,
                 funded_account_id=outcome.funded_account_id,
                 config=outcome.input_data["config"],
+                request_id=outcome.request_id,
             )
             for outcome in outcomes
         ]
@@ -91,6 +94,7 @@ def create_job_for_completed_assessment(
     assessment_id: str,
     funded_account_id: str | None = None,
     config: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
 ) -> SimulationJob:
     """One job per completed assessment, however often its event is delivered.
 
@@ -110,6 +114,7 @@ def create_job_for_completed_assessment(
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
                 client=system,
+                request_id=request_id,
             )
         except IdempotencyConflict:  # the same assessment again, with other details: still one job
             existing = SimulationJob.objects.get(client=system, idempotency_key=key)
@@ -138,7 +143,7 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     )
     config = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
-    system = system_client()
+    system, request_id = system_client(), log_context.current_request_id()
     candidates = [
         SimulationJob(
             client=system,
@@ -147,6 +152,7 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
             run_date=run_date,
             input_data={"config": config, "trades": None},
             paths_total=0 if parsed.paths == "auto" else int(parsed.paths),
+            request_id=request_id,
         )
         for account in sorted(ids - recent)
     ]

@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from simulations import events, metrics, task_names
+from simulations import events, log_context, metrics, task_names
 from simulations.engine import (
     EngineLimits,
     EngineValidationError,
@@ -76,6 +76,7 @@ def create_job(
     idempotency_key: str | None = None,
     client: ApiClient | None = None,
     enqueue: bool = True,
+    request_id: str | None = None,
 ) -> SimulationJob:
     """Validate a request and record it as a pending job of ``client`` (default: the
     system client); enqueue it after commit.
@@ -92,6 +93,7 @@ def create_job(
         trigger=trigger,
         idempotency_key=idempotency_key,
         client=client,
+        request_id=request_id,
     )
     if idempotency_key:
         existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
@@ -110,6 +112,7 @@ def create_job(
         if idempotency_key and existing is not None:
             return _replay(existing, job.request_fingerprint)
         raise
+    logger.info("job %s created (%s, client %s)", job.id, trigger, job.client.name, extra={"job_id": str(job.id)})
     return job
 
 
@@ -157,6 +160,8 @@ def create_jobs(
         if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
             return earlier
         raise
+    if jobs:
+        logger.info("%d jobs created (%s, client %s): %s..%s", len(jobs), trigger, client.name, jobs[0].id, jobs[-1].id)
     return jobs
 
 
@@ -185,9 +190,11 @@ def build_job(
     trigger: str = JobTrigger.API,
     idempotency_key: str | None = None,
     client: ApiClient | None = None,
+    request_id: str | None = None,
 ) -> SimulationJob:
-    """A validated, unsaved pending job of ``client`` (default: the system client);
-    :class:`InvalidInput` names every bad field."""
+    """A validated, unsaved pending job of ``client`` (default: the system client) made
+    by ``request_id`` (default: the request in context); :class:`InvalidInput` names
+    every bad field."""
     assessment_id = _clean_id(assessment_id)
     funded_account_id = _clean_id(funded_account_id)
     errors: dict[str, list[str]] = {}
@@ -225,6 +232,7 @@ def build_job(
         input_data=input_data,
         paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
         samples_planned=round(samples),
+        request_id=request_id if request_id is not None else log_context.current_request_id(),
     )
 
 

@@ -23,6 +23,8 @@ def exported_series() -> set[str]:
             names |= {value._name + s for s in ("_bucket", "_sum", "_count")}
         elif isinstance(value, Gauge):
             names.add(value._name)
+    # gauges read from elsewhere at each scrape (the broker, the keys Redis)
+    names |= {make(dict).name for make in (metrics.queue_lengths, metrics.last_successes)}
     return names
 
 
@@ -44,6 +46,33 @@ def test_the_dashboard_uses_metrics_that_exist():
     missing = referenced("\n".join(exprs)) - exported_series()
     assert not missing, missing
     assert len(dash["panels"]) >= 10
+
+
+def test_every_panel_has_its_datasource_one_unit_and_the_namespace_and_queue_variables():
+    """The data source, namespace and queue are variables; each panel draws one unit
+    (no overrides that would put a second unit on its axis), and every series selector
+    in it is filtered by the namespace (and the queue, where there is one)."""
+    dash = json.loads((ROOT / "deploy/grafana/dashboards/montecarlo.json").read_text())
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert set(variables) == {"datasource", "namespace", "queue"}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "queue"):
+        assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*"
+        assert referenced(variables[name]["definition"]) <= exported_series()
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dash["panels"]:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        assert panel["fieldConfig"]["defaults"]["unit"] in {"ops", "reqps", "s", "short"}, panel["title"]
+        assert not any(
+            prop["id"] == "unit" for o in panel["fieldConfig"].get("overrides", []) for prop in o["properties"]
+        ), panel["title"]
+        for target in panel["targets"]:
+            assert target.get("datasource", panel["datasource"]) == panel["datasource"]
+            selectors = re.findall(r"\bmontecarlo_[a-z_]+(\{[^}]*\})?", target["expr"])
+            assert selectors and all('namespace=~"$namespace"' in sel for sel in selectors), target["expr"]
+            if "montecarlo_queue_length" in target["expr"]:
+                assert 'queue=~"$queue"' in target["expr"]
 
 
 def test_compose_and_helm_run_every_process_of_the_architecture():

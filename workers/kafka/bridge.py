@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 from django.db import close_old_connections
 from django.utils import timezone
 
-from simulations import metrics, services
+from simulations import log_context, metrics, services
 from simulations.errors import InvalidInput
 from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, physical_topic
 from workers.kafka.clients import new_consumer, producer_config
@@ -62,6 +62,7 @@ class AssessmentCompletedBridge:
         backoff = 0.5
         while not self.stop.is_set():
             messages = self.consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout)
+            metrics.BRIDGE_LAST_POLL.set_to_current_time()
             if self.liveness is not None:
                 self.liveness.beat("consumer")
             if not messages:
@@ -105,7 +106,11 @@ class AssessmentCompletedBridge:
                 rejected[i] = str(exc)
                 continue
             good.append(i)
-            parsed.append(services.CompletedAssessment(event.assessment_id, event.funded_account_id, event.config))
+            parsed.append(
+                services.CompletedAssessment(
+                    event.assessment_id, event.funded_account_id, event.config, request_id=_request_id(msg)
+                )
+            )
         try:
             outcomes = services.create_jobs_for_completed_assessments(parsed) if parsed else []
             for i, outcome in zip(good, outcomes):
@@ -130,7 +135,9 @@ class AssessmentCompletedBridge:
         def delivered(err: KafkaError | None, _: Message) -> None:
             outcome["error"] = err
 
+        request_id = _request_id(msg)
         headers = [
+            (log_context.KAFKA_HEADER, request_id.encode()),
             ("dlq.reason", reason.encode()),
             ("dlq.original.topic", msg.topic().encode()),
             ("dlq.original.partition", str(msg.partition()).encode()),
@@ -142,7 +149,8 @@ class AssessmentCompletedBridge:
         if "error" not in outcome or outcome["error"] is not None:
             raise RuntimeError(f"DLQ copy not confirmed: {outcome.get('error', 'timeout')}")
         metrics.KAFKA_EVENTS.labels(result="dlq").inc()
-        logger.info("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
+        with log_context.bound_contextvars(request_id=request_id):
+            logger.info("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), reason)
 
     def _rewind(self, messages: list[Message]) -> None:
         """Seek each partition back to its first message not yet handled."""
@@ -173,3 +181,12 @@ class AssessmentCompletedBridge:
             for partition, p in data.get("partitions", {}).items():
                 if partition != "-1" and p.get("consumer_lag", -1) >= 0:
                     metrics.KAFKA_CONSUMER_LAG.labels(topic=topic, partition=partition).set(p["consumer_lag"])
+
+
+def _request_id(msg: Message) -> str:
+    """The event's ``request-id`` header when the producer set a plain one, else one
+    made from where the message lies, so a redelivery and its DLQ copy get the same."""
+    for name, value in msg.headers() or []:
+        if name == log_context.KAFKA_HEADER and (clean := log_context.clean_request_id(value)):
+            return clean
+    return f"kafka:{msg.topic()}:{msg.partition()}:{msg.offset()}"[-log_context.MAX_LENGTH :]

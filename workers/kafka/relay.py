@@ -27,12 +27,12 @@ from typing import NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from simulations import metrics
+from simulations import log_context, metrics
 from simulations.events import physical_topic
-from simulations.models import EventOutbox
+from simulations.models import EventOutbox, SimulationJob
 from workers.kafka.clients import process_producer
 from workers.kafka.liveness import Liveness
 
@@ -128,7 +128,11 @@ class OutboxRelay:
             if not self._lock():
                 return RelayPass(0, 0, 0)
             due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
-            rows = list(EventOutbox.objects.filter(due).order_by("id")[: self.batch_size])
+            rows = list(
+                EventOutbox.objects.filter(due)
+                .annotate(request_id=Subquery(SimulationJob.objects.filter(pk=OuterRef("job_id")).values("request_id")))
+                .order_by("id")[: self.batch_size]
+            )
             metrics.OUTBOX_PENDING.set(len(rows))
             if not rows:
                 return RelayPass(0, 0, 0)
@@ -144,6 +148,9 @@ class OutboxRelay:
                 EventOutbox.objects.filter(id__in=[row.id for row in delivered]).delete()
                 for row in delivered:
                     metrics.OUTBOX_PUBLISHED.labels(topic=row.topic).inc()
+                    if logger.isEnabledFor(logging.DEBUG):  # one line per event: on when asked (LOG_LEVELS)
+                        with log_context.bound_contextvars(request_id=row.request_id, job_id=str(row.job_id)):
+                            logger.debug("published %s event #%s", row.topic, row.id)
             self._record_failures(refused, away, outcomes)
         if any(row.id not in outcomes for row in rows) or (away and not delivered):
             # Kafka is away: back off before trying again
@@ -212,7 +219,11 @@ class OutboxRelay:
                     physical_topic(row.topic),
                     key=row.key.encode(),
                     value=json.dumps(row.payload).encode(),
-                    headers=[("event-id", str(row.id).encode()), ("job-id", str(row.job_id).encode())],
+                    headers=[
+                        ("event-id", str(row.id).encode()),
+                        ("job-id", str(row.job_id).encode()),
+                        (log_context.KAFKA_HEADER, (row.request_id or "").encode()),
+                    ],
                     on_delivery=report(row.id),
                 )
             except KafkaException as exc:  # refused before sending, e.g. above message.max.bytes
