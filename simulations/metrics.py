@@ -17,7 +17,7 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from simulations import __version__
@@ -49,7 +49,8 @@ ENQUEUE_FAILURES = Counter(
 JOBS_FINISHED = Counter("montecarlo_jobs_finished_total", "Simulation jobs finished", ["status"])
 WORKER_PROCESSES = Gauge(
     "montecarlo_worker_processes",
-    "Worker processes ready to run tasks (prefork children, or a thread pool's main process)",
+    "Worker processes ready to run tasks (prefork children, or a thread pool's main process), by queues consumed",
+    ["queues"],
     multiprocess_mode="livesum",
 )
 JOB_DURATION = Histogram(
@@ -141,6 +142,54 @@ def last_successes(read: Callable[[], Mapping[str, float]]) -> ReadAtScrape:
         "task",
         read,
     )
+
+
+class WorkerHealth(Collector):
+    """One worker's health from its processes' heartbeats, served by that worker's main
+    process (never by each child, which would count it once per child): up, processes
+    alive and busy, tasks succeeded and failed, uptime. Labels: the worker's name and
+    the queues it consumes. A worker that dies takes its exporter with it, so its
+    series go stale; a worker whose processes stopped beating reports up 0."""
+
+    def __init__(self, worker: str, queues: str, read: Callable[[], Mapping[str, float]]):
+        self.worker, self.queues, self.read = worker, queues, read
+
+    def _families(self) -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
+        labels = ["worker", "queues"]
+        return {
+            "up": GaugeMetricFamily("montecarlo_worker_up", "1 while a process of the worker beats", labels=labels),
+            "processes": GaugeMetricFamily(
+                "montecarlo_worker_live_processes", "The worker's processes with a live heartbeat", labels=labels
+            ),
+            "busy": GaugeMetricFamily(
+                "montecarlo_worker_busy_processes", "The worker's processes running a task now", labels=labels
+            ),
+            "uptime_seconds": GaugeMetricFamily(
+                "montecarlo_worker_uptime_seconds", "Age of the worker's oldest live process", labels=labels
+            ),
+            "tasks": CounterMetricFamily(
+                "montecarlo_worker_tasks", "Tasks the worker's live processes finished", labels=[*labels, "result"]
+            ),
+        }
+
+    def describe(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        yield from self._families().values()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        families = self._families()
+        try:
+            health = self.read()
+        except Exception as exc:  # the keys Redis is away: say nothing rather than "down"
+            logger.warning("worker health not read: %s", exc)
+            return
+        ids = [self.worker, self.queues]
+        families["up"].add_metric(ids, 1 if health else 0)
+        if health:
+            for name in ("processes", "busy", "uptime_seconds"):
+                families[name].add_metric(ids, health[name])
+            for result in ("succeeded", "failed"):
+                families["tasks"].add_metric([*ids, result], health[result])
+        yield from families.values()
 
 
 def registry() -> CollectorRegistry:

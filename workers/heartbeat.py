@@ -211,6 +211,22 @@ def own_heartbeats(max_age: float) -> list[dict[str, Any]]:
     return [hb for hb in live_workers() if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
 
 
+def node_health(worker_name: str) -> dict[str, float]:
+    """One worker (a ``celery -n`` name, all its processes) from its live heartbeats:
+    what its exporter reports (``metrics.worker_health``). Empty when none is alive."""
+    beats = [hb for hb in live_workers() if hb["worker_name"] == worker_name]
+    if not beats:
+        return {}
+    failed = sum(hb["tasks_failed"] for hb in beats)
+    return {
+        "processes": len(beats),
+        "busy": sum(hb["status"] == "processing" for hb in beats),
+        "succeeded": sum(hb["tasks_processed"] for hb in beats) - failed,
+        "failed": failed,
+        "uptime_seconds": max(hb["uptime_seconds"] for hb in beats),
+    }
+
+
 _process_heartbeat: PerProcess[Heartbeat] = PerProcess()
 
 

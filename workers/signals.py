@@ -24,21 +24,32 @@ from simulations import log_context, metrics
 from simulations.process import usable_cpus, worker_id
 from workers import heartbeat, last_success
 from workers.batching import stop_process_writer
-from workers.queues import queue_lengths
+from workers.queues import CeleryQueue, queue_lengths
 
 logger = logging.getLogger(__name__)
 _node_name = "worker"
+_queues = CeleryQueue.SIMULATIONS.value  # Celery's default queue, when -Q names none
 
 
 @celeryd_init.connect
-def remember_node_name(sender: str | None = None, **_: Any) -> None:
-    """Runs in the parent before forking: children inherit the node name. Starts the
+def remember_node_name(sender: str | None = None, options: dict[str, Any] | None = None, **_: Any) -> None:
+    """Runs in the parent before forking: children inherit the node name and the queues
+    (the label that tells simulation workers from the maintenance worker). Starts the
     worker's metrics exporter when WORKER_METRICS_PORT is set."""
-    global _node_name
+    global _node_name, _queues
     _node_name = sender or _node_name
+    queues = (options or {}).get("queues")
+    if queues:
+        names = queues.split(",") if isinstance(queues, str) else list(queues)
+        _queues = ",".join(sorted(q.strip() for q in names if q.strip()))
     port = int(os.environ.get("WORKER_METRICS_PORT", "0") or 0)
     if port:
-        metrics.serve_metrics(port, metrics.queue_lengths(queue_lengths), metrics.last_successes(last_success.read))
+        metrics.serve_metrics(
+            port,
+            metrics.queue_lengths(queue_lengths),
+            metrics.last_successes(last_success.read),
+            metrics.WorkerHealth(_node_name, _queues, lambda: heartbeat.node_health(_node_name)),
+        )
 
 
 @worker_init.connect
@@ -53,7 +64,7 @@ def prepare_threaded_worker(sender: Any = None, **_: Any) -> None:
     _node_name = getattr(sender, "hostname", None) or _node_name
     heartbeat.start_process_heartbeat(_node_name)
     warm_up()
-    metrics.WORKER_PROCESSES.set(1)
+    metrics.WORKER_PROCESSES.labels(queues=_queues).set(1)
     logger.info("worker %s (%s pool) ready", os.getpid(), sender.pool_cls)
 
 
@@ -78,7 +89,7 @@ def prepare_child_process(**_: Any) -> None:
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
     warm_up()
-    metrics.WORKER_PROCESSES.set(1)  # summed over the live children by the exporter
+    metrics.WORKER_PROCESSES.labels(queues=_queues).set(1)  # summed over the live children by the exporter
     logger.info(
         "worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads, numba.config.THREADING_LAYER
     )

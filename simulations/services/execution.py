@@ -128,9 +128,10 @@ def _compute(
 ) -> JobChange:
     """Simulate one job into its end state (completed, or failed with the reason),
     every line logged meanwhile carrying the job's id and its request's."""
-    with log_context.bound_contextvars(
-        job_id=str(job.id), request_id=job.request_id or log_context.current_request_id()
-    ):
+    ids = {"job_id": str(job.id)}
+    if job.request_id:  # else the one in context stays (a CLI run has none)
+        ids["request_id"] = job.request_id
+    with log_context.bound_contextvars(**ids):
         change = _simulate(
             job,
             worker_id=worker_id,

@@ -14,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/prometheus/alerts.yml"
+RECORDING = ROOT / "deploy/prometheus/recording.yml"
 TESTS = ROOT / "deploy/prometheus/alerts.test.yml"
 
 
@@ -29,8 +30,20 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_rules_are_valid():
-    done = promtool("check", "rules", str(RULES))
+    done = promtool("check", "rules", str(RULES), str(RECORDING))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_recording_rules_follow_the_naming_convention_and_each_is_used():
+    """level:metric:operations, and every recorded series is read by an alert, the
+    dashboard or another rule (a rule nobody reads is cost without use)."""
+    recorded = [r["record"] for g in yaml.safe_load(RECORDING.read_text())["groups"] for r in g["rules"]]
+    assert recorded and all(re.fullmatch(r"[a-z]+:montecarlo_[a-z_]+:[a-z0-9]+", name) for name in recorded)
+    readers = RULES.read_text() + (ROOT / "deploy/grafana/dashboards/montecarlo.json").read_text()
+    readers += "\n".join(r["expr"] for g in yaml.safe_load(RECORDING.read_text())["groups"] for r in g["rules"])
+    assert all(name in readers.replace(f"record: {name}", "") for name in recorded), [
+        name for name in recorded if name not in readers
+    ]
 
 
 def test_every_alert_fires_and_stays_silent_as_its_unit_tests_say(tmp_path):
@@ -40,7 +53,7 @@ def test_every_alert_fires_and_stays_silent_as_its_unit_tests_say(tmp_path):
     cases = yaml.safe_load(TESTS.read_text())
     fired, silent = set(), set()
     for case in cases["tests"]:
-        for check in case["alert_rule_test"]:
+        for check in case.get("alert_rule_test", []):
             name = check["alertname"]
             assert name in rules, name
             for expected in check["exp_alerts"]:
@@ -48,6 +61,7 @@ def test_every_alert_fires_and_stays_silent_as_its_unit_tests_say(tmp_path):
             (fired if check["exp_alerts"] else silent).add(name)
     assert fired == silent == set(rules), (set(rules) - fired, set(rules) - silent)
     shutil.copy(RULES, tmp_path / "alerts.yml")
+    shutil.copy(RECORDING, tmp_path / "recording.yml")
     (tmp_path / "alerts.test.yml").write_text(yaml.safe_dump(cases, sort_keys=False))
     done = promtool("test", "rules", str(tmp_path / "alerts.test.yml"))
     assert done.returncode == 0, done.stdout + done.stderr

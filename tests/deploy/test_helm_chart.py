@@ -150,6 +150,8 @@ def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(hel
     alerts = (ROOT / "deploy/prometheus/alerts.yml").read_text()
     jobs = set()
     for name, monitor in monitors.items():
+        if name.endswith("-redis-exporter"):
+            continue  # many targets through one pod: its own test below
         selected = [
             p for p in pods.values() if selects(monitor["spec"]["selector"]["matchLabels"], p["metadata"]["labels"])
         ]
@@ -161,8 +163,49 @@ def test_pod_monitors_scrape_each_process_under_the_job_names_the_alerts_use(hel
         assert annotations["prometheus.io/port"] == str(ports[endpoint["port"]]), name
         (job,) = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
         jobs.add(job)
-    assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-bridge"} and jobs <= local_jobs
-    assert set(re.findall(r'job="([a-z-]+)"', alerts)) <= jobs
+    assert jobs == {"montecarlo-web", "montecarlo-worker", "montecarlo-maintenance", "montecarlo-bridge"}
+    assert jobs <= local_jobs
+    assert set(re.findall(r'job="([a-z-]+)"', alerts)) <= jobs | {"redis-broker", "redis-keys"}
+
+
+def test_the_redis_exporter_asks_about_each_redis_under_the_alerts_job_names(helm):
+    """Off by default; on, one exporter pod and one PodMonitor endpoint per Redis: the
+    broker (with its queue lists) and each cluster node, labelled as the shipped
+    Prometheus config labels them."""
+    assert not [o for o in render(helm, *SECRETS) if "redis-exporter" in o["metadata"]["name"]]
+    nodes = ["redis://rc-0.rc:6379", "redis://rc-1.rc:6379"]
+    objects = render(
+        helm,
+        *SECRETS,
+        "--set",
+        "metrics.podMonitor=true",
+        "--set",
+        "redisExporter.enabled=true",
+        "--set",
+        "redisExporter.broker=redis://broker:6379",
+        "--set",
+        "redisExporter.brokerDb=3",
+        "--set",
+        "redisExporter.keys={" + ",".join(nodes) + "}",
+    )
+    (monitor,) = [o for o in objects if o["kind"] == "PodMonitor" and o["metadata"]["name"].endswith("redis-exporter")]
+    endpoints = monitor["spec"]["podMetricsEndpoints"]
+    by_job: dict[str, list[str]] = {}
+    for endpoint in endpoints:
+        labels = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+        assert endpoint["path"] == "/scrape" and labels["instance"] == endpoint["params"]["target"][0]
+        by_job.setdefault(labels["job"], []).append(labels["instance"])
+    assert by_job == {"redis-broker": ["redis://broker:6379"], "redis-keys": nodes}
+    assert endpoints[0]["params"]["check-single-keys"] == ["db3=simulations,db3=maintenance"]
+    shipped = {
+        c["job_name"] for c in yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
+    }
+    assert set(by_job) <= shipped
+    (deployment,) = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("redis-exporter")
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9121}] and container["resources"]["limits"]
 
 
 def consumed_queues(command: list[str]) -> set[str]:
@@ -215,6 +258,10 @@ ALL_ON = (
     "worker.keda.redisAddress=broker:6379",
     "--set",
     "metrics.podMonitor=true",
+    "--set",
+    "redisExporter.enabled=true",
+    "--set",
+    "redisExporter.broker=redis://broker:6379",
 )
 
 
@@ -250,8 +297,12 @@ def test_pods_run_unprivileged_with_resources_and_a_pinned_image(helm):
             assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True, where
             assert security["capabilities"]["drop"] == ["ALL"], where
             assert container["resources"].get("requests"), where
-            if container["name"] != "proxy":
+            if container["name"] in ("proxy", "redis-exporter"):  # upstream images, pinned by tag
+                assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+(-\w+)?", container["image"]), where
+            else:
                 assert container["image"] == f"montecarlo:{chart['appVersion']}", where
+        if name.endswith("redis-exporter"):
+            continue  # a static binary that writes nothing
         app = [c for c in spec["containers"] if c["name"] != "proxy"]
         mounts = {m["mountPath"] for c in app for m in c.get("volumeMounts", [])}
         assert "/tmp" in mounts, name  # the writable places of a read-only filesystem

@@ -21,6 +21,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -92,6 +93,8 @@ class Command(BaseCommand):
         parser.add_argument("--histogram", metavar="FILE", help="draw the final P&L histogram to FILE (.svg or .png)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["verbosity"] < 2:  # the service's INFO lines (job created, simulated) are for its logs, not here
+            logging.getLogger("simulations").setLevel(logging.WARNING)
         charts_to_draw = self._chart_files(opts)
         trades = read_trades(opts["trades"])
         config = self._config(opts)
