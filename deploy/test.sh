@@ -9,7 +9,8 @@ log "ruff check";      .venv/bin/ruff check --quiet .
 log "ruff format";     .venv/bin/ruff format --check --quiet .
 log "mypy";            .venv/bin/mypy
 log "import layers";   .venv/bin/lint-imports --no-cache >/dev/null || { .venv/bin/lint-imports --no-cache; exit 1; }
-apt_install prometheus  # promtool, for the alert rules' unit tests
+apt_install prometheus  # promtool for the rules' unit tests, and a real server that scrapes the processes
+"$MC_ROOT/deploy/redis-exporter.sh" install  # Redis and the cluster, for the fleet's scrape test
 "$MC_ROOT/deploy/nginx.sh" install  # the proxy in front of gunicorn, for the web server's tests
 apt_install chromium chromium-driver  # a real browser for the pages' tests
 "$MC_ROOT/deploy/services.sh" up
