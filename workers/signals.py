@@ -32,7 +32,7 @@ _queues = CeleryQueue.SIMULATIONS.value  # Celery's default queue, when -Q names
 
 
 @celeryd_init.connect
-def remember_node_name(sender: str | None = None, options: dict[str, Any] | None = None, **_: Any) -> None:
+def prepare_main_process(sender: str | None = None, options: dict[str, Any] | None = None, **_: Any) -> None:
     """Runs in the parent before forking: children inherit the node name and the queues
     (the label that tells simulation workers from the maintenance worker). Starts the
     worker's metrics exporter when WORKER_METRICS_PORT is set."""
