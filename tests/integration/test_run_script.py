@@ -110,7 +110,13 @@ def test_run_sh_starts_the_service_and_ctrl_c_stops_it():
         assert requests.get(f"{base}/metrics", timeout=10).status_code == 404  # not through the proxy
         worker = requests.get(f"http://127.0.0.1:{worker_metrics}/metrics", timeout=10).text
         assert "montecarlo_jobs_finished_total" in worker
-        assert re.search(r"^montecarlo_worker_processes 1\.0$", worker, re.M), worker  # one prefork child
+        # one prefork child, of the one worker that serves both queues, and it beats
+        assert re.search(r'^montecarlo_worker_processes\{queues="maintenance,simulations"\} 1\.0$', worker, re.M), (
+            worker
+        )
+        assert re.search(
+            r'^montecarlo_worker_up\{queues="maintenance,simulations",worker="local@.+"\} 1\.0$', worker, re.M
+        )
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
