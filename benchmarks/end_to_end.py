@@ -203,7 +203,7 @@ def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[st
         "load+write p50": pct(write, 50),
     }
     OUT.line(
-        f"{label:<24} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
+        f"{label:<30} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
         f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
         f"{row['load+write p50']:>14.1f}"
     )
@@ -254,10 +254,10 @@ def main() -> None:
     print(f"logs in {log_dir}")
     OUT.line(f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms)")
     OUT.line(
-        f"{'workers / path':<24} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
+        f"{'workers / path':<30} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
         f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}"
     )
-    OUT.line("-" * 130)
+    OUT.line("-" * 136)
     # (worker processes, task events): the baseline rows, or events off and on in one run
     setups = [(1, False), (1, True)] if args.task_events else [(1, False), (2, False)]
     try:

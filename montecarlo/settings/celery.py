@@ -50,7 +50,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task events feed celery-exporter/Flower, at one to three extra Redis publishes per
-# task (about a third of the cost of creating a small job): off unless asked for.
+# task: 10-20% of the HTTP paths' jobs/s end to end (docs/performance.md), so off unless asked for.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_TASK_EVENTS", default=False)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 CELERY_TASK_TRACK_STARTED = False
