@@ -135,7 +135,7 @@ class BridgeProcess:
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> BridgeProcess:
+    def start(self, timeout: float = 60.0, *, wait_until_up: bool = True) -> BridgeProcess:
         log = open(self.log_path, "ab")
         marker = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc = subprocess.Popen(
@@ -146,6 +146,8 @@ class BridgeProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if not wait_until_up:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -190,6 +190,32 @@ def test_outbox_waits_while_kafka_is_down_and_every_event_arrives_after(kafka_to
     assert sorted(json.loads(m.value())["jobId"] for m in completed) == sorted(ids)
 
 
+def test_a_bridge_started_while_kafka_is_down_waits_and_starts_when_it_returns(kafka_topics, kafka_env, tmp_path):
+    """It neither exits nor floods its log: one line when Kafka is found away, librdkafka's
+    retries at most once a minute per kind, one line when Kafka answers; then it consumes."""
+    from tests.fakes.worker import BridgeProcess
+
+    kafka = ["bash", str(ROOT / "deploy" / "kafka.sh")]
+    subprocess.run(kafka + ["stop"], check=True, capture_output=True)
+    bridge = BridgeProcess(kafka_env, tmp_path, "bridge-early").start(wait_until_up=False)
+    try:
+        wait(lambda: b"Kafka is not reachable" in bridge.log_path.read_bytes(), 60, "the bridge to say it waits")
+        time.sleep(20)  # an outage of 20 s, as in the black-box run that logged ~700 lines
+        assert bridge.proc.poll() is None, bridge.log_path.read_text()[-2000:]
+        during = bridge.log_path.read_text()
+        assert during.count("Kafka is not reachable") == 1 and "kafka bridge up" not in during
+        assert len(during.splitlines()) < 30, during[-3000:]
+    finally:
+        subprocess.run(kafka + ["start"], check=True, capture_output=True)
+    try:
+        wait(lambda: b"kafka bridge up" in bridge.log_path.read_bytes(), 120, "the bridge to start")
+        assert "Kafka reachable again after" in bridge.log_path.read_text()
+        python_produce(kafka_topics["assessment.completed"], [("EARLY-1", b'{"assessmentId": "EARLY-1"}')])
+        wait(lambda: SimulationJob.objects.filter(assessment_id="EARLY-1").exists(), 60, "the event's job")
+    finally:
+        bridge.stop()
+
+
 def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(kafka_topics, make_bridge):
     topic = kafka_topics["assessment.completed"]
     port = free_port()

@@ -137,3 +137,22 @@ def test_an_unreachable_store_never_kills_the_worker_nor_requeues_jobs(settings)
         assert heartbeat.is_alive("other-host:7")  # unknown counts as alive
     finally:
         reset_keys_redis()
+
+
+def test_a_worker_starts_from_any_listed_cluster_node_while_the_first_is_down(settings):
+    """KEYS_REDIS_URL may list several cluster nodes: the first answering one is enough,
+    so a worker started while the node it names first is down still beats (the cluster
+    has failed that node over)."""
+    from tests.net import free_port
+
+    settings.KEYS_REDIS_CLUSTER = True
+    settings.KEYS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0, {os.environ['REDIS_CLUSTER_URL']}"
+    reset_keys_redis()
+    try:
+        beat = heartbeat.Heartbeat("listed@test", interval=60, ttl=30)
+        assert beat.beat()
+        assert any(hb["worker_name"] == "listed@test" for hb in heartbeat.live_workers())
+        assert len(keys_redis().get_nodes()) == 6  # the rest found from the one that answered
+        keys_redis().delete(heartbeat.heartbeat_key(beat.state.worker_id))
+    finally:
+        reset_keys_redis()

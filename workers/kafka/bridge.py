@@ -23,7 +23,7 @@ from django.utils import timezone
 from simulations import log_context, metrics, services
 from simulations.errors import InvalidInput
 from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, physical_topic
-from workers.kafka.clients import new_consumer, producer_config
+from workers.kafka.clients import kafka_errors_log, new_consumer, producer_config
 from workers.kafka.liveness import Liveness
 from workers.kafka.schemas import AssessmentCompleted, InvalidEvent
 
@@ -70,10 +70,12 @@ class AssessmentCompletedBridge:
             close_old_connections()  # a long-lived process: never use a dead connection
             try:
                 self._handle_batch(messages)
+                if backoff > 0.5:
+                    logger.info("consuming again")
                 backoff = 0.5
             except RetryLater as exc:
                 metrics.KAFKA_ERRORS.labels(stage="consume").inc()
-                logger.warning("batch will be retried in %.1fs: %s", backoff, exc.__cause__ or exc)
+                kafka_errors_log.warning("batch will be retried in %.1fs: %s", backoff, exc.__cause__ or exc)
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
 
@@ -98,7 +100,7 @@ class AssessmentCompletedBridge:
             if error is not None:
                 if error.fatal():
                     raise KafkaException(error)
-                logger.warning("consumer error: %s", error)
+                kafka_errors_log.warning("consumer error: %s", error)
                 continue
             try:
                 event = AssessmentCompleted.parse(msg.value())

@@ -6,6 +6,11 @@ the process that uses it (after any fork) and recreated if the pid changes.
 
 from __future__ import annotations
 
+import logging
+import math
+import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +20,46 @@ from django.conf import settings
 from simulations.process import PerProcess
 
 
+class OncePerOutage(logging.Filter):
+    """Lets a kind of line through once per ``every`` seconds, with how many like it were
+    held back: librdkafka retries a lost broker every few milliseconds and says so each
+    time (about 700 "Connection refused" lines in a 20 s outage). Lines are alike when
+    they differ only in numbers (durations, counts)."""
+
+    def __init__(self, every: float = 60.0):
+        super().__init__()
+        self.every = every
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = re.sub(r"\d+", "#", f"{record.name}:{record.getMessage()}")
+        now = time.monotonic()
+        with self._lock:
+            last, held = self._seen.get(kind, (-math.inf, 0))
+            if now - last < self.every:
+                self._seen[kind] = (last, held + 1)
+                return False
+            self._seen[kind] = (now, 0)
+        if held:
+            record.msg, record.args = f"{record.getMessage()} ({held} more like it in the last {self.every:g} s)", ()
+        return True
+
+
+# librdkafka's own lines (it logs through this logger, not to stderr), and our lines about
+# Kafka errors, at most once a minute per kind
+librdkafka_log = logging.getLogger("kafka.librdkafka")
+kafka_errors_log = logging.getLogger("kafka.errors")
+for _log in (librdkafka_log, kafka_errors_log):
+    _log.addFilter(OncePerOutage())
+
+
 def common_config() -> dict[str, Any]:
     """What every client of ours (producer, consumer, admin) shares: where the brokers
-    are, and how to reach them securely (the KAFKA_SECURITY_* and KAFKA_SASL_* settings)."""
+    are, how to reach them securely (the KAFKA_SECURITY_* and KAFKA_SASL_* settings),
+    and where librdkafka's own lines go."""
     security = {name: value for name, value in settings.KAFKA_SECURITY.items() if value}
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **security}
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "logger": librdkafka_log, **security}
 
 
 def admin_config(**extra: Any) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from django.utils import timezone
 from simulations import log_context, metrics
 from simulations.events import physical_topic
 from simulations.models import EventOutbox, SimulationJob
-from workers.kafka.clients import process_producer
+from workers.kafka.clients import kafka_errors_log, process_producer
 from workers.kafka.liveness import Liveness
 
 logger = logging.getLogger(__name__)
@@ -113,9 +113,11 @@ class OutboxRelay:
                 except Exception as exc:  # Kafka or the database is down: wait and retry
                     backoff = min(max(0.5, backoff * 2), self.max_backoff)
                     metrics.KAFKA_ERRORS.labels(stage="relay").inc()
-                    logger.warning("outbox relay retrying in %.1fs: %s", backoff, exc)
+                    kafka_errors_log.warning("outbox relay retrying in %.1fs: %s", backoff, exc)
                     self.stop.wait(backoff)
                     continue
+                if backoff:
+                    logger.info("outbox relay publishing again")
                 backoff = 0.0
                 if done.due == 0:  # a pass whose rows were all put off goes straight on
                     self.stop.wait(self.idle_wait)

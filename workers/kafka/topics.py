@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 from simulations.events import ALL_TOPICS, ASSESSMENT_COMPLETED_DLQ, physical_topic
 from workers.kafka.clients import admin_config
+
+logger = logging.getLogger(__name__)
 
 
 def ensure_topics(timeout: float = 30.0) -> list[str]:
@@ -38,3 +45,28 @@ def ensure_topics(timeout: float = 30.0) -> list[str]:
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise
     return sorted(wanted)
+
+
+def ensure_topics_once_reachable(
+    stop: threading.Event, *, waiting: Callable[[], None] = lambda: None, max_backoff: float = 30.0
+) -> list[str] | None:
+    """``ensure_topics``, waiting for Kafka when it is away (a bridge started during an
+    outage starts when Kafka returns, instead of exiting): one line when it is found
+    away, one when it answers again, none per retry; ``waiting`` is called between tries
+    (the liveness beat). ``None`` if ``stop`` was set first."""
+    backoff, away_since = 1.0, None
+    while not stop.is_set():
+        try:
+            topics = ensure_topics(timeout=10.0)
+        except KafkaException as exc:
+            if away_since is None:
+                away_since = time.monotonic()
+                logger.warning("Kafka is not reachable (%s); waiting for it", exc.args[0])
+            waiting()
+            stop.wait(backoff)
+            backoff = min(backoff * 2, max_backoff)
+            continue
+        if away_since is not None:
+            logger.info("Kafka reachable again after %.0f s", time.monotonic() - away_since)
+        return topics
+    return None

@@ -16,9 +16,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from workers.kafka.bridge import AssessmentCompletedBridge
-from workers.kafka.liveness import Liveness
+from workers.kafka.liveness import LOOPS, Liveness
 from workers.kafka.relay import OutboxRelay
-from workers.kafka.topics import ensure_topics
+from workers.kafka.topics import ensure_topics_once_reachable
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,19 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        topics = ensure_topics()
         liveness = Liveness()
         liveness.forget()  # a restarted container's files are the last run's
         if settings.BRIDGE_METRICS_PORT:
             start_http_server(settings.BRIDGE_METRICS_PORT)
+
+        def waiting() -> None:  # alive, waiting for Kafka: the probe must not restart it
+            for loop in LOOPS:
+                liveness.beat(loop)
+
+        topics = ensure_topics_once_reachable(stop, waiting=waiting)
+        if topics is None:
+            self.stdout.write("kafka bridge stopped before Kafka answered")
+            return
         relay_thread = None
         if not opts["no_relay"]:
             relay = OutboxRelay(
