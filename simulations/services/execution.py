@@ -140,12 +140,11 @@ def _compute(
             write_on_crash=write_on_crash,
             on_progress=on_progress,
         )
-        logger.info(
-            "job %s: %s in %.1f ms",
-            job.id,
-            change.status,
-            (change.completed_at - change.started_at).total_seconds() * 1000,
-        )
+        took = (change.completed_at - change.started_at).total_seconds() * 1000
+        if change.status == JobStatus.COMPLETED:
+            logger.info("job %s: completed in %.1f ms", job.id, took)
+        else:
+            logger.warning("job %s: failed in %.1f ms: %s", job.id, took, change.error)
     return change
 
 
