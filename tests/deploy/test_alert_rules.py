@@ -34,6 +34,14 @@ def test_the_rules_are_valid():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_shipped_scrape_config_is_valid_with_its_rule_files(tmp_path):
+    """prometheus.yml as compose mounts it: its rule files where the container has them."""
+    config = (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+    (tmp_path / "prometheus.yml").write_text(config.replace("/etc/prometheus/", f"{ROOT}/deploy/prometheus/"))
+    done = promtool("check", "config", str(tmp_path / "prometheus.yml"))
+    assert done.returncode == 0 and "2 rule files found" in done.stdout, done.stdout + done.stderr
+
+
 def test_recording_rules_follow_the_naming_convention_and_each_is_used():
     """level:metric:operations, and every recorded series is read by an alert, the
     dashboard or another rule (a rule nobody reads is cost without use)."""
