@@ -24,9 +24,18 @@ def _pre_chain() -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _without_celery_task_data,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.CallsiteParameterAdder([structlog.processors.CallsiteParameter.PROCESS]),
     ]
+
+
+def _without_celery_task_data(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Celery's task lines carry the whole message as an extra (``data``: args, kwargs,
+    a batch's hundred job ids); their text already names the task and its id."""
+    if str(event.get("logger", "")).startswith("celery"):
+        event.pop("data", None)
+    return event
 
 
 def logging_config(*, fmt: str, level: str, levels: str = "") -> dict[str, Any]:
