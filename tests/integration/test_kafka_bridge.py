@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -214,6 +215,110 @@ def test_a_bridge_started_while_kafka_is_down_waits_and_starts_when_it_returns(k
         wait(lambda: SimulationJob.objects.filter(assessment_id="EARLY-1").exists(), 60, "the event's job")
     finally:
         bridge.stop()
+
+
+# A relay that dies at the worst moment: Kafka has acknowledged its pass, the delete of
+# those rows has not committed (os._exit: no cleanup, as a SIGKILL).
+DIE_AFTER_ACK = """
+import os, threading, django
+django.setup()
+from workers.kafka import relay
+publish = relay.OutboxRelay._publish
+def publish_then_die(self, rows):
+    publish(self, rows)
+    os._exit(9)
+relay.OutboxRelay._publish = publish_then_die
+relay.OutboxRelay(stop=threading.Event(), batch_size=500).run()
+"""
+# The control: a relay as it was before the start-up scan, run until the outbox is empty.
+RELAY_WITHOUT_SCAN = """
+import threading, django
+django.setup()
+from simulations.models import EventOutbox
+from workers.kafka.relay import OutboxRelay
+relay = OutboxRelay(stop=threading.Event(), batch_size=500)
+while EventOutbox.objects.exists():
+    relay.relay_once()
+"""
+
+
+@pytest.mark.parametrize("scan", [True, False], ids=["bridge-with-the-scan", "control-without"])
+def test_a_relay_killed_between_kafkas_ack_and_its_delete_sends_nothing_twice(
+    kafka_topics, kafka_env, make_bridge, scan
+):
+    """Duplicates per kill at the worst moment: 0 when the restarted bridge first scans
+    what Kafka already holds; the whole pass (here 40) without the scan, which shows the
+    test can fail."""
+    for i in range(20):
+        job = services.create_job(
+            assessment_id=f"DUP-{i}", trades=factories.trades(), config=factories.config(), enqueue=False
+        )
+        services.run_job(job_id=job.id, worker_id="test:dup")
+    assert EventOutbox.objects.count() == 40
+    python = [sys.executable, "-c"]
+    died = subprocess.run(
+        [*python, DIE_AFTER_ACK], cwd=ROOT, env=kafka_env, capture_output=True, text=True, timeout=120
+    )
+    assert died.returncode == 9, died.stderr[-2000:]
+    assert EventOutbox.objects.count() == 40  # acknowledged, not deleted
+    if scan:
+        bridge = make_bridge("bridge-after-kill")
+        wait(lambda: not EventOutbox.objects.exists(), 60, "the outbox to drain")
+        assert "40 outbox events were already in Kafka" in bridge.log_path.read_text()
+    else:
+        done = subprocess.run(
+            [*python, RELAY_WITHOUT_SCAN], cwd=ROOT, env=kafka_env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    started = read_topic(kafka_topics["montecarlo.simulation-started"], 80, timeout=8)
+    completed = read_topic(kafka_topics["montecarlo.simulation-completed"], 80, timeout=8)
+    events = [dict(m.headers())["event-id"] for m in started + completed]
+    assert len(set(events)) == 40
+    assert len(events) - len(set(events)) == (0 if scan else 40)
+
+
+# A bridge that dies right after Kafka acknowledged a DLQ copy, before the offset of
+# the bad message is committed; NO_SCAN runs it (and its restart) without the start-up
+# read of the DLQ's latest copies: the control.
+BRIDGE_DYING_AFTER_A_DLQ_COPY = """
+import os, sys, django
+django.setup()
+from django.core.management import call_command
+from workers.kafka.bridge import AssessmentCompletedBridge as Bridge
+if os.environ.get("NO_SCAN"):
+    Bridge._recent_dlq_copies = lambda self: set()
+if sys.argv[1] == "die":
+    copy = Bridge._dead_letter
+    def copy_then_die(self, msg, reason):
+        copy(self, msg, reason)
+        os._exit(9)
+    Bridge._dead_letter = copy_then_die
+call_command("kafka_bridge", "--no-relay")
+"""
+
+
+@pytest.mark.parametrize("scan", [True, False], ids=["with-the-scan", "control-without"])
+def test_a_bridge_killed_after_a_dlq_copy_does_not_copy_it_again(kafka_topics, kafka_env, tmp_path, scan):
+    """One DLQ copy per bad message even when the bridge dies between the copy's
+    acknowledgement and the offset's commit; without the scan the copy repeats."""
+    python_produce(kafka_topics["assessment.completed"], [(f"BAD-{i}", b"{not json") for i in range(3)])
+    env = dict(kafka_env, **({} if scan else {"NO_SCAN": "1"}))
+    run = [sys.executable, "-c", BRIDGE_DYING_AFTER_A_DLQ_COPY]
+    died = subprocess.run([*run, "die"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert died.returncode == 9, died.stderr[-2000:]
+    assert len(read_topic(kafka_topics["assessment.completed.dlq"], 1)) == 1
+    with open(tmp_path / "again.log", "ab") as log:
+        again = subprocess.Popen([*run, "again"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        copies = read_topic(kafka_topics["assessment.completed.dlq"], 5, timeout=20)
+    finally:
+        again.terminate()
+        again.wait(40)
+    origins = [tuple(dict(m.headers())[f"dlq.original.{h}"] for h in ("partition", "offset")) for m in copies]
+    assert len(set(origins)) == 3
+    assert len(origins) == (3 if scan else 4), origins
+    if scan:
+        assert "is in the DLQ already" in (tmp_path / "again.log").read_text()
 
 
 def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_is_exported(kafka_topics, make_bridge):

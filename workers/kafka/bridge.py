@@ -26,6 +26,7 @@ from simulations.events import ASSESSMENT_COMPLETED, ASSESSMENT_COMPLETED_DLQ, p
 from workers.kafka.clients import kafka_errors_log, new_consumer, producer_config
 from workers.kafka.liveness import Liveness
 from workers.kafka.schemas import AssessmentCompleted, InvalidEvent
+from workers.kafka.tail import recent_headers
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class AssessmentCompletedBridge:
         self.max_backoff = max_backoff
         self.consumer = new_consumer(group_id, stats_cb=self._on_stats)
         self.dlq = Producer(producer_config())
+        self.already_dead_lettered = self._recent_dlq_copies()
 
     def run(self) -> None:
         self.consumer.subscribe([self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -130,8 +132,25 @@ class AssessmentCompletedBridge:
             len(outcomes) - sum(isinstance(o, InvalidInput) for o in outcomes)
         )
 
+    def _recent_dlq_copies(self) -> set[tuple[bytes, bytes, bytes]]:
+        """Where the DLQ's latest copies came from: a bridge killed after a copy was
+        acknowledged but before its offset was committed (every second) meets the same
+        bad message again, and must not copy it twice. Its tail of one poll batch per
+        partition covers that; if it cannot be read, a copy may repeat (at-least-once)."""
+        try:
+            copies = recent_headers([self.dlq_topic], tail=self.batch_size, timeout=15.0)
+        except Exception as exc:
+            kafka_errors_log.warning("the DLQ's latest copies not read (%s): a bad event may be copied twice", exc)
+            return set()
+        return {_origin(headers) for headers in copies}
+
     def _dead_letter(self, msg: Message, reason: str) -> None:
-        """Copy the original bytes to the DLQ with the reason, and wait for Kafka's ack."""
+        """Copy the original bytes to the DLQ with the reason, and wait for Kafka's ack;
+        a message this bridge's start found copied already is not copied again."""
+        origin = (msg.topic().encode(), str(msg.partition()).encode(), str(msg.offset()).encode())
+        if origin in self.already_dead_lettered:
+            logger.info("%s[%s]@%s is in the DLQ already", msg.topic(), msg.partition(), msg.offset())
+            return
         outcome: dict[str, Any] = {}
 
         def delivered(err: KafkaError | None, _: Message) -> None:
@@ -192,3 +211,12 @@ def _request_id(msg: Message) -> str:
         if name == log_context.KAFKA_HEADER and (clean := log_context.clean_request_id(value)):
             return clean
     return f"kafka:{msg.topic()}:{msg.partition()}:{msg.offset()}"[-log_context.MAX_LENGTH :]
+
+
+def _origin(headers: dict[str, bytes]) -> tuple[bytes, bytes, bytes]:
+    """A DLQ copy's identity: the topic, partition and offset it was copied from."""
+    return (
+        headers.get("dlq.original.topic", b""),
+        headers.get("dlq.original.partition", b""),
+        headers.get("dlq.original.offset", b""),
+    )

@@ -6,8 +6,11 @@ keep their order (same key, same partition, idempotent producer). A row is delet
 only after Kafka acknowledged it, in the transaction holding the lock, so the outbox
 is a queue of what is still to send; while Kafka is down rows wait (their attempts
 and last error visible in the admin), and the relay retries with exponential backoff.
-If the process dies between the ack and the commit, the rows are sent again:
-at-least-once, like every Kafka consumer of these topics must expect.
+If the process dies between the ack and the commit, those rows would be sent again;
+so before its first pass a relay reads the last ``batch_size`` messages of every
+partition it writes and deletes the rows whose ``event-id`` Kafka already holds
+(``forget_published``). What is left is at-least-once for what no scan can see (the
+scan failing, a partition's tail longer than a pass), as every consumer must expect.
 
 An event Kafka refuses for what it is (too large, a topic it may not write) would be
 refused again at once, so that row alone is put off (``next_attempt_at``, doubling up
@@ -31,10 +34,11 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from simulations import log_context, metrics
-from simulations.events import physical_topic
+from simulations.events import OUTBOX_TOPICS, physical_topic
 from simulations.models import EventOutbox, SimulationJob
 from workers.kafka.clients import kafka_errors_log, process_producer
 from workers.kafka.liveness import Liveness
+from workers.kafka.tail import recent_headers
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,7 @@ class OutboxRelay:
 
     def run(self) -> None:
         backoff = 0.0
+        self.forget_published()
         try:
             while not self.stop.is_set():
                 if self.liveness is not None:
@@ -123,6 +128,26 @@ class OutboxRelay:
                     self.stop.wait(self.idle_wait)
         finally:
             connection.close()
+
+    def forget_published(self, timeout: float = 15.0) -> int:
+        """Delete the outbox rows Kafka already has: a relay that died between Kafka's
+        acknowledgement and the delete's commit left at most one pass of them, and each
+        is among the last ``batch_size`` messages of its partition. Returns how many were
+        deleted; on any error (Kafka away, a timeout) it deletes nothing and the rows are
+        sent again, as at-least-once allows."""
+        if not EventOutbox.objects.exists():
+            return 0
+        try:
+            published = published_event_ids(
+                [physical_topic(t) for t in OUTBOX_TOPICS], tail=self.batch_size, timeout=timeout
+            )
+        except Exception as exc:  # a best effort: duplicates are allowed, loss is not
+            kafka_errors_log.warning("outbox rows already in Kafka not looked up (%s): they may be sent twice", exc)
+            return 0
+        deleted, _ = EventOutbox.objects.filter(id__in=published).delete()
+        if deleted:
+            logger.info("%d outbox events were already in Kafka (a relay stopped before deleting them)", deleted)
+        return deleted
 
     def relay_once(self) -> RelayPass:
         """Publish one batch of due rows; raises if Kafka is away."""
@@ -240,3 +265,9 @@ def _refused_for_what_it_is(outcome: Outcome | None) -> bool:
     if isinstance(outcome, Refused):
         return True
     return isinstance(outcome, KafkaError) and outcome.code() in REFUSED_FOR_WHAT_IT_IS
+
+
+def published_event_ids(topics: list[str], *, tail: int, timeout: float) -> set[int]:
+    """The ``event-id`` headers among the last ``tail`` messages of every partition of ``topics``."""
+    ids = (headers.get("event-id", b"") for headers in recent_headers(topics, tail=tail, timeout=timeout))
+    return {int(i) for i in ids if i.isdigit()}
