@@ -72,10 +72,13 @@ def logging_config(*, fmt: str, level: str, levels: str = "") -> dict[str, Any]:
                 "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
             }
         },
+        # Celery retries a lost broker every few seconds and says so each time: once a minute
+        "filters": {"once_per_outage": {"()": "simulations.log_context.OncePerOutage"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": _level(level, "LOG_LEVEL")},
         # gunicorn's own loggers write through the same handler (its config points here)
         "loggers": {
+            "celery.worker.consumer.consumer": {"filters": ["once_per_outage"]},
             **loggers,
             "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
             "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},

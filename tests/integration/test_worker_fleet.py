@@ -338,3 +338,38 @@ def test_the_sweep_runs_on_time_beside_a_long_simulation_only_on_its_own_worker(
     assert swept_within(ghost_held_job("GHOST-2"), 6)
     assert job_row(busy.id).status == JobStatus.RUNNING  # the simulation was never in the way
     services.cancel_job(job_id=busy.id)
+
+
+def test_a_worker_started_while_its_broker_and_database_are_away_waits_and_then_runs(worker_env, tmp_path):
+    """Started with nothing on its broker's port and no PostgreSQL at its DATABASE_URL, a
+    worker neither exits nor writes a line per retry (Celery's "Cannot connect" at most
+    once a minute); once a Redis answers there it connects, says so once, and is ready."""
+    from tests.fakes.worker import WorkerProcess
+    from tests.net import free_port
+
+    broker_port, no_database = free_port(), free_port()
+    env = dict(
+        worker_env,
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0",
+        DATABASE_URL=f"postgres://montecarlo:montecarlo@127.0.0.1:{no_database}/montecarlo",
+    )
+    worker = WorkerProcess("away", env, tmp_path, queues="simulations")
+    with pytest.raises(RuntimeError, match="not ready"):
+        worker.start(timeout=20)  # 20 s of retries at Celery's pace (every 2 s, then more)
+    assert worker.proc is not None and worker.proc.poll() is None
+    waiting = worker.log_path.read_text()
+    assert waiting.count("Cannot connect to redis") == 1, waiting[-3000:]
+    broker = subprocess.Popen(
+        ["redis-server", "--port", str(broker_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while b" ready." not in worker.log_path.read_bytes():
+            assert time.monotonic() < deadline and worker.proc.poll() is None, worker.tail()
+            time.sleep(0.5)
+        assert worker.log_path.read_text().count(f"127.0.0.1:{broker_port}/0 [celery.worker.consumer.connection]") == 1
+    finally:
+        worker.stop()
+        broker.terminate()
+        broker.wait(10)

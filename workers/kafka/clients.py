@@ -7,47 +7,18 @@ the process that uses it (after any fork) and recreated if the pid changes.
 from __future__ import annotations
 
 import logging
-import math
-import re
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
 
+from simulations.log_context import OncePerOutage
 from simulations.process import PerProcess
 
-
-class OncePerOutage(logging.Filter):
-    """Lets a kind of line through once per ``every`` seconds, with how many like it were
-    held back: librdkafka retries a lost broker every few milliseconds and says so each
-    time (about 700 "Connection refused" lines in a 20 s outage). Lines are alike when
-    they differ only in numbers (durations, counts)."""
-
-    def __init__(self, every: float = 60.0):
-        super().__init__()
-        self.every = every
-        self._seen: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        kind = re.sub(r"\d+", "#", f"{record.name}:{record.getMessage()}")
-        now = time.monotonic()
-        with self._lock:
-            last, held = self._seen.get(kind, (-math.inf, 0))
-            if now - last < self.every:
-                self._seen[kind] = (last, held + 1)
-                return False
-            self._seen[kind] = (now, 0)
-        if held:
-            record.msg, record.args = f"{record.getMessage()} ({held} more like it in the last {self.every:g} s)", ()
-        return True
-
-
 # librdkafka's own lines (it logs through this logger, not to stderr), and our lines about
-# Kafka errors, at most once a minute per kind
+# Kafka errors, at most once a minute per kind (librdkafka retries a lost broker every few
+# milliseconds and says so each time: about 700 "Connection refused" lines in 20 s)
 librdkafka_log = logging.getLogger("kafka.librdkafka")
 kafka_errors_log = logging.getLogger("kafka.errors")
 for _log in (librdkafka_log, kafka_errors_log):

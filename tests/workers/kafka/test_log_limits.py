@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from workers.kafka.clients import OncePerOutage
+from simulations.log_context import OncePerOutage
 
 
 def test_alike_lines_pass_once_a_period_with_how_many_were_held_back(caplog):
