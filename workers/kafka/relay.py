@@ -135,16 +135,16 @@ class OutboxRelay:
         is among the last ``batch_size`` messages of its partition. Returns how many were
         deleted; on any error (Kafka away, a timeout) it deletes nothing and the rows are
         sent again, as at-least-once allows."""
-        if not EventOutbox.objects.exists():
-            return 0
         try:
+            if not EventOutbox.objects.exists():
+                return 0
             published = published_event_ids(
                 [physical_topic(t) for t in OUTBOX_TOPICS], tail=self.batch_size, timeout=timeout
             )
-        except Exception as exc:  # a best effort: duplicates are allowed, loss is not
+            deleted, _ = EventOutbox.objects.filter(id__in=published).delete()
+        except Exception as exc:  # a best effort (Kafka or the database away): duplicates are allowed, loss is not
             kafka_errors_log.warning("outbox rows already in Kafka not looked up (%s): they may be sent twice", exc)
             return 0
-        deleted, _ = EventOutbox.objects.filter(id__in=published).delete()
         if deleted:
             logger.info("%d outbox events were already in Kafka (a relay stopped before deleting them)", deleted)
         return deleted
