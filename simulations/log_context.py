@@ -37,7 +37,7 @@ __all__ = [
 HTTP_HEADER = "X-Request-ID"
 KAFKA_HEADER = "request-id"
 TASK_HEADER = "request_id"
-MAX_LENGTH = 64  # the job's column
+MAX_LENGTH = 64  # SimulationJob.request_id holds this many
 _TOKEN = re.compile(rf"[A-Za-z0-9._:/+=-]{{1,{MAX_LENGTH}}}")
 
 

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from simulations import log_context
 from simulations.fields import CompressedJSONField, PlainJSONField
 
 
@@ -97,7 +98,7 @@ class SimulationJob(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     # The id of the request (HTTP, Kafka event, daily run) that created the job: in its
     # every log line and on its Kafka events (simulations.log_context).
-    request_id = models.CharField(max_length=64, blank=True, default="")
+    request_id = models.CharField(max_length=log_context.MAX_LENGTH, blank=True, default="")
     # The client the job belongs to; no index of its own (every index costs each write):
     # a client's list filters the created_at scan, its keys use the constraint's index.
     client = models.ForeignKey(
