@@ -181,10 +181,13 @@ def _pid_running(pid: int) -> bool:
         return True
 
 
-def live_workers() -> list[dict[str, Any]]:
-    """Heartbeats of every live worker, newest first; prunes index entries whose key expired."""
+def live_workers(host: str | None = None) -> list[dict[str, Any]]:
+    """Heartbeats of every live worker process (or only of those on ``host``), newest
+    first; prunes index entries whose key expired."""
     r = keys_redis()
     ids = r.zrevrange(INDEX_KEY, 0, -1)
+    if host is not None:  # only this host's keys are read, not the whole fleet's
+        ids = [i for i in ids if i.startswith(f"{host}:")]
     if not ids:
         return []
     keys = [heartbeat_key(i) for i in ids]
@@ -206,15 +209,15 @@ def host_name() -> str:
 
 def own_heartbeats(max_age: float) -> list[dict[str, Any]]:
     """Fresh heartbeats of worker processes on this host (for the liveness probe)."""
-    prefix = f"{host_name()}:"
     now = time.time()
-    return [hb for hb in live_workers() if hb["worker_id"].startswith(prefix) and now - hb["timestamp"] <= max_age]
+    return [hb for hb in live_workers(host_name()) if now - hb["timestamp"] <= max_age]
 
 
 def node_health(worker_name: str) -> dict[str, float]:
-    """One worker (a ``celery -n`` name, all its processes) from its live heartbeats:
-    what its exporter reports (``metrics.worker_health``). Empty when none is alive."""
-    beats = [hb for hb in live_workers() if hb["worker_name"] == worker_name]
+    """One worker (a ``celery -n`` name, all its processes, all on this host) from its
+    live heartbeats: what its exporter reports (``metrics.WorkerHealth``). Empty when
+    none is alive."""
+    beats = [hb for hb in live_workers(host_name()) if hb["worker_name"] == worker_name]
     if not beats:
         return {}
     failed = sum(hb["tasks_failed"] for hb in beats)

@@ -117,29 +117,14 @@ def run_small_jobs(
     return written + len(write(list(changes.values())))
 
 
-def _compute(
-    job: SimulationJob,
-    *,
-    worker_id: str,
-    small: bool,
-    parallel: bool,
-    write_on_crash: ChangeWriter,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> JobChange:
-    """Simulate one job into its end state (completed, or failed with the reason),
-    every line logged meanwhile carrying the job's id and its request's."""
+def _compute(job: SimulationJob, **options: Any) -> JobChange:
+    """``_simulate`` (its options), every line logged meanwhile carrying the job's id
+    and its request's, and one line for the outcome."""
     ids = {"job_id": str(job.id)}
     if job.request_id:  # else the one in context stays (a CLI run has none)
         ids["request_id"] = job.request_id
     with log_context.bound_contextvars(**ids):
-        change = _simulate(
-            job,
-            worker_id=worker_id,
-            small=small,
-            parallel=parallel,
-            write_on_crash=write_on_crash,
-            on_progress=on_progress,
-        )
+        change = _simulate(job, **options)
         took = (change.completed_at - change.started_at).total_seconds() * 1000
         if change.status == JobStatus.COMPLETED:
             logger.info("job %s: completed in %.1f ms", job.id, took)
@@ -157,6 +142,7 @@ def _simulate(
     write_on_crash: ChangeWriter,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> JobChange:
+    """Simulate one job into its end state (completed, or failed with the reason)."""
     change = JobChange(
         job_id=job.id,
         status=JobStatus.COMPLETED,
