@@ -106,6 +106,10 @@ def test_the_list_shows_the_summary_and_reads_no_result_or_input(operator, jobs)
 
     done, _ = jobs
     done.refresh_from_db()
+    big = services.create_job(
+        assessment_id="ASSESS-78", trades=factories.trades(20_000), config=factories.config(), enqueue=False
+    )
+    services.run_job(job_id=big.id, worker_id="w:1")
     with CaptureQueriesContext(connection) as queries:
         page = operator.get("/admin/simulations/simulationjob/")
     assert page.status_code == 200
@@ -115,6 +119,19 @@ def test_the_list_shows_the_summary_and_reads_no_result_or_input(operator, jobs)
     assert job_selects and len(queries.captured_queries) <= 12, [q["sql"][:120] for q in queries.captured_queries]
     for sql in job_selects:
         assert '"simulations_simulationjob"."result"' not in sql and '"input_data"' not in sql, sql
+    # The bytes PostgreSQL hands over for those queries, measured on their own rows:
+    # three jobs' list columns, against the big job's stored input and result alone.
+    with connection.cursor() as cursor:
+        listed = 0
+        for sql in job_selects:
+            cursor.execute(f"SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM ({sql}) t")
+            listed += cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_column_size(input_data) + pg_column_size(result) FROM simulations_simulationjob WHERE id = %s",
+            [big.id],
+        )
+        blobs = cursor.fetchone()[0]
+    assert listed < 8_000 < blobs, (listed, blobs)
 
 
 def test_a_job_page_draws_its_charts_and_tables_and_folds_the_json(operator, jobs):
