@@ -10,7 +10,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from simulations import charts
-from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS, setting_bounds
+from simulations.engine.config import (
+    DRAWDOWN_TYPES,
+    MAX_TRADING_DAYS,
+    METHODS,
+    MODES,
+    TRAILING_BASES,
+    UNITS,
+    setting_bounds,
+)
+from simulations.engine.kernels import FAILURE_CAUSES
 from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
@@ -68,11 +77,52 @@ class RulesSchema(StrictInput):
         help_text="amount below the start (static) or the high-water mark (trailing) that fails",
     )
     drawdown_type = serializers.ChoiceField(choices=DRAWDOWN_TYPES, required=False)
+    trailing_basis = serializers.ChoiceField(
+        choices=TRAILING_BASES,
+        required=False,
+        help_text="a trailing high-water mark moves after every trade (intraday) or at each day's close",
+    )
+    trailing_lock = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="the trailing floor stops rising at the starting balance plus this amount (0: the start)",
+    )
     daily_loss_limit = serializers.FloatField(
         required=False, allow_null=True, help_text="loss within one simulated day that fails"
     )
     ruin_level = serializers.FloatField(
         required=False, allow_null=True, help_text="balance at which the account is ruined (default 0)"
+    )
+    min_trading_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_TRADING_DAYS,
+        help_text="trading days before a pass counts; the target must still be held on the day it does",
+    )
+    max_trading_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_TRADING_DAYS,
+        help_text="the evaluation ends after this many trading days",
+    )
+    time_limit_fails = serializers.BooleanField(
+        required=False, help_text="undecided at max_trading_days is a failure (default true), else undecided"
+    )
+    consistency = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        max_value=1,
+        help_text="a pass needs the best day's profit at most this share of the total profit (above 0, at most 1)",
+    )
+    target_inclusive = serializers.BooleanField(
+        required=False, help_text="equity at the target exactly passes (default true); false: only above it"
+    )
+    floors_inclusive = serializers.BooleanField(
+        required=False,
+        help_text="equity at a floor exactly fails (default true): drawdown, daily limit, ruin; false: only below",
     )
 
 
@@ -107,6 +157,12 @@ class ConfigSchema(StrictInput):
 class TradeSchema(serializers.Serializer):
     pnl = serializers.FloatField(help_text="P&L in account currency (or 'return' in returns mode)")
     closed_at = serializers.DateTimeField(required=False, help_text="when known, days are resampled whole")
+    mae = serializers.FloatField(
+        required=False,
+        min_value=0,
+        help_text="max adverse excursion: the worst open loss before the close, an amount (returns mode: a "
+        "fraction of the equity, below 1); crossing a floor fails the path even if the trade closes above it",
+    )
 
 
 @extend_schema_field(ConfigSchema)
@@ -272,7 +328,7 @@ class ProbabilitiesSchema(serializers.Serializer):
     profit = ProbabilitySchema(help_text="final P&L above zero")
     ruin = ProbabilitySchema(help_text="equity reached the ruin level")
     passed = ProbabilitySchema(help_text="the profit target reached before any rule failed")
-    fail = ProbabilitySchema(help_text="a rule failed (drawdown, daily loss, ruin) before the target")
+    fail = ProbabilitySchema(help_text="a rule failed (ruin, drawdown, daily loss, time limit) before a pass")
     undecided = ProbabilitySchema(help_text="neither by the horizon")
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -312,6 +368,13 @@ class ResultSchema(serializers.Serializer):
     longest_losing_streak = DistributionSchema(help_text="most losing steps in a row")
     steps_to_pass = DistributionSchema(allow_null=True, help_text="steps until the target, on passing paths")
     probabilities = ProbabilitiesSchema()
+    failure_causes = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="failed paths by the rule that failed them: " + ", ".join(FAILURE_CAUSES.values()),
+    )
+    ignored_settings = serializers.DictField(
+        child=serializers.CharField(), help_text="settings given that did nothing for this input, and why"
+    )
     equity_fan = EquityFanSchema()
     histogram = HistogramSchema()
     elapsed_seconds = serializers.FloatField(help_text="the engine's time for this job, seconds")

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .kernels import BLOCK, BOOTSTRAP, FAILED, PASSED, PERMUTATION, UNDECIDED
+from .kernels import (
+    BLOCK,
+    BOOTSTRAP,
+    FAILED_DAILY,
+    FAILED_DRAWDOWN,
+    FAILED_RUIN,
+    FAILED_TIME,
+    PASSED,
+    PERMUTATION,
+    UNDECIDED,
+)
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -74,15 +84,37 @@ def simulate_path(
     ruin_level: float = float("-inf"),
     stop_at_decision: bool = True,
     checkpoints: Sequence[int] = (),
+    end_of_day: bool = False,
+    lock: float = float("inf"),
+    mae: Sequence[float] | None = None,
+    min_days: int = 0,
+    max_days: int = 0,
+    time_fails: bool = True,
+    consistency: float = float("inf"),
+    target_strict: bool = False,
+    floors_strict: bool = False,
 ) -> PathSummary:
+    """One path, every rule. ``target`` and ``lock`` are equity levels; ``dd_limit`` is
+    the drawdown's distance from the start (static) or the high-water mark (trailing);
+    ``mae`` the worst open loss of each trade (an amount, or a fraction in returns mode)."""
     rng = PathStream(seed, path)
     n = len(units)
     order = list(range(n))
     chosen: list[int] = []
-    equity = peak = day_start = start_balance
+    equity = peak = hwm = day_start = start_balance
+    best_day = float("-inf")
+    day = 1
     max_dd = max_dd_pct = 0.0
     outcome, decided_at, run, longest, ruined = UNDECIDED, -1, 0, 0, False
     equity_after: dict[int, float] = {}
+
+    def below(x: float, floor: float) -> bool:
+        return x < floor if floors_strict else x <= floor
+
+    def drawdown_floor(mark: float) -> float:
+        if dd_limit == float("inf"):
+            return float("-inf")
+        return min(mark - dd_limit, lock) if trailing else start_balance - dd_limit
 
     pending: list[int] = []
     for step in range(horizon):
@@ -103,7 +135,10 @@ def simulate_path(
 
         start, length = units[unit]
         stopped = False
-        for x in values[start:start + length]:
+        for k in range(start, start + length):
+            x = values[k]
+            before = equity
+            floor_before = drawdown_floor(hwm)
             equity = equity * (1.0 + x) if compound else equity + x
             run = run + 1 if x < 0 else 0
             longest = max(longest, run)
@@ -112,21 +147,42 @@ def simulate_path(
             else:
                 max_dd = max(max_dd, peak - equity)
                 max_dd_pct = max(max_dd_pct, (peak - equity) / peak)
-            ruined = ruined or equity <= ruin_level
+            if not end_of_day:
+                hwm = max(hwm, equity)
+            open_low = float("inf")
+            if mae is not None:
+                open_low = before * (1.0 - mae[k]) if compound else before - mae[k]
+            low = min(equity, open_low)
+            ruined = ruined or below(low, ruin_level)
             if outcome == UNDECIDED:
-                floor = peak - dd_limit if trailing else start_balance - dd_limit
-                if ruined or equity <= floor or equity <= day_start - daily_limit:
-                    outcome, decided_at = FAILED, step + 1
-                elif equity >= target:
-                    outcome, decided_at = PASSED, step + 1
+                reached = equity > target if target_strict else equity >= target
+                best = max(best_day, equity - day_start)
+                if ruined:
+                    outcome = FAILED_RUIN
+                elif below(equity, drawdown_floor(hwm)) or below(open_low, floor_before):
+                    outcome = FAILED_DRAWDOWN
+                elif below(low, day_start - daily_limit):
+                    outcome = FAILED_DAILY
+                elif reached and day >= min_days and best <= consistency * (equity - start_balance):
+                    outcome = PASSED
+                if outcome != UNDECIDED:
+                    decided_at = step + 1
             if ruined or (outcome != UNDECIDED and stop_at_decision):
                 stopped = True
                 break
-        if units_per_day and (step + 1) % units_per_day == 0:
-            day_start = equity
         equity_after[step + 1] = equity
         if stopped:
             break
+        if units_per_day and (step + 1) % units_per_day == 0:
+            best_day = max(best_day, equity - day_start)
+            if end_of_day:
+                hwm = max(hwm, equity)
+            day_start = equity
+            if outcome == UNDECIDED and 0 < max_days <= day:
+                if time_fails:
+                    outcome, decided_at = FAILED_TIME, step + 1
+                break
+            day += 1
 
     band = []
     last = start_balance

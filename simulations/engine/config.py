@@ -17,11 +17,14 @@ from .errors import EngineValidationError
 Method = Literal["bootstrap", "permutation", "block"]
 Mode = Literal["pnl", "returns"]
 DrawdownType = Literal["static", "trailing"]
+TrailingBasis = Literal["intraday", "end_of_day"]
 Unit = Literal["auto", "trade", "day"]
 
 METHODS: tuple[str, ...] = ("bootstrap", "permutation", "block")
 MODES: tuple[str, ...] = ("pnl", "returns")
 DRAWDOWN_TYPES: tuple[str, ...] = ("static", "trailing")
+TRAILING_BASES: tuple[str, ...] = ("intraday", "end_of_day")
+MAX_TRADING_DAYS = 100_000  # the horizon's own bound
 UNITS: tuple[str, ...] = ("auto", "trade", "day")
 
 MAX_AMOUNT = 1e15  # amounts (balance, target, limits) are positive and below this
@@ -73,16 +76,53 @@ class Rules:
 
     Amounts are in account currency. ``profit_target`` is profit over the starting
     balance; ``max_drawdown`` is measured from the starting balance (``static``) or
-    from the path's high-water mark (``trailing``); ``daily_loss_limit`` from the
-    equity at the start of each simulated day; ``ruin_level`` is an account balance
-    (default 0): reaching it ends the path.
+    from the path's high-water mark (``trailing``: after every trade, ``intraday``, or
+    at each day's close, ``end_of_day``; ``trailing_lock`` stops the floor rising at
+    the starting balance plus that amount); ``daily_loss_limit`` from the equity at the
+    start of each simulated day; ``ruin_level`` is an account balance (default 0):
+    reaching it ends the path. A pass needs ``min_trading_days`` and, with
+    ``consistency``, the best day's profit at most that share of the total profit;
+    ``max_trading_days`` ends an evaluation (failed if ``time_limit_fails``). A
+    threshold is met on reaching it (``*_inclusive``), or only beyond it. The exact
+    semantics, rule by rule: ``docs/engine.md``.
     """
 
     profit_target: float | None = None
     max_drawdown: float | None = None
     drawdown_type: DrawdownType = "static"
+    trailing_basis: TrailingBasis = "intraday"
+    trailing_lock: float | None = None
     daily_loss_limit: float | None = None
     ruin_level: float | None = None
+    min_trading_days: int | None = None
+    max_trading_days: int | None = None
+    time_limit_fails: bool = True
+    consistency: float | None = None
+    target_inclusive: bool = True
+    floors_inclusive: bool = True
+
+    def general(self) -> bool:
+        """Is a rule on that only the general kernel replays?"""
+        return (
+            self.trailing_basis != "intraday"
+            or self.trailing_lock is not None
+            or self.min_trading_days is not None
+            or self.max_trading_days is not None
+            or self.consistency is not None
+            or not self.target_inclusive
+            or not self.floors_inclusive
+        )
+
+    def needs_days(self) -> list[str]:
+        """The rules on that count days, by field name."""
+        named = {
+            "daily_loss_limit": self.daily_loss_limit is not None,
+            "min_trading_days": self.min_trading_days is not None,
+            "max_trading_days": self.max_trading_days is not None,
+            "consistency": self.consistency is not None,
+            "trailing_basis": self.trailing_basis == "end_of_day" and self.max_drawdown is not None,
+        }
+        return [name for name, on in named.items() if on]
 
 
 @dataclass(frozen=True)
@@ -173,6 +213,37 @@ class SimulationConfig:
             bad("rules.ruin_level", "must be a finite amount")
         if r.drawdown_type not in DRAWDOWN_TYPES:
             bad("rules.drawdown_type", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
+        if r.trailing_basis not in TRAILING_BASES:
+            bad("rules.trailing_basis", f"must be one of {', '.join(TRAILING_BASES)}")
+        trailing = r.drawdown_type == "trailing" and r.max_drawdown is not None
+        if r.trailing_basis == "end_of_day" and not trailing:
+            bad("rules.trailing_basis", "applies to a trailing max_drawdown only")
+        if r.trailing_lock is not None:
+            if not _is_number(r.trailing_lock) or not 0 <= float(r.trailing_lock) < MAX_AMOUNT:
+                bad("rules.trailing_lock", "must be an amount of 0 or more (above the starting balance)")
+            elif not trailing:
+                bad("rules.trailing_lock", "applies to a trailing max_drawdown only")
+        for name in ("min_trading_days", "max_trading_days"):
+            value = getattr(r, name)
+            if value is not None and (not _is_int(value) or not 1 <= value <= MAX_TRADING_DAYS):
+                bad(f"rules.{name}", f"must be an integer from 1 to {MAX_TRADING_DAYS}")
+        min_days, max_days = r.min_trading_days, r.max_trading_days
+        if (
+            isinstance(min_days, int)
+            and isinstance(max_days, int)
+            and "rules.min_trading_days" not in errors
+            and "rules.max_trading_days" not in errors
+            and min_days > max_days
+        ):
+            bad("rules.min_trading_days", "must not exceed max_trading_days: no path could pass")
+        if r.consistency is not None and (not _is_number(r.consistency) or not 0 < float(r.consistency) <= 1):
+            bad("rules.consistency", "must be a share above 0 and at most 1")
+        for name in ("min_trading_days", "consistency"):
+            if getattr(r, name) is not None and r.profit_target is None:
+                bad(f"rules.{name}", "conditions a pass: needs a profit_target")
+        for name in ("time_limit_fails", "target_inclusive", "floors_inclusive"):
+            if not isinstance(getattr(r, name), bool):
+                bad(f"rules.{name}", "must be true or false")
         balance_ok = "starting_balance" not in errors
         if (
             balance_ok

@@ -22,10 +22,29 @@ BOOTSTRAP = 0
 PERMUTATION = 1
 BLOCK = 2
 
-# Path outcomes.
+# Path outcomes. A failed path's outcome names the rule that failed it: every code
+# from FAILED up is a failure (``outcome >= FAILED``), one per cause.
 UNDECIDED = 0
 PASSED = 1
-FAILED = 2
+FAILED = FAILED_RUIN = 2
+FAILED_DRAWDOWN = 3  # the static or trailing max drawdown
+FAILED_DAILY = 4  # the daily loss limit
+FAILED_TIME = 5  # the time limit (max trading days) reached undecided
+FAILURE_CAUSES = {FAILED_RUIN: "ruin", FAILED_DRAWDOWN: "max_drawdown", FAILED_DAILY: "daily_loss_limit",
+                  FAILED_TIME: "time_limit"}
+
+# The rules only the general kernel (``_rules_path``) replays, one float each in the
+# ``xrules`` array; an empty array means none is on and the fast kernels run.
+X_END_OF_DAY = 0  # 1: the trailing high-water mark moves at a day's close only
+X_LOCK = 1  # the level (equity) at which the trailing floor stops rising; inf: none
+X_MIN_DAYS = 2  # trading days before a pass counts; 0: none
+X_MAX_DAYS = 3  # the time limit in trading days; 0: none
+X_TIME_FAILS = 4  # 1: undecided at the time limit is a failure
+X_CONSISTENCY = 5  # the best day's profit at most this share of the total profit; inf: none
+X_TARGET_STRICT = 6  # 1: the target passes only when exceeded
+X_FLOORS_STRICT = 7  # 1: a floor fails only when equity goes below it
+X_MAE = 8  # 1: trades carry their max adverse excursion (``mae``)
+X_FIELDS = 9
 
 # Paths per parallel work item. Fixed, so scratch is reused within a chunk and the
 # split of work never depends on the thread count.
@@ -96,16 +115,57 @@ def _apply_trade(x, compound, equity, peak, max_dd, pct_dd, pct_peak, run, longe
 
 @njit(cache=True)
 def _decide(equity, peak, day_start, static_floor, trail, daily_limit, ruin_level, target, ruined, outcome, decided_at, step):
-    """The rare path, taken only when some threshold was crossed: which rule, if any."""
+    """The rare path, taken only when some threshold was crossed: which rule, if any.
+    Several floors crossed by one trade: ruin, then the drawdown, then the daily limit."""
     ruined = ruined or equity <= ruin_level
     if outcome == UNDECIDED:
-        if ruined or equity <= static_floor or equity <= peak - trail or equity <= day_start - daily_limit:
-            outcome = FAILED
-            decided_at = step + 1
+        if ruined:
+            outcome = FAILED_RUIN
+        elif equity <= static_floor or equity <= peak - trail:
+            outcome = FAILED_DRAWDOWN
+        elif equity <= day_start - daily_limit:
+            outcome = FAILED_DAILY
         elif equity >= target:
             outcome = PASSED
+        if outcome != UNDECIDED:
             decided_at = step + 1
     return ruined, outcome, decided_at
+
+
+@njit(inline="always")
+def _draw(method, state, step, n_units, restart_p, u, spare, perm):
+    """The unit a path resamples at ``step``, from its stream: (state, unit, spare)."""
+    if method == BOOTSTRAP:
+        # One 64-bit draw serves two steps: high half now, low half next step.
+        if step & 1 == 0:
+            state = state + _GOLDEN
+            z = mix64(state)
+            u = np.int64(((z >> _S32) * np.uint64(n_units)) >> _S32)
+            spare = z & _LOW32
+        else:
+            u = np.int64((spare * np.uint64(n_units)) >> _S32)
+    elif method == PERMUTATION:
+        state, j = next_below(state, n_units - step)
+        j += step
+        tmp = perm[step]
+        perm[step] = perm[j]
+        perm[j] = tmp
+        u = perm[step]
+    else:  # stationary bootstrap: a new block with probability 1/blockSize
+        state, r = next_uniform(state)
+        if step == 0 or r < restart_p:
+            state, u = next_below(state, n_units)
+        else:
+            u += 1
+            if u == n_units:
+                u = 0
+    return state, u, spare
+
+
+@njit(inline="always")
+def _below(equity, floor, strict):
+    """Has equity crossed a floor: at or below it (inclusive), or below it (strict)?"""
+    return equity < floor if strict else equity <= floor
 
 
 @njit(cache=True)
@@ -179,30 +239,7 @@ def _path_loop(
         if 0 < cp_step < seg_end:
             seg_end = cp_step
         while step < seg_end:
-            if method == BOOTSTRAP:
-                # One 64-bit draw serves two steps: high half now, low half next step.
-                if step & 1 == 0:
-                    state = state + _GOLDEN
-                    z = mix64(state)
-                    u = np.int64(((z >> _S32) * np.uint64(n_units)) >> _S32)
-                    spare = z & _LOW32
-                else:
-                    u = np.int64((spare * np.uint64(n_units)) >> _S32)
-            elif method == PERMUTATION:
-                state, j = next_below(state, n_units - step)
-                j += step
-                tmp = perm[step]
-                perm[step] = perm[j]
-                perm[j] = tmp
-                u = perm[step]
-            else:  # stationary bootstrap: a new block with probability 1/blockSize
-                state, r = next_uniform(state)
-                if step == 0 or r < restart_p:
-                    state, u = next_below(state, n_units)
-                else:
-                    u += 1
-                    if u == n_units:
-                        u = 0
+            state, u, spare = _draw(method, state, step, n_units, restart_p, u, spare, perm)
 
             if single_trades:  # the common case, without the inner loop
                 equity, peak, max_dd, pct_dd, pct_peak, run, longest = _apply_trade(
@@ -244,6 +281,120 @@ def _path_loop(
                 bands[next_cp, band_row] = equity
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
+
+    if band_row >= 0:  # a stopped account keeps its last equity
+        for q in range(next_cp, n_cp):
+            bands[q, band_row] = equity
+    return equity, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined
+
+
+@njit(cache=True)
+def _rules_path(
+    path, values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, seed_key,
+    compound, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
+    xrules, checkpoints, bands, perm,
+):
+    """One path under every rule, the ones in ``xrules`` included: the general kernel,
+    run when any of those is on. It draws the same units as ``_path_loop`` (same
+    streams), checks every rule after every trade (no threshold shortcut), and keeps the
+    rules' high-water mark apart from the drawdown statistics' peak, since an
+    end-of-day trailing mark moves only at a day's close."""
+    end_of_day = xrules[X_END_OF_DAY] != 0.0
+    lock = xrules[X_LOCK]
+    min_days = np.int64(xrules[X_MIN_DAYS])
+    max_days = np.int64(xrules[X_MAX_DAYS])
+    time_fails = xrules[X_TIME_FAILS] != 0.0
+    consistency = xrules[X_CONSISTENCY]
+    target_strict = xrules[X_TARGET_STRICT] != 0.0
+    strict = xrules[X_FLOORS_STRICT] != 0.0
+    has_mae = xrules[X_MAE] != 0.0
+
+    state = path_state(seed_key, path)
+    n_units = unit_start.shape[0]
+    band_row = path if path < bands.shape[1] else -1
+    n_cp = checkpoints.shape[0]
+    equity = start_balance
+    peak = start_balance
+    hwm = start_balance  # the trailing rule's high-water mark
+    day_start = start_balance
+    best_day = -np.inf  # the best closed day's profit
+    day = 1  # trading days so far, the current one included
+    max_dd = 0.0
+    pct_dd = 0.0
+    pct_peak = 1.0
+    outcome = UNDECIDED
+    decided_at = -1
+    run = 0
+    longest = 0
+    ruined = False
+    next_cp = 0
+    cp_step = checkpoints[0] if n_cp > 0 and band_row >= 0 else -1
+    u = 0
+    spare = np.uint64(0)
+    if method == PERMUTATION:
+        for k in range(n_units):
+            perm[k] = k
+
+    step = 0
+    stop = False
+    next_day = units_per_day if units_per_day > 0 else horizon + 1
+    while step < horizon:
+        state, u, spare = _draw(method, state, step, n_units, restart_p, u, spare, perm)
+        first = unit_start[u]
+        for k in range(first, first + unit_len[u]):
+            before = equity
+            floor_before = max(static_floor, min(hwm - trail, lock))
+            equity, peak, max_dd, pct_dd, pct_peak, run, longest = _apply_trade(
+                values[k], compound, equity, peak, max_dd, pct_dd, pct_peak, run, longest
+            )
+            if not end_of_day:
+                hwm = max(hwm, equity)
+            low = equity  # the trade's worst equity: its close, or its excursion's low
+            open_low = np.inf
+            if has_mae:
+                open_low = before * (1.0 - mae[k]) if compound else before - mae[k]
+                low = min(low, open_low)
+            ruined = ruined or _below(low, ruin_level, strict)
+            if outcome == UNDECIDED:
+                if ruined:
+                    outcome = FAILED_RUIN
+                elif _below(equity, max(static_floor, min(hwm - trail, lock)), strict) or _below(
+                    open_low, floor_before, strict
+                ):
+                    outcome = FAILED_DRAWDOWN
+                elif _below(low, day_start - daily_limit, strict):
+                    outcome = FAILED_DAILY
+                elif (equity > target if target_strict else equity >= target) and day >= min_days and (
+                    max(best_day, equity - day_start) <= consistency * (equity - start_balance)
+                ):
+                    outcome = PASSED
+                if outcome != UNDECIDED:
+                    decided_at = step + 1
+            stop = ruined or (outcome != UNDECIDED and stop_at_decision)
+            if stop:
+                break
+        step += 1
+        if stop:
+            break
+        if step == next_day:
+            best_day = max(best_day, equity - day_start)
+            if end_of_day:
+                hwm = max(hwm, equity)
+            day_start = equity
+            next_day += units_per_day
+            if outcome == UNDECIDED and 0 < max_days <= day:
+                # the evaluation is over: failed, or undecided if the firm says so
+                if time_fails:
+                    outcome = FAILED_TIME
+                    decided_at = step
+                stop = True
+            day += 1
+        if step == cp_step:
+            bands[next_cp, band_row] = equity
+            next_cp += 1
+            cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
+        if stop:
+            break
 
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
@@ -525,10 +676,25 @@ def _replay_pair(
 def _simulate_range(
     lo, hi, perm, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
     horizon, first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
+    if xrules.shape[0] > 0:  # a rule only the general kernel replays
+        for i in range(lo, hi):
+            eq, dd, ddp, oc, at, ls, ru = _rules_path(
+                first_path + i, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
+                horizon, seed_key, compound, start_balance, target, static_floor, trail, daily_limit,
+                ruin_level, stop_at_decision, xrules, checkpoints, bands, perm,
+            )
+            final_equity[i] = eq
+            max_dd[i] = dd
+            max_dd_pct[i] = ddp
+            outcome[i] = oc
+            decided_at[i] = at
+            longest_streak[i] = ls
+            ruined[i] = ru
+        return
     if method == BOOTSTRAP and single_trades:
         n_units = unit_start.shape[0]
         padded_values = np.zeros(n_units + 1)  # [n_units] = 0.0: what a stopped lane draws
@@ -561,7 +727,7 @@ def _simulate_range(
 def simulate_paths(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
@@ -573,14 +739,14 @@ def simulate_paths(
     """
     n_paths = final_equity.shape[0]
     n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    perm_size = unit_start.shape[0] if method == PERMUTATION else 0
+    perm_size = unit_start.shape[0] if method == PERMUTATION else 0  # scratch per chunk
     for c in prange(n_chunks):
         perm = np.empty(perm_size, dtype=np.int64)
         _simulate_range(
             c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, unit_start, unit_len,
             single_trades, units_per_day, method, restart_p, horizon, first_path, seed_key,
             compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
-            stop_at_decision, checkpoints, final_equity, max_dd, max_dd_pct, outcome,
+            stop_at_decision, checkpoints, mae, xrules, final_equity, max_dd, max_dd_pct, outcome,
             decided_at, longest_streak, ruined, bands,
         )
 
@@ -589,7 +755,7 @@ def simulate_paths(
 def simulate_paths_serial(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
     final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """``simulate_paths`` on the calling thread alone, without the GIL: for callers
@@ -600,6 +766,6 @@ def simulate_paths_serial(
         0, final_equity.shape[0], perm, values, unit_start, unit_len, single_trades,
         units_per_day, method, restart_p, horizon, first_path, seed_key, compound,
         start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
-        checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
+        checkpoints, mae, xrules, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
         ruined, bands,
     )

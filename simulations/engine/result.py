@@ -67,6 +67,8 @@ class SimulationResult:
     longest_losing_streak: Distribution
     steps_to_pass: Distribution | None
     probabilities: dict[str, Probability]  # profit, ruin, pass, fail, undecided
+    failure_causes: dict[str, int]  # failed paths by the rule that failed them
+    ignored_settings: dict[str, str]  # settings given that did nothing here, and why
     equity_fan: EquityFan
     histogram: Histogram
     elapsed_seconds: float

@@ -60,6 +60,7 @@ class _Plan:
     seed: int
     checkpoints: Int64Array
     samples: float  # trade samples the paths will draw at most: what the limits bound
+    ignored: dict[str, str]  # settings given that do nothing for this input, and why
 
 
 def simulate(
@@ -105,6 +106,8 @@ def simulate(
         _or(r.ruin_level, 0.0),
         bool(config.stop_at_decision),
         plan.checkpoints,
+        history.mae if history.mae is not None else np.zeros(0),
+        _general_rules(config, history),
     )
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
     # checkpoint-major; not zeroed (≈ 0.1 ms at 2,000 x 200): the kernels write every
@@ -200,8 +203,9 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
     unit_start, unit_len = history.units(by_day and history.days is not None)
     n_units = int(unit_start.shape[0])
     units_per_day = 1 if by_day else (config.trades_per_day or 0)
-    if config.rules.daily_loss_limit is not None and units_per_day == 0:
-        errors["rules.daily_loss_limit"] = ["needs trades with dates, or trades_per_day"]
+    if units_per_day == 0:
+        for name in config.rules.needs_days():
+            errors[f"rules.{name}"] = ["counts days: needs trades with dates, or trades_per_day"]
     horizon = config.horizon or n_units
     if config.method == "permutation" and horizon > n_units:
         errors["horizon"] = [f"permutation draws without replacement: at most {n_units} here"]
@@ -223,7 +227,52 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
         seed=seed,
         checkpoints=_checkpoints(horizon, config.fan_points),
         samples=samples,
+        ignored=_ignored_settings(config, by_day=by_day, units_per_day=units_per_day, horizon=horizon),
     )
+
+
+_DEFAULTS = SimulationConfig()
+
+
+def _ignored_settings(config: SimulationConfig, *, by_day: bool, units_per_day: int, horizon: int) -> dict[str, str]:
+    """Settings given (not their defaults) that change nothing for this input, and why:
+    reported in the result rather than echoed as if they had applied."""
+    r = config.rules
+    ignored: dict[str, str] = {}
+    if config.trades_per_day is not None and by_day:
+        ignored["trades_per_day"] = "the trades carry dates: a day is a date"
+    if config.block_size != _DEFAULTS.block_size and config.method != "block":
+        ignored["block_size"] = "only the block method draws blocks"
+    if config.paths != "auto":
+        for name in ("auto_tolerance", "auto_max_paths"):
+            if getattr(config, name) != getattr(_DEFAULTS, name):
+                ignored[name] = 'only paths "auto" uses it'
+    if r.drawdown_type != _DEFAULTS.rules.drawdown_type and r.max_drawdown is None:
+        ignored["rules.drawdown_type"] = "no max_drawdown is set"
+    if not r.time_limit_fails and r.max_trading_days is None:
+        ignored["rules.time_limit_fails"] = "no max_trading_days is set"
+    if r.max_trading_days is not None and units_per_day and horizon < r.max_trading_days * units_per_day:
+        ignored["rules.max_trading_days"] = f"the horizon ends first, after {horizon // units_per_day} days"
+    return ignored
+
+
+def _general_rules(config: SimulationConfig, history: TradeHistory) -> Float64Array:
+    """The rules only the general kernel replays, as its ``xrules`` array; empty when
+    none is on, so the fast kernels run (they give the same numbers for the rest)."""
+    r = config.rules
+    if not r.general() and history.mae is None:
+        return np.zeros(0)
+    x = np.zeros(kernels.X_FIELDS)
+    x[kernels.X_END_OF_DAY] = r.trailing_basis == "end_of_day"
+    x[kernels.X_LOCK] = math.inf if r.trailing_lock is None else config.starting_balance + r.trailing_lock
+    x[kernels.X_MIN_DAYS] = r.min_trading_days or 0
+    x[kernels.X_MAX_DAYS] = r.max_trading_days or 0
+    x[kernels.X_TIME_FAILS] = r.time_limit_fails
+    x[kernels.X_CONSISTENCY] = math.inf if r.consistency is None else r.consistency
+    x[kernels.X_TARGET_STRICT] = not r.target_inclusive
+    x[kernels.X_FLOORS_STRICT] = not r.floors_inclusive
+    x[kernels.X_MAE] = history.mae is not None
+    return x
 
 
 def _checkpoints(horizon: int, points: int) -> Int64Array:
@@ -271,9 +320,11 @@ def _summarise(
         "profit": stats.probability(final_pnl > 0),
         "ruin": stats.probability(out["ruined"]),
         "pass": stats.probability(passed),
-        "fail": stats.probability(out["outcome"] == kernels.FAILED),
+        "fail": stats.probability(out["outcome"] >= kernels.FAILED),
         "undecided": stats.probability(out["outcome"] == kernels.UNDECIDED),
     }
+    by_outcome = np.bincount(out["outcome"], minlength=max(kernels.FAILURE_CAUSES) + 1)
+    failure_causes = {name: int(by_outcome[code]) for code, name in kernels.FAILURE_CAUSES.items()}
     effective = config.with_seed(plan.seed).to_dict()
     effective.update(horizon=plan.horizon, unit=plan.unit)
     middle = bands.shape[0] // 2
@@ -304,6 +355,8 @@ def _summarise(
         longest_losing_streak=streak_d,
         steps_to_pass=done["steps_to_pass"],
         probabilities=probabilities,
+        failure_causes=failure_causes,
+        ignored_settings=plan.ignored,
         equity_fan=stats.equity_fan([int(s) for s in plan.checkpoints], bands, balance, presorted=True),
         histogram=done["histogram"],
         elapsed_seconds=time.perf_counter() - started,

@@ -49,7 +49,9 @@ trade_records = st.lists(
     st.one_of(
         scalars,
         st.dictionaries(
-            st.sampled_from(["pnl", "return", "value", "profit", "closedAt", "closed_at", "date", "timestamp", "x"]),
+            st.sampled_from(
+                ["pnl", "return", "value", "profit", "closedAt", "closed_at", "date", "timestamp", "mae", "x"]
+            ),
             scalars,
             max_size=3,
         ),

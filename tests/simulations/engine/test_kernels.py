@@ -38,6 +38,8 @@ def run_kernel(
     checkpoints=(2, 5),
     band_rows=4,
     first_path=0,
+    mae=(),
+    xrules=(),
 ):
     starts = np.array([s for s, _ in units], dtype=np.int64)
     lens = np.array([n for _, n in units], dtype=np.int64)
@@ -72,6 +74,8 @@ def run_kernel(
         np.float64(ruin),
         stop,
         cps,
+        np.asarray(mae, dtype=np.float64),
+        np.asarray(xrules, dtype=np.float64),
         out["final_equity"],
         out["max_dd"],
         out["max_dd_pct"],
@@ -243,6 +247,8 @@ def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first
         *rules,
         stop,
         cps,
+        np.zeros(0),
+        np.zeros(0),
         *outputs,
         bands,
     )
@@ -273,3 +279,143 @@ def test_the_simd_lanes_give_the_one_path_loop_numbers_bit_for_bit(compound, sto
         np.testing.assert_array_equal(a, b, err_msg=name)
     np.testing.assert_array_equal(lane_bands, loop_bands)
     assert len(set(loop[3])) >= 2  # the rules decided differently along different paths
+
+
+MAE = [30.0, 95.0, 0.0, 260.0, 10.0, 40.0, 35.0, 5.0, 120.0, 0.0]
+NEUTRAL = np.array([0.0, math.inf, 0.0, 0.0, 1.0, math.inf, 0.0, 0.0, 0.0])  # every general rule off
+
+
+def general(**on):
+    """An ``xrules`` array: the neutral one with these fields (``X_`` names, lower case) set."""
+    x = NEUTRAL.copy()
+    for name, value in on.items():
+        x[getattr(kernels, f"X_{name.upper()}")] = value
+    return x
+
+
+@pytest.mark.parametrize("method_item,compound,by_day,rules", CASES)
+def test_the_general_kernel_with_its_rules_off_gives_the_fast_kernels_numbers(method_item, compound, by_day, rules):
+    _, method = method_item
+    values = RETURNS if compound else HISTORY
+    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
+    starts, lens = history.units(by_day)
+    units = list(zip(starts.tolist(), lens.tolist()))
+    horizon = len(units) if method == kernels.PERMUTATION else 17
+    common = dict(paths=300, seed=8, compound=compound, checkpoints=(1, 3, horizon), **rules)
+    fast, fast_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, **common)
+    slow, slow_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, xrules=NEUTRAL, **common)
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
+    np.testing.assert_array_equal(fast_bands, slow_bands)
+
+
+GENERAL_CASES = [
+    # (kernel arguments, xrules fields, the twin's arguments)
+    ({"trail": 250.0}, {"end_of_day": 1}, {"dd_limit": 250.0, "trailing": True, "end_of_day": True}),
+    ({"trail": 200.0}, {"lock": 10_050.0}, {"dd_limit": 200.0, "trailing": True, "lock": 10_050.0}),
+    (
+        {"trail": 200.0, "target": 10_150.0},
+        {"end_of_day": 1, "lock": 10_000.0, "mae": 1},
+        {"dd_limit": 200.0, "trailing": True, "end_of_day": True, "lock": 10_000.0, "mae": MAE, "target": 10_150.0},
+    ),
+    (
+        {"static_floor": 9_800.0, "daily": 150.0, "ruin": 9_700.0},
+        {"mae": 1},
+        {"dd_limit": 200.0, "daily_limit": 150.0, "ruin_level": 9_700.0, "mae": MAE},
+    ),
+    ({"target": 10_100.0}, {"min_days": 3}, {"target": 10_100.0, "min_days": 3}),
+    (
+        {"target": 10_300.0, "static_floor": 9_700.0},
+        {"max_days": 2},
+        {"target": 10_300.0, "dd_limit": 300.0, "max_days": 2},
+    ),
+    ({"target": 10_300.0}, {"max_days": 2, "time_fails": 0}, {"target": 10_300.0, "max_days": 2, "time_fails": False}),
+    ({"target": 10_100.0}, {"consistency": 0.5}, {"target": 10_100.0, "consistency": 0.5}),
+    (
+        {"target": 10_120.0, "static_floor": 9_760.0, "daily": 240.0},
+        {"target_strict": 1, "floors_strict": 1},
+        {"target": 10_120.0, "dd_limit": 240.0, "daily_limit": 240.0, "target_strict": True, "floors_strict": True},
+    ),
+    (
+        {"ruin": 9_800.0, "stop": False, "target": 10_100.0},
+        {"min_days": 2, "consistency": 0.7, "mae": 1},
+        {
+            "ruin_level": 9_800.0,
+            "stop_at_decision": False,
+            "target": 10_100.0,
+            "min_days": 2,
+            "consistency": 0.7,
+            "mae": MAE,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "method_item,compound,by_day,case",
+    list(itertools.product(METHODS.items(), [False, True], [False, True], range(len(GENERAL_CASES)))),
+)
+def test_the_general_kernel_matches_the_python_twin_path_by_path(method_item, compound, by_day, case):
+    name, method = method_item
+    rules, on, twin_rules = GENERAL_CASES[case]
+    values = RETURNS if compound else HISTORY
+    mae = [m / 10_000 for m in MAE] if compound else MAE
+    twin_rules = {**twin_rules, "mae": mae} if "mae" in twin_rules else twin_rules
+    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
+    starts, lens = history.units(by_day)
+    units = list(zip(starts.tolist(), lens.tolist()))
+    horizon = len(units) if name == "permutation" else 17
+    units_per_day = 1 if by_day else 3
+    paths, seed = 60, 77
+    cps = (1, 2, 5, horizon)
+    out, bands = run_kernel(
+        values,
+        units,
+        units_per_day,
+        method,
+        horizon,
+        paths=paths,
+        seed=seed,
+        compound=compound,
+        checkpoints=cps,
+        mae=mae if "mae" in on else (),
+        xrules=general(**on),
+        **rules,
+    )
+    for p in range(paths):
+        twin = simulate_path(
+            seed=seed,
+            path=p,
+            values=values,
+            units=units,
+            units_per_day=units_per_day,
+            method=method,
+            block_size=3.0,
+            horizon=horizon,
+            compound=compound,
+            start_balance=10_000.0,
+            checkpoints=cps,
+            **{"ruin_level": 0.0, **twin_rules},
+        )
+        assert out["final_equity"][p] == pytest.approx(twin.final_equity, rel=1e-12), p
+        assert out["max_dd"][p] == pytest.approx(twin.max_dd, rel=1e-12, abs=1e-9)
+        assert out["outcome"][p] == twin.outcome, p
+        assert out["decided_at"][p] == twin.decided_at, p
+        assert bool(out["ruined"][p]) == twin.ruined
+        if p < bands.shape[1]:
+            assert bands[:, p].tolist() == pytest.approx(twin.band, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", range(len(GENERAL_CASES)))
+def test_each_general_rule_changes_some_paths(case):
+    """The cases above are not vacuous: with the general rules on, some path's outcome or
+    decision step differs from the same kernel with them off."""
+    rules, on, _ = GENERAL_CASES[case]
+    units = [(i, 1) for i in range(len(HISTORY))]
+    common = dict(paths=200, seed=77, checkpoints=(1, 17), **rules)
+    off, _ = run_kernel(HISTORY, units, 3, kernels.BOOTSTRAP, 17, xrules=NEUTRAL, **common)
+    with_rules, _ = run_kernel(
+        HISTORY, units, 3, kernels.BOOTSTRAP, 17, mae=MAE if "mae" in on else (), xrules=general(**on), **common
+    )
+    changed = (off["outcome"] != with_rules["outcome"]) | (off["decided_at"] != with_rules["decided_at"])
+    assert 0 < changed.sum() < 200, changed.sum()
