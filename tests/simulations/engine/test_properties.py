@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from simulations.engine import EngineLimits, EngineValidationError, SimulationConfig, TradeHistory, simulate
-from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, UNITS
+from simulations.engine.config import DRAWDOWN_TYPES, METHODS, MODES, TRAILING_BASES, UNITS
 
 LIMITS = EngineLimits(max_paths=2_000, max_horizon=80, max_samples=500 * 80 * 10)
 
@@ -29,6 +29,14 @@ rules = st.fixed_dictionaries(
         "drawdown_type": st.sampled_from([*DRAWDOWN_TYPES, "other"]),
         "daily_loss_limit": amounts,
         "ruin_level": amounts,
+        "trailing_basis": st.sampled_from([*TRAILING_BASES, "weekly"]),
+        "trailing_lock": amounts,
+        "min_trading_days": st.one_of(st.none(), st.integers(min_value=-1, max_value=30)),
+        "max_trading_days": st.one_of(st.none(), st.integers(min_value=-1, max_value=30)),
+        "time_limit_fails": st.booleans(),
+        "consistency": st.one_of(st.none(), st.floats(min_value=-0.5, max_value=1.5), not_finite),
+        "target_inclusive": st.booleans(),
+        "floors_inclusive": st.booleans(),
     },
 )
 configs = st.fixed_dictionaries(
@@ -54,21 +62,32 @@ configs = st.fixed_dictionaries(
 )
 values = st.floats(min_value=-5000, max_value=5000)
 days = st.integers(min_value=0, max_value=20)
+excursions = st.one_of(st.none(), st.floats(min_value=0, max_value=6000))
 
 
 @st.composite
 def histories(draw: st.DrawFn) -> list:
-    """Trade records: undated P&L, or dated trades with days in order (or out of order,
-    which is refused)."""
+    """Trade records: undated P&L, or trades with dates in order (or out of order, which
+    is refused) and excursions (some missing, some out of bounds)."""
     pnl = draw(st.lists(values, min_size=0, max_size=40))
     if pnl and draw(st.integers(min_value=0, max_value=19)) == 0:  # now and then one that is not finite
         pnl[draw(st.integers(min_value=0, max_value=len(pnl) - 1))] = draw(not_finite)
-    if not draw(st.booleans()):
+    maes = draw(st.lists(excursions, min_size=len(pnl), max_size=len(pnl))) if draw(st.booleans()) else None
+    if maes and draw(st.integers(min_value=0, max_value=19)) == 0:  # now and then one out of bounds
+        maes[draw(st.integers(min_value=0, max_value=len(maes) - 1))] = draw(st.sampled_from([-1.0, math.nan]))
+    if not draw(st.booleans()) and maes is None:
         return pnl
-    offsets = draw(st.lists(days, min_size=len(pnl), max_size=len(pnl)))
+    records: list[dict] = [{"pnl": v} for v in pnl]
     if draw(st.booleans()):
-        offsets = sorted(offsets)
-    return [{"pnl": v, "date": f"2026-06-{1 + d:02d}"} for v, d in zip(pnl, offsets, strict=True)]
+        offsets = draw(st.lists(days, min_size=len(pnl), max_size=len(pnl)))
+        if draw(st.booleans()):
+            offsets = sorted(offsets)
+        for record, d in zip(records, offsets, strict=True):
+            record["date"] = f"2026-06-{1 + d:02d}"
+    for record, mae in zip(records, maes or [None] * len(records), strict=True):
+        if mae is not None:
+            record["mae"] = mae
+    return records
 
 
 @settings(
@@ -84,13 +103,16 @@ def test_simulate_answers_a_result_or_names_the_problem(records, config, scale):
     try:
         history = TradeHistory.from_records(records)
         if config.get("mode") == "returns":  # fractions rather than amounts
-            history = TradeHistory(history.values * scale, history.days)
-        result = simulate(history, SimulationConfig.from_dict(config, LIMITS), limits=LIMITS)
+            mae = None if history.mae is None else history.mae * scale
+            history = TradeHistory(history.values * scale, history.days, mae)
+        parsed = SimulationConfig.from_dict(config, LIMITS)
+        general = parsed.rules.general() or history.mae is not None
+        result = simulate(history, parsed, limits=LIMITS)
     except EngineValidationError as exc:
         assert exc.errors and all(reasons for reasons in exc.errors.values())
         event(f"refused: {sorted(exc.errors)[0]}")
         return
-    event("simulated")
+    event("simulated by the general kernel" if general else "simulated")
     assert 1 <= result.paths <= LIMITS.max_paths
     json.dumps(result.to_dict(), allow_nan=False)  # what the batch writer stores
     json.dumps(result.summary(), allow_nan=False)

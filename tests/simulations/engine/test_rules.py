@@ -1,0 +1,268 @@
+"""The rules firms write, against answers computed without the engine: every path of a
+tiny history enumerated and replayed by a plain reading of docs/engine.md's rules."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from simulations.engine import EngineValidationError, Rules, SimulationConfig, TradeHistory, simulate
+
+START = 1_000.0
+# Three days of (pnl, mae): whole days are resampled, each day keeps its order.
+DAYS = [
+    [(60.0, 10.0), (30.0, 50.0)],  # +90, dips 50 below its open in its second trade
+    [(-40.0, 70.0), (10.0, 0.0)],  # -30, dips 70 in its first
+    [(20.0, 0.0), (-70.0, 90.0)],  # -50
+]
+PATHS = 200_000
+
+
+def replay(days, *, target=None, max_dd=None, trailing=False, end_of_day=False, lock=None, daily=None,
+           ruin=0.0, min_days=None, max_days=None, time_fails=True, consistency=None,
+           target_inclusive=True, floors_inclusive=True):  # fmt: skip
+    """One path, rule by rule as docs/engine.md states them; stops at the decision."""
+
+    def crossed(x, floor):
+        return x <= floor if floors_inclusive else x < floor
+
+    def drawdown_floor(mark):
+        if max_dd is None:
+            return -math.inf
+        if not trailing:
+            return START - max_dd
+        return mark - max_dd if lock is None else min(mark - max_dd, START + lock)
+
+    equity = mark = START
+    closed_days = []
+    for number, day in enumerate(days, start=1):
+        opened = equity
+        for pnl, mae in day:
+            floor_during = drawdown_floor(mark)  # the excursion comes before the close
+            worst = equity - mae
+            equity += pnl
+            if not end_of_day:
+                mark = max(mark, equity)
+            lowest = min(worst, equity)
+            if crossed(lowest, ruin):
+                return "ruin"
+            if crossed(equity, drawdown_floor(mark)) or crossed(worst, floor_during):
+                return "max_drawdown"
+            if daily is not None and crossed(lowest, opened - daily):
+                return "daily_loss_limit"
+            if target is not None:
+                reached = equity >= START + target if target_inclusive else equity > START + target
+                best = max([*closed_days, equity - opened])
+                consistent = consistency is None or best <= consistency * (equity - START)
+                if reached and number >= (min_days or 0) and consistent:
+                    return "pass"
+        closed_days.append(equity - opened)
+        if end_of_day:
+            mark = max(mark, equity)
+        if max_days is not None and number >= max_days:
+            return "time_limit" if time_fails else "undecided"
+    return "undecided"
+
+
+def exact(horizon, days=DAYS, **rules):
+    """Every sequence of days, equally likely under the bootstrap: outcome probabilities."""
+    n = len(days)
+    counts = Counter(replay([days[i] for i in seq], **rules) for seq in itertools.product(range(n), repeat=horizon))
+    return {name: k / n**horizon for name, k in counts.items()}
+
+
+def engine(horizon, days=DAYS, **rules):
+    trades = [t for day in days for t in day]
+    history = TradeHistory(
+        np.array([p for p, _ in trades]),
+        np.repeat(np.arange(len(days)), [len(d) for d in days]),
+        np.array([m for _, m in trades]),
+    )
+    config = SimulationConfig(paths=PATHS, horizon=horizon, seed=4, starting_balance=START, rules=Rules(**rules))
+    result = simulate(history, config)
+    got = {name: n / PATHS for name, n in result.failure_causes.items()}
+    got.update(pass_=result.probabilities["pass"].estimate, undecided=result.probabilities["undecided"].estimate)
+    got["pass"] = got.pop("pass_")
+    fail = result.probabilities["fail"].estimate
+    assert fail == pytest.approx(sum(result.failure_causes.values()) / PATHS)
+    return got
+
+
+CASES = {
+    "end-of-day trailing": dict(target=150.0, max_drawdown=60.0, drawdown_type="trailing", trailing_basis="end_of_day"),
+    "intraday trailing": dict(target=150.0, max_drawdown=60.0, drawdown_type="trailing"),
+    "trailing lock at the start": dict(
+        target=200.0, max_drawdown=40.0, drawdown_type="trailing", trailing_basis="end_of_day", trailing_lock=0.0
+    ),
+    "min trading days": dict(target=80.0, max_drawdown=100.0, min_trading_days=3),
+    "time limit fails": dict(target=150.0, max_drawdown=100.0, max_trading_days=3),
+    "time limit undecided": dict(target=150.0, max_drawdown=100.0, max_trading_days=3, time_limit_fails=False),
+    "consistency": dict(target=100.0, max_drawdown=150.0, consistency=0.6),
+    "daily limit and ruin": dict(target=150.0, daily_loss_limit=60.0, ruin_level=920.0),
+    "strict target": dict(profit_target=60.0, max_drawdown=40.0, target_inclusive=False),
+    "strict floors": dict(profit_target=60.0, max_drawdown=40.0, floors_inclusive=False),
+    "every rule at once": dict(
+        target=150.0,
+        max_drawdown=70.0,
+        drawdown_type="trailing",
+        trailing_basis="end_of_day",
+        trailing_lock=30.0,
+        daily_loss_limit=80.0,
+        min_trading_days=2,
+        max_trading_days=5,
+        consistency=0.7,
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_outcomes_match_every_path_enumerated(name):
+    rules = {("profit_target" if k == "target" else k): v for k, v in CASES[name].items()}
+    replay_rules = {
+        {"profit_target": "target", "max_drawdown": "max_dd", "daily_loss_limit": "daily", "ruin_level": "ruin",
+         "min_trading_days": "min_days", "max_trading_days": "max_days", "trailing_lock": "lock",
+         "trailing_basis": "end_of_day", "drawdown_type": "trailing", "time_limit_fails": "time_fails"}.get(k, k): v
+        for k, v in rules.items()
+    }  # fmt: skip
+    if "end_of_day" in replay_rules:
+        replay_rules["end_of_day"] = replay_rules["end_of_day"] == "end_of_day"
+    if "trailing" in replay_rules:
+        replay_rules["trailing"] = replay_rules["trailing"] == "trailing"
+    horizon = 5
+    want = exact(horizon, **replay_rules)
+    assert len(want) >= 2, want  # the case decides paths differently
+    got = engine(horizon, **rules)
+    for outcome in {*want, *got}:
+        p = want.get(outcome, 0.0)
+        tolerance = 4 * math.sqrt(p * (1 - p) / PATHS) + 1e-12  # a false alarm about once in 16,000
+        assert abs(got.get(outcome, 0.0) - p) <= tolerance, (outcome, got, want)
+
+
+def test_strict_thresholds_decide_the_paths_that_land_exactly_on_them():
+    """A day that lands exactly on the target of 60 and one exactly on the floor of 960:
+    inclusive rules decide them there, strict ones leave them undecided."""
+    days = [[(60.0, 0.0), (0.0, 0.0)], [(-40.0, 0.0), (10.0, 0.0)], [(20.0, 0.0), (-70.0, 0.0)]]
+    inclusive = {"pass": 1 / 3, "max_drawdown": 2 / 3}
+    strict = {"undecided": 2 / 3, "max_drawdown": 1 / 3}
+    assert exact(1, days, target=60.0, max_dd=40.0) == pytest.approx(inclusive)
+    assert exact(1, days, target=60.0, max_dd=40.0, target_inclusive=False, floors_inclusive=False) == pytest.approx(
+        strict
+    )
+    got = engine(1, days, profit_target=60.0, max_drawdown=40.0)
+    assert {k: v for k, v in got.items() if v} == pytest.approx(inclusive, abs=0.01)
+    got = engine(1, days, profit_target=60.0, max_drawdown=40.0, target_inclusive=False, floors_inclusive=False)
+    assert {k: v for k, v in got.items() if v} == pytest.approx(strict, abs=0.01)
+
+
+def test_an_excursion_fails_a_path_whose_trades_close_above_every_floor():
+    config = SimulationConfig(
+        paths=1, method="permutation", seed=1, starting_balance=START, rules=Rules(max_drawdown=50.0)
+    )
+    closes_only = simulate(TradeHistory(np.array([10.0, 10.0])), config)
+    with_mae = simulate(TradeHistory(np.array([10.0, 10.0]), mae=np.array([0.0, 80.0])), config)
+    assert closes_only.probabilities["fail"].estimate == 0.0
+    assert with_mae.failure_causes["max_drawdown"] == 1  # 1,010 - 80 = 930, below the floor of 950
+
+
+@pytest.mark.parametrize(
+    "rules,field",
+    [
+        ({"trailing_lock": 0.0, "max_drawdown": 50.0}, "rules.trailing_lock"),  # static
+        ({"trailing_basis": "end_of_day"}, "rules.trailing_basis"),
+        ({"trailing_basis": "weekly", "max_drawdown": 5.0, "drawdown_type": "trailing"}, "rules.trailing_basis"),
+        ({"trailing_lock": -1.0, "max_drawdown": 5.0, "drawdown_type": "trailing"}, "rules.trailing_lock"),
+        ({"min_trading_days": 3}, "rules.min_trading_days"),  # without a target
+        ({"profit_target": 5.0, "min_trading_days": 0}, "rules.min_trading_days"),
+        ({"profit_target": 5.0, "min_trading_days": 4, "max_trading_days": 3}, "rules.min_trading_days"),
+        ({"max_trading_days": 1.5}, "rules.max_trading_days"),
+        ({"profit_target": 5.0, "consistency": 0.0}, "rules.consistency"),
+        ({"profit_target": 5.0, "consistency": 1.5}, "rules.consistency"),
+        ({"consistency": 0.5}, "rules.consistency"),
+        ({"target_inclusive": "yes"}, "rules.target_inclusive"),
+        ({"time_limit_fails": None}, "rules.time_limit_fails"),
+    ],
+)
+def test_each_new_rule_is_validated_with_its_reason(rules, field):
+    with pytest.raises(EngineValidationError) as caught:
+        SimulationConfig.from_dict({"rules": rules})
+    assert field in caught.value.errors, caught.value.errors
+
+
+@pytest.mark.parametrize("name", ["min_trading_days", "max_trading_days", "consistency", "trailing_basis"])
+def test_the_rules_that_count_days_need_days(name):
+    values = {"min_trading_days": 2, "max_trading_days": 2, "consistency": 0.5, "trailing_basis": "end_of_day"}
+    rules = {"profit_target": 5.0, "max_drawdown": 5.0, "drawdown_type": "trailing", name: values[name]}
+    with pytest.raises(EngineValidationError) as caught:
+        simulate([1.0, -1.0], SimulationConfig.from_dict({"paths": 10, "rules": rules}))
+    assert caught.value.errors == {f"rules.{name}": ["counts days: needs trades with dates, or trades_per_day"]}
+    simulate([1.0, -1.0], SimulationConfig.from_dict({"paths": 10, "trades_per_day": 2, "rules": rules}))
+
+
+def test_trade_records_and_csv_carry_the_excursion(tmp_path):
+    history = TradeHistory.from_records([{"pnl": 5, "mae": 7}, {"pnl": -3}, 4.0])
+    assert history.mae.tolist() == [7.0, 0.0, 0.0]  # a trade without one went no lower than its close
+    assert TradeHistory.from_records([1.0, 2.0]).mae is None
+    for bad in ({"pnl": 1, "mae": -2}, {"pnl": 1, "mae": "x"}, {"pnl": 1, "mae": True}, {"pnl": 1, "mae": "nan"}):
+        with pytest.raises(EngineValidationError) as caught:
+            TradeHistory.from_records([bad])
+        assert list(caught.value.errors) == ["trades[0].mae"]
+    with pytest.raises(EngineValidationError) as caught:  # returns mode: a fraction of the equity
+        simulate(TradeHistory(np.array([0.01]), mae=np.array([1.0])), SimulationConfig(paths=2, mode="returns"))
+    assert list(caught.value.errors) == ["trades[0].mae"]
+    path = tmp_path / "t.csv"
+    path.write_text("pnl,worst\n5,7\n-3,3\n")
+    assert TradeHistory.from_csv(str(path), mae_column="worst").mae.tolist() == [7.0, 3.0]
+    with pytest.raises(EngineValidationError):
+        TradeHistory.from_csv(str(path), mae_column="absent")
+
+
+def test_settings_that_do_nothing_are_reported_not_echoed_as_applied():
+    dated = [{"pnl": 5.0, "date": "2026-06-01"}, {"pnl": -3.0, "date": "2026-06-02"}]
+    result = simulate(
+        TradeHistory.from_records(dated),
+        SimulationConfig.from_dict(
+            {
+                "paths": 20,
+                "horizon": 4,
+                "trades_per_day": 3,
+                "block_size": 9,
+                "auto_tolerance": 0.05,
+                "rules": {
+                    "drawdown_type": "trailing",
+                    "time_limit_fails": False,
+                    "profit_target": 9.0,
+                    "max_trading_days": 10,
+                },
+            }  # fmt: skip
+        ),
+    )
+    assert set(result.ignored_settings) == {
+        "trades_per_day",
+        "block_size",
+        "auto_tolerance",
+        "rules.drawdown_type",
+        "rules.max_trading_days",
+    }
+    assert "dates" in result.ignored_settings["trades_per_day"]
+    assert "after 4 days" in result.ignored_settings["rules.max_trading_days"]
+    plain = simulate([5.0, -3.0], SimulationConfig(paths=20, method="block", block_size=9))
+    assert plain.ignored_settings == {}
+
+
+def test_failure_causes_add_up_to_the_failed_paths():
+    history = np.random.default_rng(3).normal(0, 50, 200)
+    result = simulate(
+        history,
+        SimulationConfig(
+            paths=5_000, seed=2, trades_per_day=5, starting_balance=1_000.0,
+            rules=Rules(profit_target=200.0, max_drawdown=150.0, daily_loss_limit=60.0, ruin_level=800.0),
+        ),
+    )  # fmt: skip
+    causes = result.failure_causes
+    assert set(causes) == {"ruin", "max_drawdown", "daily_loss_limit", "time_limit"}
+    assert causes["max_drawdown"] > 0 and causes["daily_loss_limit"] > 0 and causes["time_limit"] == 0
+    assert sum(causes.values()) == result.probabilities["fail"].count
