@@ -7,6 +7,11 @@ max drawdown, and the pass/fail rules (profit target, static max drawdown, daily
 loss limit every 10 trades), every path to the full horizon. numpy draws the index matrix and works on
 paths x horizon arrays in blocks of paths (so it fits in memory); the engine never
 materialises them. Printed: trade-samples per second, the ratio, peak traced memory.
+
+A second table does the same with the rules firms write on top (the general kernel):
+an end-of-day trailing drawdown locked at the start, each trade's max adverse excursion
+checked against the floors, min trading days and a consistency rule; numpy replays the
+same rules on its arrays, so both columns of P(pass) must agree.
 """
 
 from __future__ import annotations
@@ -21,13 +26,22 @@ import numba
 import numpy as np
 
 from benchmarks.report import Report
-from simulations.engine import Rules, SimulationConfig, simulate, warm_up
+from simulations.engine import Rules, SimulationConfig, TradeHistory, simulate, warm_up
 
 START = 100_000.0
 TARGET = 8_000.0
 MAX_DD = 6_000.0
 DAILY = 3_000.0
 PER_DAY = 10
+# The firm rules' table: tight enough that each rule decides some paths.
+FIRM_MAX_DD = 3_000.0  # trailing at each day's close, locked at the start
+MIN_DAYS = 40
+CONSISTENCY = 0.15
+
+
+def first(mask: np.ndarray, never: int) -> np.ndarray:
+    """The first step at which each row's rule fires (``never`` if it does not)."""
+    return np.where(mask.any(axis=1), mask.argmax(axis=1), never)
 
 
 def numpy_baseline(history: np.ndarray, paths: int, horizon: int, seed: int, block: int = 2_000) -> dict[str, float]:
@@ -43,26 +57,79 @@ def numpy_baseline(history: np.ndarray, paths: int, horizon: int, seed: int, blo
         peak = np.maximum(np.maximum.accumulate(equity, axis=1), START)
         dd_sum += float((peak - equity).max(axis=1).sum())
 
-        # first step at which each rule fires (horizon = never)
-        def first(mask: np.ndarray) -> np.ndarray:
-            return np.where(mask.any(axis=1), mask.argmax(axis=1), horizon)
-
-        hit_target = first(equity >= START + TARGET)
-        hit_dd = first(equity <= START - MAX_DD)
+        hit_target = first(equity >= START + TARGET, horizon)
+        hit_dd = first(equity <= START - MAX_DD, horizon)
         day_start = np.concatenate(
             [np.full((n, 1), START), equity[:, PER_DAY - 1 : n_days * PER_DAY - 1 : PER_DAY]], axis=1
         )
         day_equity = equity[:, : n_days * PER_DAY].reshape(n, n_days, PER_DAY)
-        hit_daily = first((day_equity <= (day_start[:, :n_days, None] - DAILY)).reshape(n, -1))
+        hit_daily = first((day_equity <= (day_start[:, :n_days, None] - DAILY)).reshape(n, -1), horizon)
         breach = np.minimum(hit_dd, hit_daily)
         passed += int(np.count_nonzero(hit_target < breach))
         failed += int(np.count_nonzero(breach < np.minimum(hit_target, horizon)))
     return {"pass": passed / paths, "fail": failed / paths, "mean_max_dd": dd_sum / paths}
 
 
-def engine_run(history: np.ndarray, paths: int, horizon: int, seed: int) -> dict[str, float]:
+def numpy_firm_rules(
+    history: np.ndarray, mae: np.ndarray, paths: int, horizon: int, seed: int, block: int = 2_000
+) -> dict[str, float]:
+    """The firm rules vectorised, ``block`` paths at a time: the end-of-day trailing floor
+    (locked at the start), excursions, the daily limit, min days and consistency."""
+    rng = np.random.default_rng(seed)
+    passed = failed = 0
+    dd_sum = 0.0
+    n_days = horizon // PER_DAY
+    steps = n_days * PER_DAY
+    day_of = np.arange(steps) // PER_DAY
+    for lo in range(0, paths, block):
+        n = min(block, paths - lo)
+        index = rng.integers(0, history.shape[0], size=(n, steps))
+        equity = START + np.cumsum(history[index], axis=1)
+        before = np.concatenate([np.full((n, 1), START), equity[:, :-1]], axis=1)
+        low = np.minimum(equity, before - mae[index])
+        peak = np.maximum(np.maximum.accumulate(equity, axis=1), START)
+        dd_sum += float((peak - equity).max(axis=1).sum())
+        closes = equity[:, PER_DAY - 1 :: PER_DAY]  # each day's closing equity
+        opens = np.concatenate([np.full((n, 1), START), closes[:, :-1]], axis=1)
+        mark = np.maximum.accumulate(np.maximum(opens, START), axis=1)  # the high of the closes before each day
+        floor = np.minimum(mark - FIRM_MAX_DD, START)[:, day_of]
+        breach_at = (low <= floor) | (low <= opens[:, day_of] - DAILY) | (low <= 0.0)
+        day_profit = closes - opens
+        best_closed = np.maximum.accumulate(
+            np.concatenate([np.full((n, 1), -np.inf), day_profit[:, :-1]], axis=1), axis=1
+        )
+        best = np.maximum(best_closed[:, day_of], equity - opens[:, day_of])
+        pass_at = (equity >= START + TARGET) & (day_of + 1 >= MIN_DAYS) & (best <= CONSISTENCY * (equity - START))
+        hit_pass, hit_breach = first(pass_at, steps), first(breach_at, steps)
+        passed += int(np.count_nonzero(hit_pass < hit_breach))
+        failed += int(np.count_nonzero(hit_breach < hit_pass))
+    return {"pass": passed / paths, "fail": failed / paths, "mean_max_dd": dd_sum / paths}
+
+
+COMMON_RULES = Rules(profit_target=TARGET, max_drawdown=MAX_DD, daily_loss_limit=DAILY)
+FIRM_RULES = Rules(
+    profit_target=TARGET,
+    max_drawdown=FIRM_MAX_DD,
+    drawdown_type="trailing",
+    trailing_basis="end_of_day",
+    trailing_lock=0.0,
+    daily_loss_limit=DAILY,
+    min_trading_days=MIN_DAYS,
+    consistency=CONSISTENCY,
+)
+
+
+def engine_run(
+    history: np.ndarray,
+    paths: int,
+    horizon: int,
+    seed: int,
+    *,
+    rules: Rules = COMMON_RULES,
+    mae: np.ndarray | None = None,
+) -> dict[str, float]:
     result = simulate(
-        history,
+        TradeHistory(history, mae=mae),
         SimulationConfig(
             paths=paths,
             horizon=horizon,
@@ -70,7 +137,7 @@ def engine_run(history: np.ndarray, paths: int, horizon: int, seed: int) -> dict
             starting_balance=START,
             trades_per_day=PER_DAY,
             stop_at_decision=False,  # every path runs the full horizon, as numpy's do
-            rules=Rules(profit_target=TARGET, max_drawdown=MAX_DD, daily_loss_limit=DAILY),
+            rules=rules,
         ),
     )
     return {
@@ -120,31 +187,49 @@ def main() -> None:
     args = parser.parse_args()
 
     history = np.random.default_rng(0).normal(8.0, 120.0, 1_000)
+    # an excursion at least the trade's own loss, and some more
+    mae = np.maximum(-history, 0.0) + np.abs(np.random.default_rng(1).normal(0.0, 60.0, 1_000))
     warm_up()
     engine_run(history, 1_000, 100, 1)  # load every specialisation before timing
+    engine_run(history, 1_000, 100, 1, rules=FIRM_RULES, mae=mae)
     sizes = [(10_000, 1_000), (100_000, 1_000), (10_000, 10_000)]
+    firm_sizes = [(10_000, 1_000), (100_000, 1_000)]
     if args.quick:
-        sizes = [(2_000, 500)]
+        sizes = firm_sizes = [(2_000, 500)]
     table.line(f"numba {numba.__version__}, threads {numba.get_num_threads()}, numpy {np.__version__}")
-    table.line(
+    header = (
         f"{'paths x horizon':>17} | {'engine samples/s':>16} | {'numpy samples/s':>15} | {'ratio':>6} | "
         f"{'engine peak MB':>14} | {'numpy peak MB':>13} | {'P(pass) engine / numpy':>22}"
     )
-    table.line("-" * 124)
-    for paths, horizon in sizes:
-        samples = paths * horizon
-        runs = {
-            "engine": lambda paths=paths, horizon=horizon: engine_run(history, paths, horizon, 7),
-            "numpy": lambda paths=paths, horizon=horizon: numpy_baseline(history, paths, horizon, 7),
-        }
-        best, out = best_times(runs, args.repeat)
-        t_eng, t_np, r_eng, r_np = best["engine"], best["numpy"], out["engine"], out["numpy"]
-        m_eng, m_np = peak_traced_mb(runs["engine"]), peak_traced_mb(runs["numpy"])
-        table.line(
-            f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
-            f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
-            f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}"
-        )
+    sections = [
+        ("target, static drawdown, daily limit (the fast kernels)", sizes, engine_run, numpy_baseline),
+        (
+            "end-of-day trailing locked at the start, excursions, daily limit, min days, consistency "
+            "(the general kernel)",
+            firm_sizes,
+            lambda h, p, n, s: engine_run(h, p, n, s, rules=FIRM_RULES, mae=mae),
+            lambda h, p, n, s: numpy_firm_rules(h, mae, p, n, s),
+        ),
+    ]
+    for title, section_sizes, engine_fn, numpy_fn in sections:
+        table.line("")
+        table.line(title)
+        table.line(header)
+        table.line("-" * 124)
+        for paths, horizon in section_sizes:
+            samples = paths * horizon
+            runs = {
+                "engine": lambda paths=paths, horizon=horizon, fn=engine_fn: fn(history, paths, horizon, 7),
+                "numpy": lambda paths=paths, horizon=horizon, fn=numpy_fn: fn(history, paths, horizon, 7),
+            }
+            best, out = best_times(runs, args.repeat)
+            t_eng, t_np, r_eng, r_np = best["engine"], best["numpy"], out["engine"], out["numpy"]
+            m_eng, m_np = peak_traced_mb(runs["engine"]), peak_traced_mb(runs["numpy"])
+            table.line(
+                f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
+                f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
+                f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}"
+            )
     if not args.quick:
         table.save()
 

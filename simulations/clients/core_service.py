@@ -2,7 +2,8 @@
 
 Endpoints (JSON):
 - ``GET /api/assessments/{id}/trades`` and ``GET /api/funded-accounts/{id}/trades``
-  -> ``{"trades": [{"pnl": 12.5, "closedAt": "2026-01-05T10:00:00Z"}, ...]}``
+  -> ``{"trades": [{"pnl": 12.5, "closedAt": "2026-01-05T10:00:00Z", "mae": 30.0}, ...]}``
+  (``closedAt`` and ``mae``, the trade's worst open loss, where the platform has them)
 - ``GET /api/funded-accounts?status=active&page=N``
   -> ``{"results": [{"id": "FA-1", ...}], "next": <page number or null>}``
 

@@ -94,3 +94,17 @@ def test_the_project_speaks_of_itself_only():
                 line = text.count("\n", 0, match.start()) + 1
                 found.append(f"{path.relative_to(ROOT)}:{line}: {what}: {match.group(0)!r}")
     assert not found, "\n".join(found)
+
+
+def test_every_rule_and_result_field_of_the_engine_is_in_its_doc():
+    from dataclasses import fields
+
+    from simulations.engine import Rules, SimulationConfig
+    from simulations.engine.kernels import FAILURE_CAUSES
+    from simulations.engine.result import SimulationResult
+
+    doc = (ROOT / "docs" / "engine.md").read_text()
+    names = {f.name for cls in (Rules, SimulationConfig, SimulationResult) for f in fields(cls)}
+    names |= set(FAILURE_CAUSES.values())
+    missing = sorted(name for name in names if f"`{name}`" not in doc and f"`{name}:" not in doc)
+    assert not missing, f"docs/engine.md does not name: {missing}"

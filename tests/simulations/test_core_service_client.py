@@ -28,7 +28,9 @@ def test_trade_history_by_assessment_and_by_account(fake):
     fake.account_trades["FA-1"] = factories.trades(8, dated=True)
     assert client(fake).trade_history(assessment_id="A 1").values.tolist() == [5.0, -2.0]
     history = client(fake).trade_history(funded_account_id="FA-1", assessment_id="A 1")
-    assert len(history) == 8 and history.days is not None
+    assert len(history) == 8 and history.days is not None and history.mae is None
+    fake.account_trades["FA-2"] = [{"pnl": 5, "mae": 12.5}, {"pnl": -2}]  # the excursion, where the platform has it
+    assert client(fake).trade_history(funded_account_id="FA-2").mae.tolist() == [12.5, 0.0]
 
 
 def test_transient_errors_are_retried(fake):

@@ -5,7 +5,8 @@
 
 Trade files:
   CSV   a header with ``pnl`` (or ``return``, ``value``, ``profit``) and optionally a time
-        column (``closedAt``, ``closed_at``, ``timestamp``, ``date`` ...): one trade a row.
+        column (``closedAt``, ``closed_at``, ``timestamp``, ``date`` ...) and an ``mae``
+        column (max adverse excursion; ``--mae-column`` names another): one trade a row.
   JSON  a list of numbers, a list of trades as the API takes them
         (``[{"pnl": 120.5, "closedAt": "2026-06-01T14:30:00Z"}, ...]``), or an object
         ``{"trades": [...]}``.
@@ -85,8 +86,27 @@ class Command(BaseCommand):
         parser.add_argument("--profit-target", type=float, help="profit over the starting balance that passes")
         parser.add_argument("--max-drawdown", type=float, help="amount below the start (or the high) that fails")
         parser.add_argument("--trailing", action="store_true", help="drawdown from the high-water mark")
+        parser.add_argument(
+            "--end-of-day", action="store_true", help="the trailing high-water mark moves at a day's close only"
+        )
+        parser.add_argument(
+            "--trailing-lock", type=float, help="the trailing floor stops at the starting balance + this amount"
+        )
         parser.add_argument("--daily-loss-limit", type=float, help="loss within one day that fails")
         parser.add_argument("--ruin-level", type=float, help="balance that ruins the account")
+        parser.add_argument("--min-trading-days", type=int, help="trading days before a pass counts")
+        parser.add_argument("--max-trading-days", type=int, help="the time limit: undecided then fails")
+        parser.add_argument(
+            "--time-limit-undecided", action="store_true", help="at the time limit a path is undecided, not failed"
+        )
+        parser.add_argument(
+            "--consistency", type=float, help="a pass needs the best day at most this share of the profit"
+        )
+        parser.add_argument("--strict-target", action="store_true", help="the target passes only when exceeded")
+        parser.add_argument("--strict-floors", action="store_true", help="a floor fails only when equity goes below")
+        parser.add_argument(
+            "--mae-column", default="mae", help="the CSV column with each trade's max adverse excursion, if any"
+        )
         parser.add_argument("--account", default="cli", help="funded account id to record the job under")
         parser.add_argument("--format", choices=FORMATS, default="text", help="what to print")
         parser.add_argument("--chart", metavar="FILE", help="draw the equity fan to FILE (.svg or .png)")
@@ -96,7 +116,7 @@ class Command(BaseCommand):
         if opts["verbosity"] < 2:  # the service's INFO lines (job created, simulated) are for its logs, not here
             logging.getLogger("simulations").setLevel(logging.WARNING)
         charts_to_draw = self._chart_files(opts)
-        trades = read_trades(opts["trades"])
+        trades = read_trades(opts["trades"], mae_column=opts["mae_column"])
         config = self._config(opts)
         try:
             job = services.create_job(
@@ -148,6 +168,14 @@ class Command(BaseCommand):
             "drawdown_type": "trailing" if opts["trailing"] else "static",
             "daily_loss_limit": opts["daily_loss_limit"],
             "ruin_level": opts["ruin_level"],
+            "trailing_basis": "end_of_day" if opts["end_of_day"] else None,
+            "trailing_lock": opts["trailing_lock"],
+            "min_trading_days": opts["min_trading_days"],
+            "max_trading_days": opts["max_trading_days"],
+            "time_limit_fails": False if opts["time_limit_undecided"] else None,
+            "consistency": opts["consistency"],
+            "target_inclusive": False if opts["strict_target"] else None,
+            "floors_inclusive": False if opts["strict_floors"] else None,
         }
         config = {
             "paths": paths,
@@ -163,7 +191,7 @@ class Command(BaseCommand):
         return {k: v for k, v in config.items() if v is not None}
 
 
-def read_trades(name: str) -> list[Any]:
+def read_trades(name: str, *, mae_column: str = "mae") -> list[Any]:
     """The trades of a CSV or JSON file, as the API takes them; CommandError if unreadable."""
     path = Path(name)
     if not path.is_file():
@@ -175,13 +203,16 @@ def read_trades(name: str) -> list[Any]:
             if not isinstance(trades, list):
                 raise CommandError(f"{name}: JSON must be a list of trades or an object with a 'trades' list")
             return trades
-        history = TradeHistory.from_csv(str(path))
+        history = TradeHistory.from_csv(str(path), mae_column=mae_column)
     except (EngineValidationError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
         raise CommandError(f"cannot read {name}: {exc}") from exc
     out: list[dict[str, Any]] = [{"pnl": float(v)} for v in history.values]
     if history.days is not None:
         for trade, day in zip(out, history.days, strict=True):
             trade["date"] = dt.date.fromordinal(int(day)).isoformat()
+    if history.mae is not None:
+        for trade, mae in zip(out, history.mae, strict=True):
+            trade["mae"] = float(mae)
     return out
 
 
@@ -260,6 +291,11 @@ def render_summary(job_id: Any, result: dict[str, Any], *, compile_seconds: floa
     if result.get("steps_to_pass") and result["steps_to_pass"]["count"]:
         q = result["steps_to_pass"]["percentiles"]
         lines.append(f"{result['unit']}s to pass: p25 {q['p25']:.0f}, p50 {q['p50']:.0f}, p75 {q['p75']:.0f}")
+    causes = {name: n for name, n in result.get("failure_causes", {}).items() if n}
+    if causes:
+        lines.append("failed by: " + ", ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in causes.items()))
+    for name, why in result.get("ignored_settings", {}).items():
+        lines.append(f"ignored: {name} ({why})")
     return "\n".join(lines) + "\n"
 
 
@@ -281,4 +317,6 @@ def render_csv(result: dict[str, Any]) -> str:
     for name, probability in result["probabilities"].items():
         for stat in ("estimate", "ci95_low", "ci95_high", "count"):
             writer.writerow([f"probability_{name}", stat, probability[stat]])
+    for name, count in result.get("failure_causes", {}).items():
+        writer.writerow(["failure_causes", name, count])
     return out.getvalue()

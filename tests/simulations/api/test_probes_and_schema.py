@@ -213,3 +213,41 @@ def test_one_version_for_the_schema_the_build_info_and_the_chart():
 
     samples = [s for m in REGISTRY.collect() if m.name == "montecarlo_build_info" for s in m.samples]
     assert samples and samples[0].labels["version"] == __version__ and samples[0].value == 1
+
+
+def test_a_job_with_the_firm_rules_and_excursions_over_http(api):
+    """The new rules and ``mae`` go in camelCase, come back in the stored config, and the
+    result names the causes and the ignored settings, all as the schema says."""
+    spec = openapi()
+    trades = [
+        {"pnl": pnl, "mae": mae, "closedAt": f"2026-03-{1 + i // 2:02d}T1{i % 2}:00:00Z"}
+        for i, (pnl, mae) in enumerate([(300, 50), (-120, 400), (-200, 700), (50, 0)] * 5)
+    ]
+    rules = {
+        "profitTarget": 1500, "maxDrawdown": 600, "drawdownType": "trailing", "trailingBasis": "end_of_day",
+        "trailingLock": 0, "minTradingDays": 3, "maxTradingDays": 8, "consistency": 0.5, "floorsInclusive": False,
+    }  # fmt: skip
+    config = {"paths": 2000, "seed": 3, "startingBalance": 10_000, "tradesPerDay": 4, "rules": rules}
+    created = api.post("/simulations", {"assessmentId": "A-firm", "trades": trades, "config": config}, format="json")
+    assert created.status_code == 202, created.json()
+    job_id = created.json()["jobId"]
+    services.run_job(job_id=job_id, worker_id="test:1")
+    detail = api.get(f"/simulations/{job_id}").json()
+    jsonschema.validate(detail, json_schema(spec, "JobDetailOutput"))
+    result = detail["result"]
+    assert (
+        result["config"]["rules"]["trailingBasis"] == "end_of_day" and result["config"]["rules"]["minTradingDays"] == 3
+    )
+    assert set(result["failureCauses"]) == {"ruin", "maxDrawdown", "dailyLossLimit", "timeLimit"}
+    assert result["failureCauses"]["maxDrawdown"] > 0
+    assert sum(result["failureCauses"].values()) == result["probabilities"]["fail"]["count"]
+    assert list(result["ignoredSettings"]) == ["tradesPerDay"]
+    refused = api.post(
+        "/simulations",
+        {"assessmentId": "A-x", "trades": trades, "config": {"rules": {"trailingLock": 0, "maxDrawdown": 5}}},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert refused.json()["fields"] == {"config.rules.trailingLock": ["applies to a trailing max_drawdown only"]}
+    bad_mae = api.post("/simulations", {"assessmentId": "A-y", "trades": [{"pnl": 1, "mae": -3}]}, format="json")
+    assert bad_mae.status_code == 400 and "trades[0].mae" in bad_mae.json()["fields"]

@@ -206,3 +206,30 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_only_the_output():
     assert "300,000 paths" in out
     out, err = run_cli(*args, tty=False)
     assert err == "" and "300,000 paths" in out
+
+
+def test_the_firm_rules_and_excursions_from_the_command_line(tmp_path):
+    trades = tmp_path / "t.csv"
+    rows = ["closedAt,pnl,worst"] + [
+        f"2026-06-{1 + i // 2:02d},{pnl},{worst}"
+        for i, (pnl, worst) in enumerate([(300, 50), (-120, 400), (-200, 700), (50, 0)] * 5)
+    ]
+    trades.write_text("\n".join(rows) + "\n")
+    out = StringIO()
+    call_command(
+        "simulate", str(trades), "--paths", "3000", "--seed", "5", "--starting-balance", "10000",
+        "--profit-target", "1500", "--max-drawdown", "600", "--trailing", "--end-of-day", "--trailing-lock", "0",
+        "--min-trading-days", "3", "--max-trading-days", "8", "--consistency", "0.5", "--strict-floors",
+        "--mae-column", "worst", "--trades-per-day", "4", stdout=out,
+    )  # fmt: skip
+    job = SimulationJob.objects.get()
+    rules = job.result["config"]["rules"]
+    assert rules["trailing_basis"] == "end_of_day" and rules["trailing_lock"] == 0
+    assert (rules["min_trading_days"], rules["max_trading_days"], rules["consistency"]) == (3, 8, 0.5)
+    assert rules["floors_inclusive"] is False and rules["target_inclusive"] is True
+    assert job.input_data["trades"][1]["mae"] == 400.0
+    causes = job.result["failure_causes"]
+    assert causes["max_drawdown"] > 0 and sum(causes.values()) == job.result["probabilities"]["fail"]["count"]
+    text = out.getvalue()
+    assert "failed by: " in text and "max drawdown" in text
+    assert "ignored: trades_per_day (the trades carry dates: a day is a date)" in text
