@@ -210,17 +210,32 @@ class SimulationJobAdmin(ReadOnlyAdmin):
             ),
         )
         head = format_html_join("", "<th>{}</th>", ((n,) for n in names))
+        causes = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            (
+                (name.replace("_", " "), _share(n / result["paths"]), f"{n:,}")
+                for name, n in result.get("failure_causes", {}).items()
+            ),
+        )
+        ignored = format_html_join(
+            "", "<li>{}: {}</li>", ((name, why) for name, why in result.get("ignored_settings", {}).items())
+        )
         return format_html(
             "<p>{} paths × {} {}s, seed {}</p>"
             "<table><tr><th>outcome</th><th>probability</th><th>95% interval</th><th>paths</th></tr>{}</table>"
-            "<table><tr><th></th>{}</tr>{}</table>",
+            '<table class="mc-causes"><tr><th>failed by</th><th>share of paths</th><th>paths</th></tr>{}</table>'
+            "<table><tr><th></th>{}</tr>{}</table>"
+            "{}",
             f"{result['paths']:,}",
             result["horizon"],
             result["unit"],
             result["seed"],
             probabilities,
+            causes,
             head,
             percentiles,
+            format_html("<p>Ignored settings:</p><ul>{}</ul>", ignored) if ignored else "",
         )
 
     @admin.action(description="Re-run the selected failed or cancelled jobs as new jobs")

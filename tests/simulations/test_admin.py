@@ -145,6 +145,11 @@ def test_a_job_page_draws_its_charts_and_tables_and_folds_the_json(operator, job
     drawn = charts_of(done)
     assert drawn.count("<svg") == 2 and "Equity over" in drawn and "Final P&amp;L across" in drawn
     assert "95% interval" in page and "p50" in page and "collapse" in page
+    causes = page.split('class="mc-causes">')[1].split("</table>")[0]
+    done.refresh_from_db()
+    for cause, n in done.result["failure_causes"].items():
+        share = n / done.result["paths"]
+        assert f"<th>{cause.replace('_', ' ')}</th><td>{share:.1%}</td><td>{n:,}</td>" in causes, causes
     waiting = charts_of(pending)
     assert waiting.count("<svg") == 2 and "pending: no result yet" in waiting
 
