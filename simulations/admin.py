@@ -64,8 +64,13 @@ class RulesFilter(admin.SimpleListFilter):
         "profit_target": "profit target",
         "max_drawdown": "max drawdown",
         "trailing": "trailing drawdown",
+        "end_of_day": "end-of-day trailing",
+        "trailing_lock": "trailing lock",
         "daily_loss_limit": "daily loss limit",
         "ruin_level": "ruin level",
+        "min_trading_days": "min trading days",
+        "max_trading_days": "time limit",
+        "consistency": "consistency",
         "none": "no rules",
     }
 
@@ -77,6 +82,8 @@ class RulesFilter(admin.SimpleListFilter):
         rules = "input_data__config__rules"
         if value == "trailing":
             return queryset.filter(**{f"{rules}__drawdown_type": "trailing"})
+        if value == "end_of_day":
+            return queryset.filter(**{f"{rules}__trailing_basis": "end_of_day"})
         if value == "none":
             return queryset.exclude(**{f"{rules}__has_any_keys": ["profit_target", "max_drawdown", "daily_loss_limit"]})
         if value in self.RULES:

@@ -71,6 +71,9 @@ BRIDGE_LAST_POLL = Gauge(
 )
 PATHS_SIMULATED = Counter("montecarlo_paths_simulated_total", "Monte Carlo paths simulated")
 JOBS_REQUEUED = Counter("montecarlo_jobs_requeued_total", "Running jobs requeued because their worker died")
+JOBS_RESENT = Counter(
+    "montecarlo_jobs_resent_total", "Pending jobs sent again because the worker holding their message died"
+)
 STALE_HEARTBEATS = Counter("montecarlo_stale_heartbeats_total", "Running jobs found without a live worker heartbeat")
 
 KAFKA_EVENTS = Counter("montecarlo_kafka_events_total", "assessment.completed messages handled", ["result"])

@@ -13,20 +13,23 @@ from celery.signals import (
     celeryd_init,
     task_postrun,
     task_prerun,
+    task_received,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
 )
+from django.conf import settings
 from django.db import close_old_connections
 
 from simulations import log_context, metrics
 from simulations.process import usable_cpus, worker_id
-from workers import heartbeat, last_success
+from workers import heartbeat, held, last_success
 from workers.batching import stop_process_writer
 from workers.queues import CeleryQueue, queue_lengths
 
 logger = logging.getLogger(__name__)
+_held: held.HeldJobs | None = None  # the main process's publisher of the messages it holds
 _node_name = "worker"
 _queues = CeleryQueue.SIMULATIONS.value  # Celery's default queue, when -Q names none
 
@@ -50,6 +53,21 @@ def prepare_main_process(sender: str | None = None, options: dict[str, Any] | No
             metrics.last_successes(last_success.read),
             metrics.WorkerHealth(_node_name, _queues, lambda: heartbeat.node_health(_node_name)),
         )
+
+
+@worker_init.connect
+def publish_held_jobs(**_: Any) -> None:
+    """The main process (any pool) publishes the jobs of the messages it holds, so a
+    dead main process's jobs are re-sent by the sweep within a minute (workers.held)."""
+    global _held
+    _held = held.HeldJobs(worker_id(), interval=settings.WORKER_HEARTBEAT_INTERVAL).start()
+
+
+@task_received.connect
+def publish_arriving_job(request: Any = None, **_: Any) -> None:
+    """A message's jobs are published as held before its task can start (workers.held)."""
+    if _held is not None and request is not None:
+        _held.publish(request)
 
 
 @worker_init.connect
@@ -153,7 +171,11 @@ def reuse_database_connections(**_: Any) -> None:
 
 @worker_shutdown.connect
 def flush_on_shutdown(**_: Any) -> None:
-    """Thread-pool workers have no child processes: flush and say goodbye here."""
+    """The main process stops publishing what it holds (the broker takes the messages
+    back at a warm shutdown). Thread-pool workers have no child processes: flush and say
+    goodbye here too."""
+    if _held is not None:
+        _held.stop()
     stop_process_writer()
     beat = heartbeat.process_heartbeat()
     if beat is not None:

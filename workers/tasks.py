@@ -14,7 +14,7 @@ from django.utils import timezone
 from simulations import services, task_names
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.process import worker_id
-from workers import heartbeat, last_success
+from workers import heartbeat, held, last_success
 from workers.batching import BatchWriteFailed, process_writer
 
 logger = logging.getLogger(__name__)
@@ -56,14 +56,19 @@ def run_simulations(job_ids: list[str]) -> None:
 
 @shared_task(name=task_names.SWEEP_STALE_JOBS, ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
-    """Requeue running jobs whose worker's heartbeat expired, and re-send jobs pending
-    for too long (beat, every 30 s)."""
+    """Requeue running jobs whose worker's heartbeat expired, re-send the pending jobs
+    whose messages a dead worker held, and jobs pending for too long (beat, every 30 s)."""
     jobs = services.requeue_jobs_of_dead_workers(
         is_alive=heartbeat.is_alive,
         max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
         grace_seconds=settings.WORKER_HEARTBEAT_TTL,
     )
-    requeued = len(jobs) + services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
+    requeued = len(jobs)
+    dead = held.orphans(older_than=settings.WORKER_HEARTBEAT_TTL)
+    for worker, job_ids in dead.items():
+        requeued += services.reenqueue_held_by_dead_worker(job_ids=job_ids, dead_worker_id=worker)
+    held.forget(dead)
+    requeued += services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
     last_success.mark(last_success.SWEEP)
     return requeued
 

@@ -6,6 +6,14 @@ from .env import env
 
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="")
 KAFKA_CONSUMER_GROUP = env.str("KAFKA_CONSUMER_GROUP", default="montecarlo-bridge")
+# A bridge that dies without leaving the group holds its partitions this long (ms): short,
+# since librdkafka heartbeats from its own thread, so a busy loop never misses one.
+KAFKA_SESSION_TIMEOUT_MS = env.int("KAFKA_SESSION_TIMEOUT_MS", default=10_000)
+# Static group membership (empty: off): a bridge restarted with the same id within the
+# session timeout takes its partitions back without a rebalance, but a static member
+# does not leave the group when it stops, so its partitions wait out the session timeout
+# on a rollout that renames it (docs/reliability.md).
+KAFKA_GROUP_INSTANCE_ID = env.str("KAFKA_GROUP_INSTANCE_ID", default="")
 # TLS and SASL, passed to librdkafka as they are (empty: not set, PLAINTEXT)
 KAFKA_SECURITY = {
     "security.protocol": env.str("KAFKA_SECURITY_PROTOCOL", default=""),

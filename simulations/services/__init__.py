@@ -31,6 +31,7 @@ from simulations.services.jobs import (  # noqa: F401
 )
 from simulations.services.recovery import (  # noqa: F401
     claim_job,
+    reenqueue_held_by_dead_worker,
     reenqueue_stale_pending,
     requeue_jobs_of_dead_workers,
     requeue_stale_job,

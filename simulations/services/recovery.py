@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -110,9 +112,38 @@ def reenqueue_stale_pending(*, older_than_seconds: float, limit: int = 1_000) ->
         .order_by("updated_at")
         .values_list("id", flat=True)[:limit]
     )
+    _reenqueue(ids)
+    if ids:
+        logger.warning("re-enqueued %d jobs pending for over %ss", len(ids), older_than_seconds)
+    return len(ids)
+
+
+def reenqueue_held_by_dead_worker(*, job_ids: Sequence[str], dead_worker_id: str) -> int:
+    """Enqueue again those of ``job_ids`` that are still pending: their messages were held
+    by a worker process that died before running them (``workers.held``), and the broker
+    would give them back only after its visibility timeout. A job that started since is
+    left alone: its own worker's heartbeat decides (``requeue_jobs_of_dead_workers``)."""
+    valid = [job_id for job_id in job_ids if _is_uuid(job_id)]
+    ids = list(SimulationJob.objects.filter(id__in=valid, status=JobStatus.PENDING).values_list("id", flat=True))
+    _reenqueue(ids)
+    if ids:
+        metrics.JOBS_RESENT.inc(len(ids))
+        logger.warning("re-enqueued %d jobs held by dead worker %s", len(ids), dead_worker_id)
+    return len(ids)
+
+
+def _reenqueue(ids: list[Any]) -> None:
+    """Send pending jobs again; ``updated_at`` is touched so the periodic re-send does
+    not send them once more within its period."""
     if ids:
         SimulationJob.objects.filter(id__in=ids, status=JobStatus.PENDING).update(updated_at=timezone.now())
         for job_id in ids:
             enqueue_job(job_id=job_id)
-        logger.warning("re-enqueued %d jobs pending for over %ss", len(ids), older_than_seconds)
-    return len(ids)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

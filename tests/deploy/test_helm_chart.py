@@ -262,6 +262,8 @@ ALL_ON = (
     "redisExporter.enabled=true",
     "--set",
     "redisExporter.broker=redis://broker:6379",
+    "--set",
+    "bridge.staticMembership=true",
 )
 
 
@@ -334,3 +336,13 @@ def test_web_autoscales_on_cpu_and_workers_on_the_queue_when_asked(helm):
         text=True,
     )
     assert missing.returncode != 0 and "worker.keda.redisAddress" in missing.stderr
+
+
+def test_static_membership_gives_each_bridge_its_pod_name_as_its_group_instance_id(helm):
+    def bridge_env(*args: str) -> list[dict[str, Any]]:
+        (container,) = pod_specs(render(helm, *args))["mc-montecarlo-bridge"]["spec"]["containers"]
+        return container.get("env", [])
+
+    assert bridge_env(*SECRETS) == []  # off by default: a rollout's stopped bridges leave the group at once
+    (instance_id,) = bridge_env(*ALL_ON)
+    assert instance_id == {"name": "KAFKA_GROUP_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}

@@ -86,3 +86,13 @@ def test_kafka_clients_take_tls_and_sasl_from_the_settings(settings):
     for config in (admin_config(), producer_config(), consumer_config("g")):
         assert config["security.protocol"] == "SASL_SSL" and config["sasl.username"] == "mc"
         assert "ssl.ca.location" not in config  # unset settings are not passed
+
+
+def test_the_bridges_session_timeout_and_static_membership_come_from_the_settings(settings):
+    from workers.kafka.clients import consumer_config
+
+    assert "group.instance.id" not in consumer_config("g")  # dynamic membership by default
+    assert consumer_config("g")["session.timeout.ms"] == 10_000
+    settings.KAFKA_GROUP_INSTANCE_ID, settings.KAFKA_SESSION_TIMEOUT_MS = "bridge-7f9c", 6_000
+    config = consumer_config("g")
+    assert config["group.instance.id"] == "bridge-7f9c" and config["session.timeout.ms"] == 6_000

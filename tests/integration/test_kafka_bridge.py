@@ -4,6 +4,7 @@ bridge and worker processes and the real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -339,6 +340,35 @@ def test_a_second_bridge_joining_rebalances_without_loss_or_duplicates_and_lag_i
     )
     lags = [line for line in exposed.splitlines() if line.startswith("montecarlo_kafka_consumer_lag{")]
     assert lags and all(topic in line for line in lags)
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["dynamic", "static"])
+def test_a_killed_bridge_restarted_consumes_again_at_once_only_as_a_static_member(kafka_topics, make_bridge, static):
+    """A bridge SIGKILLed (no LeaveGroup) and started again in its place. A dynamic member
+    comes back as a new member, and the dead one holds every partition until its session
+    times out; a static member (KAFKA_GROUP_INSTANCE_ID) takes its own partitions back at
+    once. (The session is 20 s here, so start-up time cannot blur the two.)"""
+    topic = kafka_topics["assessment.completed"]
+    env = {"KAFKA_SESSION_TIMEOUT_MS": "20000"}
+    if static:
+        env["KAFKA_GROUP_INSTANCE_ID"] = "bridge-0"
+    name = f"bridge-{'static' if static else 'dynamic'}"
+    first = make_bridge(name, **env)
+    python_produce(topic, [("M-0", b'{"assessmentId": "M-0"}')])
+    wait(lambda: SimulationJob.objects.filter(assessment_id="M-0").exists(), 60, "the first event's job")
+    first.kill()
+    killed_at = time.monotonic()
+    make_bridge(f"{name}-again", **env)
+    python_produce(topic, [(f"M-{i}", json.dumps({"assessmentId": f"M-{i}"}).encode()) for i in range(1, 13)])
+    wait(lambda: SimulationJob.objects.count() >= 13, 90, "every event's job")
+    took = time.monotonic() - killed_at
+    logging.getLogger(__name__).warning("%s member: consuming %.1f s after the kill", name, took)
+    if static:
+        assert took < 15, took  # start-up alone
+    else:
+        assert took >= 15, took  # the dead member's session (20 s) first
+    assert SimulationJob.objects.count() == 13
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
 
 

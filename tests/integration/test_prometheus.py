@@ -185,6 +185,7 @@ def test_prometheus_scrapes_web_and_worker_and_evaluates_the_rules(make_web, mak
 # enqueue or event, a Kafka error, a consumed event): this scrape has none of them.
 ONLY_AFTER_THEIR_EVENT = {
     "montecarlo_jobs_requeued_total",
+    "montecarlo_jobs_resent_total",
     "montecarlo_stale_heartbeats_total",
     "montecarlo_enqueue_failures_total",
     "montecarlo_kafka_consumer_lag",

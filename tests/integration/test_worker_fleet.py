@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 
 from simulations import services
 from simulations.models import EventOutbox, JobStatus, SimulationJob
+from simulations.services.jobs import enqueue_jobs
 from tests import factories
 from tests.triggers import refusing
 from workers import heartbeat, schedules
@@ -78,6 +79,47 @@ def test_sigkilled_worker_job_is_picked_up_again_and_completes_once(make_worker,
     assert time.monotonic() - killed_at < 120
     assert events_of(job.id, "montecarlo.simulation-started") == 1
     assert events_of(job.id, "montecarlo.simulation-completed") == 1
+
+
+def test_the_jobs_a_dead_worker_held_run_again_within_a_minute_and_once(make_worker, make_beat, settings):
+    """A worker killed whole (main process and child, as a pod dies) while one job of a
+    bulk message runs: the running job is requeued by its child's heartbeat, and the
+    jobs of the message not started yet are re-sent from what the main process had
+    published (workers.held), without the hour of the broker's visibility timeout or
+    the ten minutes of the pending re-send (PENDING_REQUEUE_AFTER, default here)."""
+    from workers import held
+    from workers.redis_client import keys_redis
+
+    settings.STALE_JOB_SWEEP_INTERVAL = 1
+    schedules.ensure_schedules()
+    config = dict(LONG, paths=400_000)
+    jobs = [
+        services.create_job(assessment_id=f"H-{i}", trades=factories.trades(200), config=config, enqueue=False)
+        for i in range(4)
+    ]
+    victim = make_worker("holder")
+    enqueue_jobs([job.id for job in jobs])  # one bulk message of four jobs
+    wait(lambda: any(job_row(j.id).status == JobStatus.RUNNING for j in jobs), 60, "one job to run")
+    main_id = f"{heartbeat.host_name()}:{victim.proc.pid}"
+    published = wait(
+        lambda: (raw := keys_redis().hget(held.HELD_KEY, main_id)) and len(json.loads(raw)["jobs"]) == 4,
+        10,
+        "the main process to publish the message it holds",
+    )
+    assert published
+    victim.kill()
+    killed_at = time.monotonic()
+    assert sum(job_row(j.id).status == JobStatus.PENDING for j in jobs) >= 2  # held, not started
+    rescuer = make_worker("rescuer")
+    make_beat()
+    for job in jobs:
+        done = wait(lambda job=job: (j := job_row(job.id)).is_finished and j, 90, "every job to finish")
+        assert done.status == JobStatus.COMPLETED, done.error
+        assert events_of(job.id, "montecarlo.simulation-started") == 1
+        assert events_of(job.id, "montecarlo.simulation-completed") == 1
+    assert time.monotonic() - killed_at < 60
+    assert keys_redis().hget(held.HELD_KEY, main_id) is None  # forgotten once re-sent
+    assert f"held by dead worker {main_id}" in rescuer.log_path.read_text()
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(make_worker):

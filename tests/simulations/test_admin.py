@@ -182,12 +182,31 @@ def test_jobs_are_filtered_by_the_rules_they_use(operator):
     target = job("R-TARGET", {"profitTarget": 100})
     trailing = job("R-TRAIL", {"maxDrawdown": 50, "drawdownType": "trailing"})
     bare = job("R-NONE", {})
+    firm = services.create_job(
+        funded_account_id="R-FIRM",
+        trades=[1.0, -1.0],
+        config={
+            "paths": 10,
+            "tradesPerDay": 1,
+            "rules": {
+                "profitTarget": 5,
+                "maxDrawdown": 9,
+                "drawdownType": "trailing",
+                "trailingBasis": "end_of_day",
+                "minTradingDays": 2,
+            },
+        },  # fmt: skip
+        enqueue=False,
+    )
 
     def listed(value):
         page = operator.get(f"/admin/simulations/simulationjob/?rules={value}").text
-        return {j.funded_account_id for j in (target, trailing, bare) if str(j.id) in page}
+        return {j.funded_account_id for j in (target, trailing, bare, firm) if str(j.id) in page}
 
-    assert listed("profit_target") == {"R-TARGET"}
-    assert listed("trailing") == {"R-TRAIL"}
-    assert listed("max_drawdown") == {"R-TRAIL"}
+    assert listed("end_of_day") == {"R-FIRM"} and listed("min_trading_days") == {"R-FIRM"}
+    assert listed("consistency") == set()
+
+    assert listed("profit_target") == {"R-TARGET", "R-FIRM"}
+    assert listed("trailing") == {"R-TRAIL", "R-FIRM"}
+    assert listed("max_drawdown") == {"R-TRAIL", "R-FIRM"}
     assert listed("none") == {"R-NONE"}

@@ -14,17 +14,12 @@ from workers import heartbeat
 from workers.redis_client import keys_redis, reset_keys_redis
 
 
-@pytest.fixture(params=["single", "cluster"])
-def backend(request, settings):
-    if request.param == "cluster":
-        settings.KEYS_REDIS_CLUSTER = True
-        settings.KEYS_REDIS_URL = os.environ["REDIS_CLUSTER_URL"]
-    reset_keys_redis()
+@pytest.fixture
+def backend(keys_backend):
     r = keys_redis()
     r.delete(heartbeat.INDEX_KEY)
-    yield request.param
+    yield keys_backend
     r.delete(heartbeat.INDEX_KEY)
-    reset_keys_redis()
 
 
 def test_a_heartbeat_carries_the_documented_fields_and_a_ttl(backend):

@@ -62,9 +62,11 @@ def consumer_config(group_id: str, stats_cb: Callable[[str], None] | None = None
         "auto.commit.interval.ms": 1_000,
         # the bridge only writes a row and enqueues, far below this
         "max.poll.interval.ms": 300_000,
-        "session.timeout.ms": 10_000,
+        "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
         "statistics.interval.ms": 5_000,
     }
+    if settings.KAFKA_GROUP_INSTANCE_ID:
+        config["group.instance.id"] = settings.KAFKA_GROUP_INSTANCE_ID
     if stats_cb is not None:
         config["stats_cb"] = stats_cb
     return config

@@ -1,0 +1,114 @@
+"""The jobs whose messages a worker's main process holds, published so that the sweep
+can re-send them within a minute when that process dies.
+
+Celery's main process takes messages from the broker and hands them to its pool; a
+message is acknowledged only when its task has finished (``acks_late``). If the main
+process dies, Redis gives its unacknowledged messages back only after the visibility
+timeout (an hour), and the pending re-send waits ``PENDING_REQUEUE_AFTER`` (ten
+minutes): a bulk message's jobs not yet started, or messages waiting for a free child,
+would wait that long.
+
+So the main process writes the job ids of the requests it holds (Celery's
+``reserved_requests``: received, not yet finished) into one field of the hash
+``{hb}:held``, keyed by its worker id, with the time: at once when a message arrives
+(``task_received``, before the pool gets it), and every ``WORKER_HEARTBEAT_INTERVAL``
+to keep the time fresh and drop what finished. A field older
+than ``WORKER_HEARTBEAT_TTL`` belongs to a dead process: the sweep re-sends those of
+its jobs that are still pending and drops the field (``orphans``, ``forget``). A
+re-sent job is safe to deliver twice: the job row is the lock (``claim_job``), so
+when the broker finally gives the old message back, its delivery finds nothing to do.
+Only a death between the broker's delivery and that write (its Redis round trip) leaves
+a job out; it waits for the pending re-send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from simulations import task_names
+from workers.redis_client import keys_redis
+
+logger = logging.getLogger(__name__)
+
+HELD_KEY = "{hb}:held"
+
+
+def job_ids_of(requests: Iterable[Any]) -> list[str]:
+    """The job ids in Celery requests: one per single-job message, all of a bulk one."""
+    ids: list[str] = []
+    for request in requests:
+        args = request.args or ()
+        if request.name == task_names.RUN_SIMULATION and args:
+            ids.append(str(args[0]))
+        elif request.name == task_names.RUN_SIMULATIONS and args:
+            ids.extend(str(job_id) for job_id in args[0])
+    return ids
+
+
+class HeldJobs:
+    """The publishing thread of one worker main process."""
+
+    def __init__(self, worker_id: str, *, interval: float):
+        self.worker_id = worker_id
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="held-jobs", daemon=True)
+
+    def start(self) -> HeldJobs:
+        self._thread.start()
+        return self
+
+    def publish(self, *arriving: Any) -> bool:
+        """Write what this process holds now, and the requests ``arriving`` (not yet in
+        Celery's registry); False (logged) when Redis is unreachable."""
+        from celery.worker import state  # the main process's own registry of requests
+
+        jobs = job_ids_of([*state.reserved_requests, *arriving])
+        try:
+            keys_redis().hset(HELD_KEY, self.worker_id, json.dumps({"ts": time.time(), "jobs": jobs}))
+            return True
+        except Exception as exc:  # never take the worker down for this
+            logger.warning("held jobs of %s not written: %s", self.worker_id, exc)
+            return False
+
+    def stop(self) -> None:
+        """A graceful stop: the broker gets the messages back at once, so nothing is orphaned."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        try:
+            keys_redis().hdel(HELD_KEY, self.worker_id)
+        except Exception as exc:
+            logger.warning("held jobs of %s not removed: %s", self.worker_id, exc)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self.publish()
+            self._stopped.wait(self.interval)
+
+
+def orphans(*, older_than: float) -> dict[str, list[str]]:
+    """The held job ids of every main process that has not written for ``older_than``
+    seconds (dead), by its worker id."""
+    now = time.time()
+    dead: dict[str, list[str]] = {}
+    for worker, raw in keys_redis().hgetall(HELD_KEY).items():
+        try:
+            entry = json.loads(raw)
+            stale, jobs = now - float(entry["ts"]) > older_than, [str(j) for j in entry["jobs"]]
+        except (ValueError, KeyError, TypeError):
+            stale, jobs = True, []  # unreadable: nothing to re-send, drop it
+        if stale:
+            dead[worker] = jobs
+    return dead
+
+
+def forget(worker_ids: Iterable[str]) -> None:
+    names = list(worker_ids)
+    if names:
+        keys_redis().hdel(HELD_KEY, *names)
