@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -18,8 +20,8 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from . import selectors, services
-from .errors import InvalidTransition, JobNotFound
-from .models import ApiClient, ClientKey, EventOutbox, JobStatus, SimulationJob
+from .errors import InvalidInput, InvalidTransition, JobNotFound
+from .models import ApiClient, ClientKey, EventOutbox, JobStatus, RuleSet, SimulationJob
 
 
 def pretty_json(value: Any) -> str:
@@ -107,7 +109,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "progress",
         "created_at",
     )
-    list_filter = ("status", "trigger", RulesFilter, "client", "created_at", "completed_at")
+    list_filter = ("status", "trigger", RulesFilter, "rule_set__name", "client", "created_at", "completed_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "assessment_id", "funded_account_id", "idempotency_key", "=request_id")
     ordering = ("-created_at",)
@@ -129,7 +131,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
             },
         ),
         ("Result", {"fields": ("charts", "result_tables")}),
-        ("Input", {"fields": ("idempotency_key", "request_id", "input_pretty")}),
+        ("Input", {"fields": ("rule_set", "idempotency_key", "request_id", "input_pretty")}),
         ("Result as JSON", {"fields": ("result_pretty",), "classes": ("collapse",)}),
     )
     readonly_fields = (
@@ -146,6 +148,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "worker_id",
         "paths_done",
         "paths_total",
+        "rule_set",
         "idempotency_key",
         "request_id",
         "input_pretty",
@@ -332,6 +335,49 @@ class ClientKeyInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
         return False  # a new key is made on the key page, which shows its secret once
+
+
+class RuleSetForm(forms.ModelForm):
+    class Meta:
+        model = RuleSet
+        fields = ["name", "description", "starting_balance", "rules"]
+        help_texts = {"rules": 'as in a job\'s config.rules, e.g. {"profitTarget": 8000, "maxDrawdown": 5000}'}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "rules" in data:
+            try:  # the engine's own validation, its reasons on the form
+                data["rules"] = services.check_rule_set(
+                    rules=data["rules"] or {}, starting_balance=data.get("starting_balance")
+                )
+            except InvalidInput as exc:
+                raise ValidationError(
+                    {"rules": [f"{name}: {', '.join(why)}" for name, why in exc.errors.items()]}
+                ) from None
+        return data
+
+
+@admin.register(RuleSet)
+class RuleSetAdmin(admin.ModelAdmin):
+    """Saving a change makes a new version; jobs made before keep theirs (and so none is
+    ever deleted)."""
+
+    form = RuleSetForm
+    list_display = ("name", "version", "starting_balance", "description", "created_at")
+    list_filter = ("name",)
+    search_fields = ("name", "description")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any | None = None) -> tuple[str, ...]:
+        return ("name", "version", "created_at") if obj else ("version", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: RuleSet, form: Any, change: bool) -> None:
+        saved = services.save_rule_set(
+            name=obj.name, rules=obj.rules, starting_balance=obj.starting_balance, description=obj.description
+        )
+        obj.pk, obj.version, obj.created_at = saved.pk, saved.version, saved.created_at
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
+        return False
 
 
 @admin.register(ApiClient)

@@ -86,6 +86,29 @@ class ClientKey(AbstractAPIKey):
         verbose_name_plural = "API keys"
 
 
+class RuleSet(models.Model):
+    """A firm's named rules (and the account size they are for), in versions: a change
+    makes a new version, and a job keeps the version it ran with. Written only by
+    ``services.save_rule_set``, which validates the rules as the engine does."""
+
+    name = models.SlugField(max_length=64, help_text="what jobs and events name it by, e.g. 100k-2phase")
+    version = models.PositiveIntegerField()
+    description = models.TextField(blank=True, default="")
+    # the engine's Rules, snake_case, as SimulationConfig takes them
+    rules = models.JSONField(default=dict, blank=True)
+    starting_balance = models.FloatField(
+        null=True, blank=True, help_text="the account size; empty: the request's (or the default)"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="rule_set_name_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
 class SimulationJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     assessment_id = models.CharField(max_length=64, null=True, blank=True)
@@ -105,6 +128,11 @@ class SimulationJob(models.Model):
         ApiClient, null=True, blank=True, on_delete=models.PROTECT, db_index=False, related_name="+"
     )
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    # The rule set version the job's rules came from (copied into input_data.config.rules
+    # when the job was made); no index of its own: the admin's filter is rare.
+    rule_set = models.ForeignKey(
+        RuleSet, null=True, blank=True, on_delete=models.PROTECT, db_index=False, related_name="+"
+    )
     input_data = models.JSONField(default=dict, blank=True)
     result = CompressedJSONField(null=True, blank=True)  # see simulations/fields.py
     # The few numbers of the result (SimulationResult.summary()): lists read them without the result.

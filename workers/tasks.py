@@ -89,7 +89,11 @@ def schedule_daily_funded_runs(run_date: str | None = None) -> int:
     """
     day = dt.date.fromisoformat(run_date) if run_date else timezone.now().astimezone(dt.UTC).date()
     accounts = list(core_service_client().active_funded_accounts())
-    created = services.create_daily_funded_jobs(run_date=day, account_ids=accounts)
+    created = services.create_daily_funded_jobs(
+        run_date=day,
+        account_ids=[a.id for a in accounts],
+        rule_sets={a.id: a.rule_set for a in accounts if a.rule_set},
+    )
     last_success.mark(last_success.DAILY_RUN)
     logger.info("daily run %s: %d accounts, %d new jobs", day, len(accounts), len(created))
     return len(created)

@@ -23,6 +23,7 @@ from simulations.engine.kernels import FAILURE_CAUSES
 from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
+from simulations.services.rule_sets import RULE_SET_NAME
 from simulations.wire import camel_name
 
 _BOUNDS = setting_bounds(engine_limits())  # the engine's own bounds, stated in the schema
@@ -184,6 +185,14 @@ class SimulationCreateInput(StrictInput):
         required=False, allow_null=True, help_text="inline history; otherwise fetched from the Core Service"
     )
     config = ConfigField(required=False, allow_null=True)
+    rule_set = serializers.RegexField(
+        RULE_SET_NAME.pattern,
+        required=False,
+        allow_null=True,
+        max_length=64,
+        help_text="the name of a rule set: its latest version's rules (and account size) are the job's; "
+        "then config may not give rules (or startingBalance, if the rule set sets it)",
+    )
 
 
 class SimulationBatchCreateInput(StrictInput):
@@ -386,12 +395,24 @@ class ResultField(serializers.JSONField):
     pass
 
 
+class RuleSetRefOutput(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField(help_text="the version the job's rules were copied from")
+
+
 class JobDetailOutput(JobListItemOutput):
     input_data = serializers.JSONField()
     result = ResultField(allow_null=True)
+    rule_set = serializers.SerializerMethodField()
 
     class Meta(JobListItemOutput.Meta):
-        fields = JobListItemOutput.Meta.fields + ["input_data", "result"]
+        fields = JobListItemOutput.Meta.fields + ["input_data", "result", "rule_set"]
+
+    @extend_schema_field(RuleSetRefOutput(allow_null=True))
+    def get_rule_set(self, job: SimulationJob) -> dict[str, Any] | None:
+        if job.rule_set_id is None:
+            return None
+        return {"name": job.rule_set.name, "version": job.rule_set.version}
 
 
 class JobPageOutput(serializers.Serializer):

@@ -5,7 +5,8 @@ Endpoints (JSON):
   -> ``{"trades": [{"pnl": 12.5, "closedAt": "2026-01-05T10:00:00Z", "mae": 30.0}, ...]}``
   (``closedAt`` and ``mae``, the trade's worst open loss, where the platform has them)
 - ``GET /api/funded-accounts?status=active&page=N``
-  -> ``{"results": [{"id": "FA-1", ...}], "next": <page number or null>}``
+  -> ``{"results": [{"id": "FA-1", "ruleSet": "100k-2phase", ...}], "next": <page number or null>}``
+  (``ruleSet``, where the platform names one: the account's rules)
 
 Connect/read timeouts on every call, retries with exponential backoff on connection
 errors and 429/5xx (urllib3 ``Retry``), and one error type for everything that goes
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +36,12 @@ from simulations.process import PerProcess
 
 class CoreServiceError(Exception):
     """The Core Service could not be reached, or answered something unusable."""
+
+
+@dataclass(frozen=True)
+class FundedAccount:
+    id: str
+    rule_set: str | None = None  # the name of the rule set it trades under
 
 
 class CoreServiceClient:
@@ -87,8 +95,9 @@ class CoreServiceClient:
         except EngineValidationError as exc:
             raise CoreServiceError(f"Core Service sent an unusable trade history: {exc}") from exc
 
-    def active_funded_accounts(self) -> Iterator[str]:
-        """Ids of every active funded account, following pagination."""
+    def active_funded_accounts(self) -> Iterator[FundedAccount]:
+        """Every active funded account (its id, and the rule set it trades under if the
+        platform names one), following pagination."""
         page: Any | None = 1
         seen_pages = 0
         while page is not None:
@@ -99,7 +108,8 @@ class CoreServiceClient:
             for account in results:
                 if not isinstance(account, dict) or not account.get("id"):
                     raise CoreServiceError("Core Service sent a funded account without an id")
-                yield str(account["id"])
+                rule_set = account.get("ruleSet")
+                yield FundedAccount(str(account["id"]), str(rule_set) if rule_set else None)
             page = body.get("next")
             seen_pages += 1
             if seen_pages > 10_000:

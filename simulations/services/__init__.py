@@ -5,6 +5,7 @@
 - ``intake``: jobs from completed assessments and the daily funded-account run
 - ``execution``: running a job in a worker
 - ``batch``: finishing many jobs in one transaction (the batch writer's flush)
+- ``rule_sets``: named rule sets in versions, and applying one to a job
 """
 
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
@@ -36,3 +37,4 @@ from simulations.services.recovery import (  # noqa: F401
     requeue_jobs_of_dead_workers,
     requeue_stale_job,
 )
+from simulations.services.rule_sets import RuleSets, check_rule_set, save_rule_set  # noqa: F401

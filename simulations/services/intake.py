@@ -16,7 +16,8 @@ from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.access import system_client
-from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs
+from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs, fail_job
+from simulations.services.rule_sets import RuleSets
 from simulations.wire import snake_keys
 
 
@@ -28,6 +29,7 @@ class CompletedAssessment:
     funded_account_id: str | None = None
     config: Mapping[str, Any] | None = None
     request_id: str | None = None  # the event's, else the one in context
+    rule_set: str | None = None  # a rule set's name: its rules are the job's
 
 
 def _assessment_key(assessment_id: str) -> str:
@@ -48,18 +50,20 @@ def create_jobs_for_completed_assessments(
     """
     outcomes: list[SimulationJob | InvalidInput] = []
     new: dict[str, SimulationJob] = {}
-    system = system_client()
+    system, rule_sets = system_client(), RuleSets()
     for event in assessments:
         key = _assessment_key(event.assessment_id)
         try:
             job = new.get(key) or build_job(
                 assessment_id=event.assessment_id,
                 funded_account_id=event.funded_account_id,
-                config=event.config if event.config is not None else settings.DEFAULT_JOB_CONFIG,
+                config=_event_config(event.config, event.rule_set),
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
                 client=system,
                 request_id=event.request_id,
+                rule_set=event.rule_set,
+                rule_sets=rule_sets,
             )
         except InvalidInput as exc:
             outcomes.append(exc)
@@ -78,12 +82,13 @@ def create_jobs_for_completed_assessments(
             outcome
             if isinstance(outcome, InvalidInput)
             else create_job_for_completed_assessment(
-                assessment_id=outcome.assessment_id,
-                funded_account_id=outcome.funded_account_id,
-                config=outcome.input_data["config"],
-                request_id=outcome.request_id,
+                assessment_id=event.assessment_id,
+                funded_account_id=event.funded_account_id,
+                config=event.config,
+                request_id=event.request_id,
+                rule_set=event.rule_set,
             )
-            for outcome in outcomes
+            for outcome, event in zip(outcomes, assessments, strict=True)
         ]
     metrics.JOBS_CREATED.labels(trigger=JobTrigger.KAFKA).inc(len(inserted))
     return [existing.get(o.idempotency_key, o) if isinstance(o, SimulationJob) else o for o in outcomes]
@@ -95,6 +100,7 @@ def create_job_for_completed_assessment(
     funded_account_id: str | None = None,
     config: Mapping[str, Any] | None = None,
     request_id: str | None = None,
+    rule_set: str | None = None,
 ) -> SimulationJob:
     """One job per completed assessment, however often its event is delivered.
 
@@ -110,11 +116,12 @@ def create_job_for_completed_assessment(
             return create_job(
                 assessment_id=assessment_id,
                 funded_account_id=funded_account_id,
-                config=config if config is not None else settings.DEFAULT_JOB_CONFIG,
+                config=_event_config(config, rule_set),
                 trigger=JobTrigger.KAFKA,
                 idempotency_key=key,
                 client=system,
                 request_id=request_id,
+                rule_set=rule_set,
             )
         except IdempotencyConflict:  # the same assessment again, with other details: still one job
             existing = SimulationJob.objects.get(client=system, idempotency_key=key)
@@ -123,8 +130,24 @@ def create_job_for_completed_assessment(
     return existing
 
 
-def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -> list[SimulationJob]:
-    """The daily run: a job for every funded account without a job in the last 24 hours.
+def _event_config(config: Mapping[str, Any] | None, rule_set: str | None) -> Mapping[str, Any]:
+    """An event's config, else the default; a rule set, if named, brings the rules."""
+    if config is not None:
+        return config
+    default = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
+    if rule_set is not None:  # what the rule set sets, it sets alone
+        default.pop("rules", None)
+        default.pop("starting_balance", None)
+    return default
+
+
+def create_daily_funded_jobs(
+    *, run_date: dt.date, account_ids: Iterable[str], rule_sets: Mapping[str, str] | None = None
+) -> list[SimulationJob]:
+    """The daily run: a job for every funded account without a job in the last 24 hours,
+    under the rule set the Core Service names for it (``rule_sets``: account -> name), or
+    the default config. An account whose rule set does not exist gets a job failed with
+    that reason, so an operator sees it.
 
     A unique constraint on (account, run date, trigger) makes a second beat, a re-run
     the same day or two runs at once create nothing new: the rows go in with one
@@ -144,8 +167,10 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
     config = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
     parsed = SimulationConfig.from_dict(config, engine_limits())  # a bad setting fails loudly, here
     system, request_id = system_client(), log_context.current_request_id()
-    candidates = [
-        SimulationJob(
+    named, lookup, refused = dict(rule_sets or {}), RuleSets(), {}
+    candidates = []
+    for account in sorted(ids - recent):
+        job = SimulationJob(
             client=system,
             funded_account_id=account,
             trigger=JobTrigger.SCHEDULE,
@@ -154,8 +179,14 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
             paths_total=0 if parsed.paths == "auto" else int(parsed.paths),
             request_id=request_id,
         )
-        for account in sorted(ids - recent)
-    ]
+        if named.get(account):
+            errors: dict[str, list[str]] = {}
+            job.rule_set, applied = lookup.apply(named[account], _event_config(None, named[account]), errors)
+            if applied is not None:
+                job.input_data = {"config": applied, "trades": None}
+            else:
+                refused[job.id] = f"rule set {named[account]!r} from the Core Service: {errors['ruleSet'][0]}"
+        candidates.append(job)
     created: list[SimulationJob] = []
     with transaction.atomic():
         SimulationJob.objects.bulk_create(candidates, batch_size=1_000, ignore_conflicts=True)
@@ -163,8 +194,12 @@ def create_daily_funded_jobs(*, run_date: dt.date, account_ids: Iterable[str]) -
             chunk = candidates[lo : lo + 1_000]
             mine = set(SimulationJob.objects.filter(id__in=[j.id for j in chunk]).values_list("id", flat=True))
             created += [j for j in chunk if j.id in mine]
-        if created:
-            transaction.on_commit(lambda: enqueue_jobs([j.id for j in created]))
+        for job in created:
+            if job.id in refused:
+                fail_job(job_id=job.id, error=refused[job.id])
+        runnable = [j.id for j in created if j.id not in refused]
+        if runnable:
+            transaction.on_commit(lambda: enqueue_jobs(runnable))
     if created:
         metrics.JOBS_CREATED.labels(trigger=JobTrigger.SCHEDULE).inc(len(created))
     return created

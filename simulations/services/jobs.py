@@ -43,6 +43,7 @@ from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransit
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
 from simulations.services import budget
 from simulations.services.access import system_client
+from simulations.services.rule_sets import RULE_SET_NAME, RuleSets
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ def create_job(
     client: ApiClient | None = None,
     enqueue: bool = True,
     request_id: str | None = None,
+    rule_set: str | None = None,
 ) -> SimulationJob:
     """Validate a request and record it as a pending job of ``client`` (default: the
-    system client); enqueue it after commit.
+    system client); enqueue it after commit. ``rule_set`` names the rules it runs by.
 
     With an ``idempotency_key`` the same key of the same client returns the same job
     (a unique constraint, not a check-then-insert); reusing a key for a different
@@ -94,6 +96,7 @@ def create_job(
         idempotency_key=idempotency_key,
         client=client,
         request_id=request_id,
+        rule_set=rule_set,
     )
     if idempotency_key:
         existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
@@ -132,11 +135,11 @@ def create_jobs(
     the same key returns the same jobs (each job keeps ``<key>#<position>``); the key
     used for another batch raises :class:`IdempotencyConflict`.
     """
-    jobs, errors, client = [], {}, client or system_client()
+    jobs, errors, client, rule_sets = [], {}, client or system_client(), RuleSets()
     idempotency_key = idempotency_key or None  # an empty header is no key
     for i, request in enumerate(requests):
         try:
-            job = build_job(**request, trigger=trigger, client=client)
+            job = build_job(**request, trigger=trigger, client=client, rule_sets=rule_sets)
             if idempotency_key is not None:  # checked once, below; each job's is derived from it
                 job.idempotency_key = f"{idempotency_key}#{i}"
             jobs.append(job)
@@ -191,10 +194,13 @@ def build_job(
     idempotency_key: str | None = None,
     client: ApiClient | None = None,
     request_id: str | None = None,
+    rule_set: str | None = None,
+    rule_sets: RuleSets | None = None,
 ) -> SimulationJob:
     """A validated, unsaved pending job of ``client`` (default: the system client) made
     by ``request_id`` (default: the request in context); :class:`InvalidInput` names
-    every bad field."""
+    every bad field. ``rule_set`` names a rule set whose latest version's rules go into
+    the config (looked up through ``rule_sets``, one lookup for a whole batch)."""
     assessment_id = _clean_id(assessment_id)
     funded_account_id = _clean_id(funded_account_id)
     errors: dict[str, list[str]] = {}
@@ -209,6 +215,15 @@ def build_job(
     too_deep = {name: [limit] for name, value in fields.items() if depth_of(value) > MAX_DEPTH}
     if too_deep:  # nothing else should walk what Python cannot
         raise InvalidInput({**errors, **too_deep})
+    requested: dict[str, Any] = {"config": snake_keys(dict(config or {})), "trades": trades}
+    version = None
+    if rule_set is not None:
+        requested["rule_set"] = rule_set
+        if not isinstance(rule_set, str) or not RULE_SET_NAME.fullmatch(rule_set):
+            errors["ruleSet"] = ["must be a rule set's name: 1 to 64 letters, digits, '-', '_' or '.'"]
+        else:
+            version, applied = (rule_sets or RuleSets()).apply(rule_set, config, errors)
+            config = applied if applied is not None else config
     parsed = _parse_config(config, errors)
     samples = 0.0
     if trades is not None:
@@ -218,7 +233,8 @@ def build_job(
     if errors:
         raise InvalidInput({**errors, **_nul_errors(fields)})
     input_data = {"config": snake_keys(dict(config or {})), "trades": trades}
-    canonical = json.dumps([assessment_id, funded_account_id, input_data], sort_keys=True, default=str)
+    # the request as given: a retry naming the same rule set is the same request, whatever its version now
+    canonical = json.dumps([assessment_id, funded_account_id, requested], sort_keys=True, default=str)
     # how JSON writes a NUL; a literal backslash-u0000 in a string is told apart by the walk
     if "\\u0000" in canonical and (nul := _nul_errors(fields)):
         raise InvalidInput(nul)
@@ -230,6 +246,7 @@ def build_job(
         idempotency_key=idempotency_key or None,
         request_fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
         input_data=input_data,
+        rule_set=version,
         paths_total=0 if parsed is None or parsed.paths == "auto" else int(parsed.paths),
         samples_planned=round(samples),
         request_id=request_id if request_id is not None else log_context.current_request_id(),

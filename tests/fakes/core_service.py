@@ -24,6 +24,7 @@ class FakeCoreService:
         self.assessment_trades: dict[str, list[Any]] = {}
         self.account_trades: dict[str, list[Any]] = {}
         self.active_accounts: list[str] = []
+        self.account_rule_sets: dict[str, str] = {}  # account -> the rule set the platform names
         self.page_size = 2
         # path -> list of behaviours consumed one per request: int status, "garbage", ("sleep", s)
         self.faults: dict[str, list[Any]] = {}
@@ -66,7 +67,15 @@ class FakeCoreService:
             start = (page - 1) * self.page_size
             chunk = self.active_accounts[start : start + self.page_size]
             more = start + self.page_size < len(self.active_accounts)
-            return 200, {"results": [{"id": a, "status": "active"} for a in chunk], "next": page + 1 if more else None}
+            results = [
+                {
+                    "id": a,
+                    "status": "active",
+                    **({"ruleSet": self.account_rule_sets[a]} if a in self.account_rule_sets else {}),
+                }
+                for a in chunk
+            ]
+            return 200, {"results": results, "next": page + 1 if more else None}
         return 404, {"detail": "no route"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -74,7 +74,10 @@ def test_unusable_histories_are_errors(fake, payload):
 
 def test_active_funded_accounts_follow_pagination(fake):
     fake.active_accounts = [f"FA-{i}" for i in range(5)]
-    assert list(client(fake).active_funded_accounts()) == [f"FA-{i}" for i in range(5)]
+    fake.account_rule_sets["FA-3"] = "100k-2phase"
+    accounts = list(client(fake).active_funded_accounts())
+    assert [a.id for a in accounts] == [f"FA-{i}" for i in range(5)]
+    assert [a.rule_set for a in accounts] == [None, None, None, "100k-2phase", None]
     assert fake.requests.count("/api/funded-accounts") == 3
 
 

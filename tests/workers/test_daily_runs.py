@@ -93,3 +93,14 @@ def test_a_core_service_outage_is_retried_not_swallowed(settings):
     with pytest.raises(CoreServiceError):
         tasks.schedule_daily_funded_runs.run(run_date="2026-11-22")
     assert CoreServiceError in tasks.schedule_daily_funded_runs.autoretry_for
+
+
+@pytest.mark.django_db
+def test_each_account_runs_under_the_rule_set_the_core_service_names(accounts):
+    rule_set = services.save_rule_set(name="50k-funded", rules={"maxDrawdown": 2_500}, starting_balance=50_000.0)
+    accounts.account_rule_sets["FA-2"] = "50k-funded"
+    assert tasks.schedule_daily_funded_runs.run(run_date="2026-11-24") == 7
+    named = SimulationJob.objects.get(funded_account_id="FA-2")
+    assert named.rule_set == rule_set and named.input_data["config"]["rules"] == {"max_drawdown": 2_500}
+    assert named.input_data["config"]["starting_balance"] == 50_000.0
+    assert SimulationJob.objects.filter(rule_set__isnull=True).count() == 6

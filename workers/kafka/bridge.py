@@ -112,7 +112,11 @@ class AssessmentCompletedBridge:
             good.append(i)
             parsed.append(
                 services.CompletedAssessment(
-                    event.assessment_id, event.funded_account_id, event.config, request_id=_request_id(msg)
+                    event.assessment_id,
+                    event.funded_account_id,
+                    event.config,
+                    request_id=_request_id(msg),
+                    rule_set=event.rule_set,
                 )
             )
         try:

@@ -13,12 +13,13 @@ class InvalidEvent(ValueError):
 
 @dataclass(frozen=True)
 class AssessmentCompleted:
-    """``assessment.completed``: ``{eventId?, assessmentId, fundedAccountId?, config?, ...}``."""
+    """``assessment.completed``: ``{eventId?, assessmentId, fundedAccountId?, config?, ruleSet?, ...}``."""
 
     assessment_id: str
     event_id: str | None = None
     funded_account_id: str | None = None
     config: dict[str, Any] | None = None
+    rule_set: str | None = None
 
     @classmethod
     def parse(cls, raw: bytes | None) -> AssessmentCompleted:
@@ -39,6 +40,7 @@ class AssessmentCompleted:
             event_id=_id(data.get("eventId", data.get("event_id")), "eventId"),
             funded_account_id=_id(data.get("fundedAccountId", data.get("funded_account_id")), "fundedAccountId"),
             config=config,
+            rule_set=_id(data.get("ruleSet", data.get("rule_set")), "ruleSet"),
         )
 
 

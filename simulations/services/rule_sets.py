@@ -1,0 +1,101 @@
+"""Named rule sets: saved in versions, validated as the engine validates rules, and
+applied to a job's config when a request, an event or the daily run names one."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from simulations.engine import EngineValidationError, SimulationConfig
+from simulations.errors import InvalidInput
+from simulations.models import RuleSet
+from simulations.wire import snake_keys
+
+logger = logging.getLogger(__name__)
+
+RULE_SET_NAME = re.compile(r"[-A-Za-z0-9_.]{1,64}")
+
+
+def check_rule_set(*, rules: Mapping[str, Any], starting_balance: float | None = None) -> dict[str, Any]:
+    """The rules in the engine's snake_case, or :class:`InvalidInput` naming each bad
+    field as the API spells it (``rules.maxDrawdown``)."""
+    clean = snake_keys(dict(rules))
+    settings: dict[str, Any] = {"rules": clean}
+    if starting_balance is not None:
+        settings["starting_balance"] = starting_balance
+    try:
+        SimulationConfig.from_dict(settings)
+    except EngineValidationError as exc:
+        raise InvalidInput(dict(exc.errors)) from None
+    return clean
+
+
+def save_rule_set(
+    *, name: str, rules: Mapping[str, Any], starting_balance: float | None = None, description: str = ""
+) -> RuleSet:
+    """A new version of rule set ``name`` (the first is 1), unless nothing changed since
+    the latest: then the latest. Jobs keep the version they were made with."""
+    if not RULE_SET_NAME.fullmatch(name):
+        raise InvalidInput({"name": ["1 to 64 letters, digits, '-', '_' or '.'"]})
+    clean = check_rule_set(rules=rules, starting_balance=starting_balance)
+    for _ in range(3):  # two first versions at once: the loser takes the next number
+        with transaction.atomic():
+            latest = RuleSet.objects.select_for_update().filter(name=name).order_by("-version").first()
+            if latest is not None and (latest.rules, latest.starting_balance, latest.description) == (
+                clean,
+                starting_balance,
+                description,
+            ):
+                return latest
+            try:
+                with transaction.atomic():
+                    saved = RuleSet.objects.create(
+                        name=name,
+                        version=latest.version + 1 if latest else 1,
+                        rules=clean,
+                        starting_balance=starting_balance,
+                        description=description,
+                    )
+            except IntegrityError:
+                continue
+        logger.info("rule set %s saved", saved)
+        return saved
+    raise RuntimeError(f"rule set {name}: could not take a version number")
+
+
+class RuleSets:
+    """The latest version of each rule set named, read once per name: one lookup object
+    serves a whole batch (an event poll, the daily run)."""
+
+    def __init__(self) -> None:
+        self._latest: dict[str, RuleSet | None] = {}
+
+    def latest(self, name: str) -> RuleSet | None:
+        if name not in self._latest:
+            self._latest[name] = RuleSet.objects.filter(name=name).order_by("-version").first()
+        return self._latest[name]
+
+    def apply(
+        self, name: str, config: Mapping[str, Any] | None, errors: dict[str, list[str]]
+    ) -> tuple[RuleSet | None, dict[str, Any] | None]:
+        """``config`` with the rule set's rules (and account size) in it, and the version
+        used; reasons go into ``errors`` under ``ruleSet``."""
+        rule_set = self.latest(name)
+        given = snake_keys(dict(config or {}))
+        if rule_set is None:
+            errors["ruleSet"] = [f"no rule set named {name!r}"]
+            return None, None
+        clashes = ["rules"] if "rules" in given else []
+        if rule_set.starting_balance is not None and "starting_balance" in given:
+            clashes.append("startingBalance")
+        if clashes:
+            errors["ruleSet"] = [f"the rule set sets {' and '.join(clashes)}: give them in one place, not both"]
+            return None, None
+        given["rules"] = dict(rule_set.rules)
+        if rule_set.starting_balance is not None:
+            given["starting_balance"] = rule_set.starting_balance
+        return rule_set, given
