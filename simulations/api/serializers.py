@@ -12,6 +12,7 @@ from rest_framework import serializers
 from simulations import charts
 from simulations.engine.config import (
     DRAWDOWN_TYPES,
+    MAX_PHASES,
     MAX_TRADING_DAYS,
     METHODS,
     MODES,
@@ -127,6 +128,15 @@ class RulesSchema(StrictInput):
     )
 
 
+class PhaseSchema(StrictInput):
+    """One evaluation phase of ``config.phases``."""
+
+    rules = RulesSchema(help_text="the phase's rules; a profitTarget is required (passing it opens the next phase)")
+    starting_balance = serializers.FloatField(
+        required=False, allow_null=True, help_text="the phase's account; default: config.startingBalance"
+    )
+
+
 class ConfigSchema(StrictInput):
     """Documentation of ``config`` (the fields of the engine's ``SimulationConfig``, with
     its bounds); every field is optional."""
@@ -146,6 +156,12 @@ class ConfigSchema(StrictInput):
     trades_per_day = _bounded(serializers.IntegerField, "trades_per_day", allow_null=True)
     stop_at_decision = serializers.BooleanField(required=False)
     rules = RulesSchema(required=False)
+    phases = PhaseSchema(
+        many=True,
+        required=False,
+        help_text=f"evaluation phases in order (at most {MAX_PHASES}), each with its own rules and account; "
+        "a path that passes one starts the next with the next step; then config.rules is not given",
+    )
     auto_tolerance = _bounded(serializers.FloatField, "auto_tolerance")
     auto_max_paths = _bounded(serializers.IntegerField, "auto_max_paths")
     band_paths = _bounded(
@@ -377,6 +393,11 @@ class ResultSchema(serializers.Serializer):
     longest_losing_streak = DistributionSchema(help_text="most losing steps in a row")
     steps_to_pass = DistributionSchema(allow_null=True, help_text="steps until the target, on passing paths")
     probabilities = ProbabilitiesSchema()
+    phase_pass = ProbabilitySchema(
+        many=True,
+        allow_null=True,
+        help_text="with phases: the probability of passing each phase, in order (pass: passing them all)",
+    )
     failure_causes = serializers.DictField(
         child=serializers.IntegerField(),
         help_text="failed paths by the rule that failed them: " + ", ".join(FAILURE_CAUSES.values()),

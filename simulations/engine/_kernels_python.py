@@ -6,8 +6,9 @@ give exactly the numbers the numba kernels give; tests compare the two.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .kernels import (
     BLOCK,
@@ -63,6 +64,7 @@ class PathSummary:
     longest_streak: int
     ruined: bool
     band: list[float]
+    phases_passed: int = 0
 
 
 def simulate_path(
@@ -93,28 +95,46 @@ def simulate_path(
     consistency: float = float("inf"),
     target_strict: bool = False,
     floors_strict: bool = False,
+    phases: Sequence[Mapping[str, Any]] = (),
 ) -> PathSummary:
     """One path, every rule. ``target`` and ``lock`` are equity levels; ``dd_limit`` is
     the drawdown's distance from the start (static) or the high-water mark (trailing);
-    ``mae`` the worst open loss of each trade (an amount, or a fraction in returns mode)."""
+    ``mae`` the worst open loss of each trade (an amount, or a fraction in returns mode).
+    ``phases``: one mapping of those rule arguments (and ``start_balance``) per phase,
+    instead of the arguments themselves; equity is reported as the first phase's
+    balance plus the current account's P&L."""
+    one = dict(
+        start_balance=start_balance, target=target, dd_limit=dd_limit, trailing=trailing, daily_limit=daily_limit,
+        ruin_level=ruin_level, end_of_day=end_of_day, lock=lock, min_days=min_days, max_days=max_days,
+        time_fails=time_fails, consistency=consistency, target_strict=target_strict, floors_strict=floors_strict,
+    )  # fmt: skip
+    stages = [{**one, **p} for p in phases] if phases else [one]
     rng = PathStream(seed, path)
     n = len(units)
     order = list(range(n))
     chosen: list[int] = []
-    equity = peak = hwm = day_start = start_balance
+    phase = 0
+    rules = stages[0]
+    base = rules["start_balance"]
+    equity = peak = hwm = day_start = rules["start_balance"]
     best_day = float("-inf")
     day = 1
     max_dd = max_dd_pct = 0.0
-    outcome, decided_at, run, longest, ruined = UNDECIDED, -1, 0, 0, False
+    outcome, decided_at, run, longest, ruined, passed = UNDECIDED, -1, 0, 0, False, 0
     equity_after: dict[int, float] = {}
 
     def below(x: float, floor: float) -> bool:
-        return x < floor if floors_strict else x <= floor
+        return x < floor if rules["floors_strict"] else x <= floor
 
     def drawdown_floor(mark: float) -> float:
-        if dd_limit == float("inf"):
+        if rules["dd_limit"] == float("inf"):
             return float("-inf")
-        return min(mark - dd_limit, lock) if trailing else start_balance - dd_limit
+        if rules["trailing"]:
+            return min(mark - rules["dd_limit"], rules["lock"])
+        return rules["start_balance"] - rules["dd_limit"]
+
+    def shown(x: float) -> float:
+        return x - rules["start_balance"] + base
 
     pending: list[int] = []
     for step in range(horizon):
@@ -134,7 +154,7 @@ def simulate_path(
         chosen.append(unit)
 
         start, length = units[unit]
-        stopped = False
+        stopped = next_phase = False
         for k in range(start, start + length):
             x = values[k]
             before = equity
@@ -147,46 +167,60 @@ def simulate_path(
             else:
                 max_dd = max(max_dd, peak - equity)
                 max_dd_pct = max(max_dd_pct, (peak - equity) / peak)
-            if not end_of_day:
+            if not rules["end_of_day"]:
                 hwm = max(hwm, equity)
             open_low = float("inf")
             if mae is not None:
                 open_low = before * (1.0 - mae[k]) if compound else before - mae[k]
             low = min(equity, open_low)
-            ruined = ruined or below(low, ruin_level)
+            ruined = ruined or below(low, rules["ruin_level"])
             if outcome == UNDECIDED:
-                reached = equity > target if target_strict else equity >= target
+                target_met = equity > rules["target"] if rules["target_strict"] else equity >= rules["target"]
                 best = max(best_day, equity - day_start)
+                profit = equity - rules["start_balance"]
                 if ruined:
                     outcome = FAILED_RUIN
                 elif below(equity, drawdown_floor(hwm)) or below(open_low, floor_before):
                     outcome = FAILED_DRAWDOWN
-                elif below(low, day_start - daily_limit):
+                elif below(low, day_start - rules["daily_limit"]):
                     outcome = FAILED_DAILY
-                elif reached and day >= min_days and best <= consistency * (equity - start_balance):
+                elif target_met and day >= rules["min_days"] and best <= rules["consistency"] * profit:
+                    passed += 1
+                    if passed < len(stages):
+                        next_phase = True
+                        break
                     outcome = PASSED
                 if outcome != UNDECIDED:
                     decided_at = step + 1
             if ruined or (outcome != UNDECIDED and stop_at_decision):
                 stopped = True
                 break
-        equity_after[step + 1] = equity
+        at_day_end = bool(units_per_day) and (step + 1) % units_per_day == 0
+        if next_phase:
+            phase += 1
+            rules = stages[phase]
+            equity = peak = hwm = day_start = rules["start_balance"]
+            best_day = float("-inf")
+            day = 0 if at_day_end else 1
+        equity_after[step + 1] = shown(equity)
         if stopped:
             break
-        if units_per_day and (step + 1) % units_per_day == 0:
-            best_day = max(best_day, equity - day_start)
-            if end_of_day:
-                hwm = max(hwm, equity)
-            day_start = equity
-            if outcome == UNDECIDED and 0 < max_days <= day:
-                if time_fails:
-                    outcome, decided_at = FAILED_TIME, step + 1
-                break
+        if at_day_end:
+            if not next_phase:
+                best_day = max(best_day, equity - day_start)
+                if rules["end_of_day"]:
+                    hwm = max(hwm, equity)
+                day_start = equity
+                if outcome == UNDECIDED and 0 < rules["max_days"] <= day:
+                    if rules["time_fails"]:
+                        outcome, decided_at = FAILED_TIME, step + 1
+                    break
             day += 1
 
     band = []
-    last = start_balance
+    last = base
+    final = shown(equity)
     for cp in checkpoints:
-        last = equity_after.get(cp, equity if cp > max(equity_after, default=0) else last)
+        last = equity_after.get(cp, final if cp > max(equity_after, default=0) else last)
         band.append(last)
-    return PathSummary(equity, max_dd, max_dd_pct, outcome, decided_at, longest, ruined, band)
+    return PathSummary(final, max_dd, max_dd_pct, outcome, decided_at, longest, ruined, band, passed)

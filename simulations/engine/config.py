@@ -8,7 +8,7 @@ camelCase before it calls the engine) and reports every problem at once through
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -125,6 +125,18 @@ class Rules:
         return [name for name, on in named.items() if on]
 
 
+MAX_PHASES = 10
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One evaluation phase: its own rules and account. A path that passes it starts the
+    next one fresh; passing the last one is passing (funded)."""
+
+    rules: Rules = field(default_factory=Rules)
+    starting_balance: float | None = None  # default: the config's
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     """What to simulate. ``paths="auto"`` adds paths until the estimate is tight enough."""
@@ -140,6 +152,7 @@ class SimulationConfig:
     trades_per_day: int | None = None  # forms days when resampling trades
     stop_at_decision: bool = True  # a passed or failed account stops trading
     rules: Rules = field(default_factory=Rules)
+    phases: tuple[Phase, ...] = ()  # evaluation phases in order, each with its rules (then no rules here)
     auto_tolerance: float = 0.01  # paths="auto": target width of the 95% interval
     auto_max_paths: int = 1_000_000
     band_paths: int = 2_000  # equity fan drawn from the first this-many paths (see README)
@@ -151,24 +164,41 @@ class SimulationConfig:
         """Build and validate a config from a mapping of snake_case settings."""
         data = dict(data or {})
         errors: dict[str, list[str]] = {}
-        rules_data = data.pop("rules", None) or {}
-        if not isinstance(rules_data, Mapping):
-            errors.setdefault("rules", []).append("must be an object")
-            rules_data = {}
-        known = {f.name for f in fields(cls)} - {"rules"}
-        known_rules = {f.name for f in fields(Rules)}
+        rules = _rules_from(data.pop("rules", None), "rules", errors)
+        phases_data = data.pop("phases", None) or []
+        phases: list[Phase] = []
+        if not isinstance(phases_data, list):
+            errors.setdefault("phases", []).append("must be a list of phases")
+            phases_data = []
+        for i, phase in enumerate(phases_data):
+            where = f"phases[{i}]"
+            if not isinstance(phase, Mapping):
+                errors.setdefault(where, []).append('must be an object: {"rules": ..., "starting_balance": ...}')
+                continue
+            for key in phase:
+                if key not in ("rules", "starting_balance"):
+                    errors.setdefault(f"{where}.{key}", []).append("unknown setting of a phase")
+            phases.append(
+                Phase(_rules_from(phase.get("rules"), f"{where}.rules", errors), phase.get("starting_balance"))
+            )
+        known = {f.name for f in fields(cls)} - {"rules", "phases"}
         for key in data:
             if key not in known:
                 errors.setdefault(str(key), []).append("unknown setting")
-        for key in rules_data:
-            if key not in known_rules:
-                errors.setdefault(f"rules.{key}", []).append("unknown rule")
         if errors:
             raise EngineValidationError(errors)
-        rules = Rules(**{k: v for k, v in rules_data.items() if k in known_rules})
-        config = cls(**{k: v for k, v in data.items() if k in known}, rules=rules)
+        config = cls(**{k: v for k, v in data.items() if k in known}, rules=rules, phases=tuple(phases))
         config.validate(limits)
         return config
+
+    def phase_list(self) -> list[tuple[Rules, float]]:
+        """The rules and starting balance of each phase in turn: the config's own rules and
+        balance as one phase when it has none."""
+        if not self.phases:
+            return [(self.rules, self.starting_balance)]
+        return [
+            (p.rules, self.starting_balance if p.starting_balance is None else p.starting_balance) for p in self.phases
+        ]
 
     def validate(self, limits: EngineLimits = EngineLimits()) -> None:
         """Raise :class:`EngineValidationError` listing every invalid field."""
@@ -204,63 +234,26 @@ class SimulationConfig:
         if not isinstance(self.stop_at_decision, bool):
             bad("stop_at_decision", "must be true or false")
 
-        r = self.rules
-        for name in ("profit_target", "max_drawdown", "daily_loss_limit"):
-            value = getattr(r, name)
-            if value is not None and (not _is_number(value) or not 0 < float(value) < MAX_AMOUNT):
-                bad(f"rules.{name}", "must be a positive amount")
-        if r.ruin_level is not None and (not _is_number(r.ruin_level) or not math.isfinite(r.ruin_level)):
-            bad("rules.ruin_level", "must be a finite amount")
-        if r.drawdown_type not in DRAWDOWN_TYPES:
-            bad("rules.drawdown_type", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
-        if r.trailing_basis not in TRAILING_BASES:
-            bad("rules.trailing_basis", f"must be one of {', '.join(TRAILING_BASES)}")
-        trailing = r.drawdown_type == "trailing" and r.max_drawdown is not None
-        if r.trailing_basis == "end_of_day" and not trailing:
-            bad("rules.trailing_basis", "applies to a trailing max_drawdown only")
-        if r.trailing_lock is not None:
-            if not _is_number(r.trailing_lock) or not 0 <= float(r.trailing_lock) < MAX_AMOUNT:
-                bad("rules.trailing_lock", "must be an amount of 0 or more (above the starting balance)")
-            elif not trailing:
-                bad("rules.trailing_lock", "applies to a trailing max_drawdown only")
-        for name in ("min_trading_days", "max_trading_days"):
-            value = getattr(r, name)
-            if value is not None and (not _is_int(value) or not 1 <= value <= MAX_TRADING_DAYS):
-                bad(f"rules.{name}", f"must be an integer from 1 to {MAX_TRADING_DAYS}")
-        min_days, max_days = r.min_trading_days, r.max_trading_days
-        if (
-            isinstance(min_days, int)
-            and isinstance(max_days, int)
-            and "rules.min_trading_days" not in errors
-            and "rules.max_trading_days" not in errors
-            and min_days > max_days
-        ):
-            bad("rules.min_trading_days", "must not exceed max_trading_days: no path could pass")
-        if r.consistency is not None and (not _is_number(r.consistency) or not 0 < float(r.consistency) <= 1):
-            bad("rules.consistency", "must be a share above 0 and at most 1")
-        for name in ("min_trading_days", "consistency"):
-            if getattr(r, name) is not None and r.profit_target is None:
-                bad(f"rules.{name}", "conditions a pass: needs a profit_target")
-        for name in ("time_limit_fails", "target_inclusive", "floors_inclusive"):
-            if not isinstance(getattr(r, name), bool):
-                bad(f"rules.{name}", "must be true or false")
         balance_ok = "starting_balance" not in errors
-        if (
-            balance_ok
-            and r.ruin_level is not None
-            and "rules.ruin_level" not in errors
-            and r.ruin_level >= self.starting_balance
-        ):
-            bad("rules.ruin_level", "must be below the starting balance")
-        if (
-            balance_ok
-            and r.max_drawdown is not None
-            and "rules.max_drawdown" not in errors
-            and r.drawdown_type == "static"
-            and r.max_drawdown > self.starting_balance
-            and self.mode == "returns"
-        ):
-            bad("rules.max_drawdown", "exceeds the starting balance, which compounding returns never lose")
+        if self.phases:
+            if not isinstance(self.phases, tuple) or len(self.phases) > MAX_PHASES:
+                bad("phases", f"at most {MAX_PHASES} phases")
+            if self.rules != Rules():
+                bad("rules", "with phases, each phase has its own rules")
+            for i, phase in enumerate(self.phases):
+                start: Any = phase.starting_balance if phase.starting_balance is not None else self.starting_balance
+                if phase.starting_balance is not None and (
+                    not _is_number(start) or not MIN_BALANCE <= float(start) < MAX_AMOUNT
+                ):
+                    bad(f"phases[{i}].starting_balance", f"must be a number from {MIN_BALANCE:g} to {MAX_AMOUNT:g}")
+                    start = None
+                elif phase.starting_balance is None and not balance_ok:
+                    start = None
+                if phase.rules.profit_target is None:
+                    bad(f"phases[{i}].rules.profit_target", "a phase is passed by reaching its target: give one")
+                _check_rules(phase.rules, start, self.mode, f"phases[{i}].rules", bad)
+        else:
+            _check_rules(self.rules, self.starting_balance if balance_ok else None, self.mode, "rules", bad)
         if errors:
             raise EngineValidationError(errors)
 
@@ -269,9 +262,104 @@ class SimulationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config, snake_case, JSON-ready."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rules"}
-        data["rules"] = {f.name: getattr(self.rules, f.name) for f in fields(Rules)}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rules", "phases")}
+        data["rules"] = _rules_dict(self.rules)
+        data["phases"] = [{"rules": _rules_dict(p.rules), "starting_balance": p.starting_balance} for p in self.phases]
         return data
+
+    def general(self) -> bool:
+        """Does a rule need the general kernel (``Rules.general``), or are there phases?"""
+        return bool(self.phases) or self.rules.general()
+
+    def needs_days(self) -> list[str]:
+        """The rules that count days, by field path (``rules.consistency``, ``phases[1].rules...``)."""
+        if not self.phases:
+            return [f"rules.{name}" for name in self.rules.needs_days()]
+        return [f"phases[{i}].rules.{name}" for i, p in enumerate(self.phases) for name in p.rules.needs_days()]
+
+
+def _check_rules(r: Rules, balance: float | None, mode: str, where: str, bad: Callable[[str, str], None]) -> None:
+    """Every problem of one set of rules (the config's, or a phase's, at ``where``), with
+    the account's starting balance (None: not valid itself, so not compared)."""
+    errors: set[str] = set()
+
+    def note(name: str, reason: str) -> None:
+        errors.add(name)
+        bad(name, reason)
+
+    for name in ("profit_target", "max_drawdown", "daily_loss_limit"):
+        value = getattr(r, name)
+        if value is not None and (not _is_number(value) or not 0 < float(value) < MAX_AMOUNT):
+            note(f"{where}.{name}", "must be a positive amount")
+    if r.ruin_level is not None and (not _is_number(r.ruin_level) or not math.isfinite(r.ruin_level)):
+        note(f"{where}.ruin_level", "must be a finite amount")
+    if r.drawdown_type not in DRAWDOWN_TYPES:
+        note(f"{where}.drawdown_type", f"must be one of {', '.join(DRAWDOWN_TYPES)}")
+    if r.trailing_basis not in TRAILING_BASES:
+        note(f"{where}.trailing_basis", f"must be one of {', '.join(TRAILING_BASES)}")
+    trailing = r.drawdown_type == "trailing" and r.max_drawdown is not None
+    if r.trailing_basis == "end_of_day" and not trailing:
+        note(f"{where}.trailing_basis", "applies to a trailing max_drawdown only")
+    if r.trailing_lock is not None:
+        if not _is_number(r.trailing_lock) or not 0 <= float(r.trailing_lock) < MAX_AMOUNT:
+            note(f"{where}.trailing_lock", "must be an amount of 0 or more (above the starting balance)")
+        elif not trailing:
+            note(f"{where}.trailing_lock", "applies to a trailing max_drawdown only")
+    for name in ("min_trading_days", "max_trading_days"):
+        value = getattr(r, name)
+        if value is not None and (not _is_int(value) or not 1 <= value <= MAX_TRADING_DAYS):
+            note(f"{where}.{name}", f"must be an integer from 1 to {MAX_TRADING_DAYS}")
+    min_days, max_days = r.min_trading_days, r.max_trading_days
+    if (
+        isinstance(min_days, int)
+        and isinstance(max_days, int)
+        and f"{where}.min_trading_days" not in errors
+        and f"{where}.max_trading_days" not in errors
+        and min_days > max_days
+    ):
+        note(f"{where}.min_trading_days", "must not exceed max_trading_days: no path could pass")
+    if r.consistency is not None and (not _is_number(r.consistency) or not 0 < float(r.consistency) <= 1):
+        note(f"{where}.consistency", "must be a share above 0 and at most 1")
+    for name in ("min_trading_days", "consistency"):
+        if getattr(r, name) is not None and r.profit_target is None:
+            note(f"{where}.{name}", "conditions a pass: needs a profit_target")
+    for name in ("time_limit_fails", "target_inclusive", "floors_inclusive"):
+        if not isinstance(getattr(r, name), bool):
+            note(f"{where}.{name}", "must be true or false")
+    if (
+        balance is not None
+        and r.ruin_level is not None
+        and f"{where}.ruin_level" not in errors
+        and r.ruin_level >= balance
+    ):
+        note(f"{where}.ruin_level", "must be below the starting balance")
+    if (
+        balance is not None
+        and r.max_drawdown is not None
+        and f"{where}.max_drawdown" not in errors
+        and r.drawdown_type == "static"
+        and r.max_drawdown > balance
+        and mode == "returns"
+    ):
+        note(f"{where}.max_drawdown", "exceeds the starting balance, which compounding returns never lose")
+
+
+def _rules_dict(rules: Rules) -> dict[str, Any]:
+    return {f.name: getattr(rules, f.name) for f in fields(Rules)}
+
+
+def _rules_from(data: Any, where: str, errors: dict[str, list[str]]) -> Rules:
+    """A Rules from a mapping, its unknown keys recorded in ``errors``."""
+    if data is None:
+        return Rules()
+    if not isinstance(data, Mapping):
+        errors.setdefault(where, []).append("must be an object")
+        return Rules()
+    known = {f.name for f in fields(Rules)}
+    for key in data:
+        if key not in known:
+            errors.setdefault(f"{where}.{key}", []).append("unknown rule")
+    return Rules(**{k: v for k, v in data.items() if k in known})
 
 
 def _is_int(value: Any) -> bool:

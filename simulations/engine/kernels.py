@@ -33,18 +33,24 @@ FAILED_TIME = 5  # the time limit (max trading days) reached undecided
 FAILURE_CAUSES = {FAILED_RUIN: "ruin", FAILED_DRAWDOWN: "max_drawdown", FAILED_DAILY: "daily_loss_limit",
                   FAILED_TIME: "time_limit"}
 
-# The rules only the general kernel (``_rules_path``) replays, one float each in the
-# ``xrules`` array; an empty array means none is on and the fast kernels run.
-X_END_OF_DAY = 0  # 1: the trailing high-water mark moves at a day's close only
-X_LOCK = 1  # the level (equity) at which the trailing floor stops rising; inf: none
-X_MIN_DAYS = 2  # trading days before a pass counts; 0: none
-X_MAX_DAYS = 3  # the time limit in trading days; 0: none
-X_TIME_FAILS = 4  # 1: undecided at the time limit is a failure
-X_CONSISTENCY = 5  # the best day's profit at most this share of the total profit; inf: none
-X_TARGET_STRICT = 6  # 1: the target passes only when exceeded
-X_FLOORS_STRICT = 7  # 1: a floor fails only when equity goes below it
-X_MAE = 8  # 1: trades carry their max adverse excursion (``mae``)
-X_FIELDS = 9
+# The general kernel (``_rules_path``) takes the rules as one row per evaluation phase
+# (one row without phases), a float each; an empty array means no rule needs it and
+# the fast kernels run.
+R_START = 0  # the phase's starting balance
+R_TARGET = 1  # the equity that passes (inf: none)
+R_STATIC_FLOOR = 2  # the static drawdown's floor (-inf: none)
+R_TRAIL = 3  # the trailing drawdown's distance (inf: none)
+R_DAILY = 4  # the daily loss limit (inf: none)
+R_RUIN = 5  # the ruin level
+R_END_OF_DAY = 6  # 1: the trailing high-water mark moves at a day's close only
+R_LOCK = 7  # the level (equity) at which the trailing floor stops rising; inf: none
+R_MIN_DAYS = 8  # trading days before a pass counts; 0: none
+R_MAX_DAYS = 9  # the time limit in trading days; 0: none
+R_TIME_FAILS = 10  # 1: undecided at the time limit is a failure
+R_CONSISTENCY = 11  # the best day's profit at most this share of the total profit; inf: none
+R_TARGET_STRICT = 12  # 1: the target passes only when exceeded
+R_FLOORS_STRICT = 13  # 1: a floor fails only when equity goes below it
+R_FIELDS = 14
 
 # Paths per parallel work item. Fixed, so scratch is reused within a chunk and the
 # split of work never depends on the thread count.
@@ -291,23 +297,24 @@ def _path_loop(
 @njit(cache=True)
 def _rules_path(
     path, values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, seed_key,
-    compound, start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
-    xrules, checkpoints, bands, perm,
+    compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
 ):
-    """One path under every rule, the ones in ``xrules`` included: the general kernel,
-    run when any of those is on. It draws the same units as ``_path_loop`` (same
-    streams), checks every rule after every trade (no threshold shortcut), and keeps the
-    rules' high-water mark apart from the drawdown statistics' peak, since an
-    end-of-day trailing mark moves only at a day's close."""
-    end_of_day = xrules[X_END_OF_DAY] != 0.0
-    lock = xrules[X_LOCK]
-    min_days = np.int64(xrules[X_MIN_DAYS])
-    max_days = np.int64(xrules[X_MAX_DAYS])
-    time_fails = xrules[X_TIME_FAILS] != 0.0
-    consistency = xrules[X_CONSISTENCY]
-    target_strict = xrules[X_TARGET_STRICT] != 0.0
-    strict = xrules[X_FLOORS_STRICT] != 0.0
-    has_mae = xrules[X_MAE] != 0.0
+    """One path under every rule, phase by phase: the general kernel, run when a rule
+    the fast kernels do not replay is on, or there are phases (``phase_rules``, one row
+    each). It draws the same units as ``_path_loop`` (same streams), checks every rule
+    after every trade (no threshold shortcut), and keeps the rules' high-water mark apart
+    from the drawdown statistics' peak, since an end-of-day mark moves only at a close.
+
+    A path that passes a phase other than the last starts the next with the next step,
+    on a fresh account: its balance, marks and day count. Equity is reported as the
+    first phase's balance plus the current account's P&L, so one fan and one final P&L
+    distribution serve every phase. Returns the summary numbers and the phases passed."""
+    n_phases = phase_rules.shape[0]
+    has_mae = mae.shape[0] > 0
+    base = phase_rules[0, R_START]
+    phase = 0
+    start_balance, target, static_floor, trail, daily_limit, ruin_level, end_of_day, lock, min_days, max_days, \
+        time_fails, consistency, target_strict, strict = _phase(phase_rules, 0)
 
     state = path_state(seed_key, path)
     n_units = unit_start.shape[0]
@@ -318,12 +325,13 @@ def _rules_path(
     hwm = start_balance  # the trailing rule's high-water mark
     day_start = start_balance
     best_day = -np.inf  # the best closed day's profit
-    day = 1  # trading days so far, the current one included
+    day = 1  # trading days of this phase so far, the current one included
     max_dd = 0.0
     pct_dd = 0.0
     pct_peak = 1.0
     outcome = UNDECIDED
     decided_at = -1
+    passed = 0
     run = 0
     longest = 0
     ruined = False
@@ -341,6 +349,7 @@ def _rules_path(
     while step < horizon:
         state, u, spare = _draw(method, state, step, n_units, restart_p, u, spare, perm)
         first = unit_start[u]
+        next_phase = False
         for k in range(first, first + unit_len[u]):
             before = equity
             floor_before = max(static_floor, min(hwm - trail, lock))
@@ -367,6 +376,10 @@ def _rules_path(
                 elif (equity > target if target_strict else equity >= target) and day >= min_days and (
                     max(best_day, equity - day_start) <= consistency * (equity - start_balance)
                 ):
+                    passed += 1
+                    if passed < n_phases:
+                        next_phase = True  # this account is done; the next one opens with the next step
+                        break
                     outcome = PASSED
                 if outcome != UNDECIDED:
                     decided_at = step + 1
@@ -376,21 +389,34 @@ def _rules_path(
         step += 1
         if stop:
             break
-        if step == next_day:
+        if next_phase:
+            phase += 1
+            start_balance, target, static_floor, trail, daily_limit, ruin_level, end_of_day, lock, min_days, \
+                max_days, time_fails, consistency, target_strict, strict = _phase(phase_rules, phase)
+            equity = start_balance
+            peak = start_balance
+            hwm = start_balance
+            day_start = start_balance
+            best_day = -np.inf
+            day = 0  # the day boundary below, if it falls here, does not count a day of this phase
+            if step != next_day:
+                day = 1
+        elif step == next_day:
             best_day = max(best_day, equity - day_start)
             if end_of_day:
                 hwm = max(hwm, equity)
             day_start = equity
-            next_day += units_per_day
             if outcome == UNDECIDED and 0 < max_days <= day:
                 # the evaluation is over: failed, or undecided if the firm says so
                 if time_fails:
                     outcome = FAILED_TIME
                     decided_at = step
                 stop = True
+        if step == next_day:
+            next_day += units_per_day
             day += 1
         if step == cp_step:
-            bands[next_cp, band_row] = equity
+            bands[next_cp, band_row] = equity - start_balance + base
             next_cp += 1
             cp_step = checkpoints[next_cp] if next_cp < n_cp else -1
         if stop:
@@ -398,8 +424,19 @@ def _rules_path(
 
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
-            bands[q, band_row] = equity
-    return equity, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined
+            bands[q, band_row] = equity - start_balance + base
+    return equity - start_balance + base, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined, passed
+
+
+@njit(inline="always")
+def _phase(phase_rules, p):
+    """Phase ``p``'s rules, as the path loop uses them."""
+    r = phase_rules[p]
+    return (
+        r[R_START], r[R_TARGET], r[R_STATIC_FLOOR], r[R_TRAIL], r[R_DAILY], r[R_RUIN], r[R_END_OF_DAY] != 0.0,
+        r[R_LOCK], np.int64(r[R_MIN_DAYS]), np.int64(r[R_MAX_DAYS]), r[R_TIME_FAILS] != 0.0, r[R_CONSISTENCY],
+        r[R_TARGET_STRICT] != 0.0, r[R_FLOORS_STRICT] != 0.0,
+    )
 
 
 # Lanes: the common case (iid bootstrap of single trades) runs LANES paths side by
@@ -676,16 +713,15 @@ def _replay_pair(
 def _simulate_range(
     lo, hi, perm, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
     horizon, first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
 ):
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
-    if xrules.shape[0] > 0:  # a rule only the general kernel replays
+    if phase_rules.shape[0] > 0:  # a rule only the general kernel replays, or phases
         for i in range(lo, hi):
-            eq, dd, ddp, oc, at, ls, ru = _rules_path(
+            eq, dd, ddp, oc, at, ls, ru, ph = _rules_path(
                 first_path + i, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
-                horizon, seed_key, compound, start_balance, target, static_floor, trail, daily_limit,
-                ruin_level, stop_at_decision, xrules, checkpoints, bands, perm,
+                horizon, seed_key, compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
             )
             final_equity[i] = eq
             max_dd[i] = dd
@@ -694,6 +730,7 @@ def _simulate_range(
             decided_at[i] = at
             longest_streak[i] = ls
             ruined[i] = ru
+            phases_passed[i] = ph
         return
     if method == BOOTSTRAP and single_trades:
         n_units = unit_start.shape[0]
@@ -727,8 +764,8 @@ def _simulate_range(
 def simulate_paths(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
 ):
     """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
     on numba's thread pool.
@@ -746,8 +783,8 @@ def simulate_paths(
             c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, unit_start, unit_len,
             single_trades, units_per_day, method, restart_p, horizon, first_path, seed_key,
             compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
-            stop_at_decision, checkpoints, mae, xrules, final_equity, max_dd, max_dd_pct, outcome,
-            decided_at, longest_streak, ruined, bands,
+            stop_at_decision, checkpoints, mae, phase_rules, final_equity, max_dd, max_dd_pct, outcome,
+            decided_at, longest_streak, ruined, phases_passed, bands,
         )
 
 
@@ -755,8 +792,8 @@ def simulate_paths(
 def simulate_paths_serial(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, xrules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
 ):
     """``simulate_paths`` on the calling thread alone, without the GIL: for callers
     that run many simulations on threads of their own (numba's default thread pool
@@ -766,6 +803,6 @@ def simulate_paths_serial(
         0, final_equity.shape[0], perm, values, unit_start, unit_len, single_trades,
         units_per_day, method, restart_p, horizon, first_path, seed_key, compound,
         start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
-        checkpoints, mae, xrules, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
-        ruined, bands,
+        checkpoints, mae, phase_rules, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
+        ruined, phases_passed, bands,
     )

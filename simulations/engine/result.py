@@ -68,6 +68,7 @@ class SimulationResult:
     steps_to_pass: Distribution | None
     probabilities: dict[str, Probability]  # profit, ruin, pass, fail, undecided
     failure_causes: dict[str, int]  # failed paths by the rule that failed them
+    phase_pass: list[Probability] | None  # with phases: P(passing phase k), in order; pass = all of them
     ignored_settings: dict[str, str]  # settings given that did nothing here, and why
     equity_fan: EquityFan
     histogram: Histogram

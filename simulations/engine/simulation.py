@@ -17,7 +17,7 @@ import numpy as np
 from . import kernels, stats
 from ._kernels_python import mix64
 from ._typing import Float64Array, Int64Array
-from .config import EngineLimits, Method, Mode, SimulationConfig
+from .config import EngineLimits, Method, Mode, Rules, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
 from .result import Distribution, SimulationResult
@@ -101,7 +101,7 @@ def simulate(
         config.mode == "returns",
         np.float64(config.starting_balance),
         np.float64(config.starting_balance + (r.profit_target if r.profit_target is not None else math.inf)),
-        *_drawdown_floors(config),
+        *_drawdown_floors(r, config.starting_balance),
         _or(r.daily_loss_limit, math.inf),
         _or(r.ruin_level, 0.0),
         bool(config.stop_at_decision),
@@ -137,6 +137,7 @@ def simulate(
             view["decided_at"],
             view["longest_streak"],
             view["ruined"],
+            view["phases_passed"],
             bands,
         )
         done += n
@@ -204,8 +205,8 @@ def _plan(history: TradeHistory, config: SimulationConfig, limits: EngineLimits)
     n_units = int(unit_start.shape[0])
     units_per_day = 1 if by_day else (config.trades_per_day or 0)
     if units_per_day == 0:
-        for name in config.rules.needs_days():
-            errors[f"rules.{name}"] = ["counts days: needs trades with dates, or trades_per_day"]
+        for name in config.needs_days():
+            errors[name] = ["counts days: needs trades with dates, or trades_per_day"]
     horizon = config.horizon or n_units
     if config.method == "permutation" and horizon > n_units:
         errors["horizon"] = [f"permutation draws without replacement: at most {n_units} here"]
@@ -257,22 +258,28 @@ def _ignored_settings(config: SimulationConfig, *, by_day: bool, units_per_day: 
 
 
 def _general_rules(config: SimulationConfig, history: TradeHistory) -> Float64Array:
-    """The rules only the general kernel replays, as its ``xrules`` array; empty when
-    none is on, so the fast kernels run (they give the same numbers for the rest)."""
-    r = config.rules
-    if not r.general() and history.mae is None:
-        return np.zeros(0)
-    x = np.zeros(kernels.X_FIELDS)
-    x[kernels.X_END_OF_DAY] = r.trailing_basis == "end_of_day"
-    x[kernels.X_LOCK] = math.inf if r.trailing_lock is None else config.starting_balance + r.trailing_lock
-    x[kernels.X_MIN_DAYS] = r.min_trading_days or 0
-    x[kernels.X_MAX_DAYS] = r.max_trading_days or 0
-    x[kernels.X_TIME_FAILS] = r.time_limit_fails
-    x[kernels.X_CONSISTENCY] = math.inf if r.consistency is None else r.consistency
-    x[kernels.X_TARGET_STRICT] = not r.target_inclusive
-    x[kernels.X_FLOORS_STRICT] = not r.floors_inclusive
-    x[kernels.X_MAE] = history.mae is not None
-    return x
+    """The general kernel's rules, one row per phase (``kernels.R_*``); empty when no rule
+    needs it and there are no phases nor excursions, so the fast kernels run (they give
+    the same numbers for the rest)."""
+    if not config.general() and history.mae is None:
+        return np.zeros((0, kernels.R_FIELDS))
+    rows = np.zeros((len(config.phase_list()), kernels.R_FIELDS))
+    for row, (r, balance) in zip(rows, config.phase_list(), strict=True):
+        static_floor, trail = _drawdown_floors(r, balance)
+        row[kernels.R_START] = balance
+        row[kernels.R_TARGET] = balance + r.profit_target if r.profit_target is not None else math.inf
+        row[kernels.R_STATIC_FLOOR], row[kernels.R_TRAIL] = static_floor, trail
+        row[kernels.R_DAILY] = _or(r.daily_loss_limit, math.inf)
+        row[kernels.R_RUIN] = _or(r.ruin_level, 0.0)
+        row[kernels.R_END_OF_DAY] = r.trailing_basis == "end_of_day"
+        row[kernels.R_LOCK] = math.inf if r.trailing_lock is None else balance + r.trailing_lock
+        row[kernels.R_MIN_DAYS] = r.min_trading_days or 0
+        row[kernels.R_MAX_DAYS] = r.max_trading_days or 0
+        row[kernels.R_TIME_FAILS] = r.time_limit_fails
+        row[kernels.R_CONSISTENCY] = math.inf if r.consistency is None else r.consistency
+        row[kernels.R_TARGET_STRICT] = not r.target_inclusive
+        row[kernels.R_FLOORS_STRICT] = not r.floors_inclusive
+    return rows
 
 
 def _checkpoints(horizon: int, points: int) -> Int64Array:
@@ -290,13 +297,14 @@ def _allocate(n: int) -> dict[str, np.ndarray]:
         "decided_at": np.empty(n, dtype=np.int32),
         "longest_streak": np.empty(n, dtype=np.int32),
         "ruined": np.empty(n, dtype=np.bool_),
+        "phases_passed": np.zeros(n, dtype=np.int8),  # written by the general kernel only
     }
 
 
 def _precise_enough(out: dict[str, np.ndarray], config: SimulationConfig) -> bool:
     """paths="auto": is the 95% interval of the pass (or ruin) probability narrow enough?"""
     n = int(out["outcome"].shape[0])
-    if config.rules.profit_target is not None:
+    if config.rules.profit_target is not None or config.phases:
         k = int(np.count_nonzero(out["outcome"] == kernels.PASSED))
     else:
         k = int(np.count_nonzero(out["ruined"]))
@@ -323,6 +331,9 @@ def _summarise(
         "fail": stats.probability(out["outcome"] >= kernels.FAILED),
         "undecided": stats.probability(out["outcome"] == kernels.UNDECIDED),
     }
+    phase_pass = (
+        [stats.probability(out["phases_passed"] > k) for k in range(len(config.phases))] if config.phases else None
+    )
     by_outcome = np.bincount(out["outcome"], minlength=max(kernels.FAILURE_CAUSES) + 1)
     failure_causes = {name: int(by_outcome[code]) for code, name in kernels.FAILURE_CAUSES.items()}
     effective = config.with_seed(plan.seed).to_dict()
@@ -337,7 +348,9 @@ def _summarise(
             final_pnl, out["max_dd"], out["max_dd_pct"], out["longest_streak"]
         ),
         "histogram": lambda: stats.histogram(final_pnl, config.histogram_bins),
-        "steps_to_pass": lambda: stats.distribution(out["decided_at"][passed]) if config.rules.profit_target else None,
+        "steps_to_pass": lambda: (
+            stats.distribution(out["decided_at"][passed]) if config.rules.profit_target or config.phases else None
+        ),
     }
     threaded = parallel and 5 * final_pnl.size + bands.size >= PARALLEL_SUMMARY_MIN_VALUES
     done = _run_all(work, _summary_pool() if threaded else None)
@@ -356,6 +369,7 @@ def _summarise(
         steps_to_pass=done["steps_to_pass"],
         probabilities=probabilities,
         failure_causes=failure_causes,
+        phase_pass=phase_pass,
         ignored_settings=plan.ignored,
         equity_fan=stats.equity_fan([int(s) for s in plan.checkpoints], bands, balance, presorted=True),
         histogram=done["histogram"],
@@ -418,14 +432,14 @@ def _scaled(d: Distribution, factor: float) -> Distribution:
     )
 
 
-def _drawdown_floors(config: SimulationConfig) -> tuple[np.float64, np.float64]:
+def _drawdown_floors(rules: Rules, balance: float) -> tuple[np.float64, np.float64]:
     """(static floor, trailing distance): the drawdown rule as the kernels take it."""
-    limit = config.rules.max_drawdown
+    limit = rules.max_drawdown
     if limit is None:
         return np.float64(-math.inf), np.float64(math.inf)
-    if config.rules.drawdown_type == "trailing":
+    if rules.drawdown_type == "trailing":
         return np.float64(-math.inf), np.float64(limit)
-    return np.float64(config.starting_balance - limit), np.float64(math.inf)
+    return np.float64(balance - limit), np.float64(math.inf)
 
 
 def _or(value: float | None, default: float) -> np.float64:

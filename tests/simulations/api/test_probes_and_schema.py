@@ -251,3 +251,34 @@ def test_a_job_with_the_firm_rules_and_excursions_over_http(api):
     assert refused.json()["fields"] == {"config.rules.trailingLock": ["applies to a trailing max_drawdown only"]}
     bad_mae = api.post("/simulations", {"assessmentId": "A-y", "trades": [{"pnl": 1, "mae": -3}]}, format="json")
     assert bad_mae.status_code == 400 and "trades[0].mae" in bad_mae.json()["fields"]
+
+
+def test_a_two_phase_evaluation_over_http(api):
+    spec = openapi()
+    config = {
+        "paths": 3000,
+        "seed": 4,
+        "startingBalance": 10_000,
+        "phases": [
+            {"rules": {"profitTarget": 800, "maxDrawdown": 1_000}},
+            {"rules": {"profitTarget": 400, "maxDrawdown": 500, "minTradingDays": 3}, "startingBalance": 5_000},
+        ],
+    }
+    created = api.post(
+        "/simulations",
+        {"assessmentId": "A-2p", "trades": factories.trades(120, dated=True), "config": config},
+        format="json",
+    )
+    assert created.status_code == 202, created.json()
+    services.run_job(job_id=created.json()["jobId"], worker_id="test:1")
+    detail = api.get(f"/simulations/{created.json()['jobId']}").json()
+    jsonschema.validate(detail, json_schema(spec, "JobDetailOutput"))
+    first, second = detail["result"]["phasePass"]
+    assert first["estimate"] >= second["estimate"] == detail["result"]["probabilities"]["pass"]["estimate"]
+    assert detail["result"]["config"]["phases"][1]["startingBalance"] == 5_000
+    refused = api.post(
+        "/simulations",
+        {"assessmentId": "A-2x", "config": {"phases": [{"rules": {"maxDrawdown": 5}}]}},
+        format="json",
+    )
+    assert refused.status_code == 400 and "config.phases[0].rules.profitTarget" in refused.json()["fields"]

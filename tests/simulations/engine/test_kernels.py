@@ -39,8 +39,16 @@ def run_kernel(
     band_rows=4,
     first_path=0,
     mae=(),
-    xrules=(),
+    general=None,
+    phases=(),
 ):
+    """The parallel kernel on these inputs. ``general`` (fields of ``R_*``, lower case) or
+    ``phases`` (one such mapping per phase, over the scalar rules) runs the general kernel."""
+    scalars = dict(
+        start=10_000.0, target=target, static_floor=static_floor, trail=trail, daily=daily, ruin=ruin
+    )  # fmt: skip
+    stages = [dict(general or {})] if general is not None else list(phases)
+    phase_rules = np.array([phase_row(**{**scalars, **stage}) for stage in stages]).reshape(-1, kernels.R_FIELDS)
     starts = np.array([s for s, _ in units], dtype=np.int64)
     lens = np.array([n for _, n in units], dtype=np.int64)
     out = {
@@ -51,6 +59,7 @@ def run_kernel(
         "decided_at": np.empty(paths, np.int32),
         "longest_streak": np.empty(paths, np.int32),
         "ruined": np.empty(paths, np.bool_),
+        "phases_passed": np.zeros(paths, np.int8),
     }
     cps = np.array(checkpoints, dtype=np.int64)
     bands = np.zeros((len(cps), band_rows))
@@ -75,7 +84,7 @@ def run_kernel(
         stop,
         cps,
         np.asarray(mae, dtype=np.float64),
-        np.asarray(xrules, dtype=np.float64),
+        phase_rules,
         out["final_equity"],
         out["max_dd"],
         out["max_dd_pct"],
@@ -83,9 +92,33 @@ def run_kernel(
         out["decided_at"],
         out["longest_streak"],
         out["ruined"],
+        out["phases_passed"],
         bands,
     )
     return out, bands
+
+
+def phase_row(*, start, target, static_floor, trail, daily, ruin, mae=0, **general):
+    """One row of the general kernel's rules: the scalar rules, and the general ones off
+    unless given (``end_of_day``, ``lock``, ``min_days`` ...: ``R_*`` in lower case)."""
+    row = np.zeros(kernels.R_FIELDS)
+    values = dict(
+        start=start, target=target, static_floor=static_floor, trail=trail, daily=daily, ruin=ruin, lock=math.inf,
+        time_fails=1.0, consistency=math.inf,
+    )  # fmt: skip
+    values.update(general)
+    for name, value in values.items():
+        row[getattr(kernels, f"R_{name.upper()}")] = value
+    return row
+
+
+def inputs(name, compound, by_day, horizon):
+    """A case's history (amounts or returns), its units, horizon and units per day."""
+    values = RETURNS if compound else HISTORY
+    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
+    starts, lens = history.units(by_day)
+    units = list(zip(starts.tolist(), lens.tolist()))
+    return values, units, len(units) if name == "permutation" else horizon, 1 if by_day else 3
 
 
 CASES = list(
@@ -106,12 +139,7 @@ CASES = list(
 @pytest.mark.parametrize("method_item,compound,by_day,rules", CASES)
 def test_kernel_matches_python_twin_path_by_path(method_item, compound, by_day, rules):
     name, method = method_item
-    values = RETURNS if compound else HISTORY
-    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
-    starts, lens = history.units(by_day)
-    units = list(zip(starts.tolist(), lens.tolist()))
-    horizon = len(units) if name == "permutation" else 17
-    units_per_day = 1 if by_day else 3
+    values, units, horizon, units_per_day = inputs(name, compound, by_day, 17)
     paths, seed = 40, 2024
     cps = (1, 2, 5, horizon)
     out, bands = run_kernel(
@@ -248,8 +276,9 @@ def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first
         stop,
         cps,
         np.zeros(0),
-        np.zeros(0),
+        np.zeros((0, kernels.R_FIELDS)),
         *outputs,
+        np.zeros(paths, np.int8),
         bands,
     )
     return outputs, bands
@@ -282,15 +311,6 @@ def test_the_simd_lanes_give_the_one_path_loop_numbers_bit_for_bit(compound, sto
 
 
 MAE = [30.0, 95.0, 0.0, 260.0, 10.0, 40.0, 35.0, 5.0, 120.0, 0.0]
-NEUTRAL = np.array([0.0, math.inf, 0.0, 0.0, 1.0, math.inf, 0.0, 0.0, 0.0])  # every general rule off
-
-
-def general(**on):
-    """An ``xrules`` array: the neutral one with these fields (``X_`` names, lower case) set."""
-    x = NEUTRAL.copy()
-    for name, value in on.items():
-        x[getattr(kernels, f"X_{name.upper()}")] = value
-    return x
 
 
 @pytest.mark.parametrize("method_item,compound,by_day,rules", CASES)
@@ -303,14 +323,14 @@ def test_the_general_kernel_with_its_rules_off_gives_the_fast_kernels_numbers(me
     horizon = len(units) if method == kernels.PERMUTATION else 17
     common = dict(paths=300, seed=8, compound=compound, checkpoints=(1, 3, horizon), **rules)
     fast, fast_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, **common)
-    slow, slow_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, xrules=NEUTRAL, **common)
-    for name in fast:
+    slow, slow_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, general={}, **common)
+    for name in fast.keys() - {"phases_passed"}:  # only the general kernel counts phases
         np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
     np.testing.assert_array_equal(fast_bands, slow_bands)
 
 
 GENERAL_CASES = [
-    # (kernel arguments, xrules fields, the twin's arguments)
+    # (kernel arguments, general rules (R_* fields; "mae": the trades carry excursions), the twin's arguments)
     ({"trail": 250.0}, {"end_of_day": 1}, {"dd_limit": 250.0, "trailing": True, "end_of_day": True}),
     ({"trail": 200.0}, {"lock": 10_050.0}, {"dd_limit": 200.0, "trailing": True, "lock": 10_050.0}),
     (
@@ -358,14 +378,9 @@ GENERAL_CASES = [
 def test_the_general_kernel_matches_the_python_twin_path_by_path(method_item, compound, by_day, case):
     name, method = method_item
     rules, on, twin_rules = GENERAL_CASES[case]
-    values = RETURNS if compound else HISTORY
+    values, units, horizon, units_per_day = inputs(name, compound, by_day, 17)
     mae = [m / 10_000 for m in MAE] if compound else MAE
     twin_rules = {**twin_rules, "mae": mae} if "mae" in twin_rules else twin_rules
-    history = TradeHistory(np.array(values), np.array(DAYS) if by_day else None)
-    starts, lens = history.units(by_day)
-    units = list(zip(starts.tolist(), lens.tolist()))
-    horizon = len(units) if name == "permutation" else 17
-    units_per_day = 1 if by_day else 3
     paths, seed = 60, 77
     cps = (1, 2, 5, horizon)
     out, bands = run_kernel(
@@ -379,7 +394,7 @@ def test_the_general_kernel_matches_the_python_twin_path_by_path(method_item, co
         compound=compound,
         checkpoints=cps,
         mae=mae if "mae" in on else (),
-        xrules=general(**on),
+        general=on,
         **rules,
     )
     for p in range(paths):
@@ -413,9 +428,66 @@ def test_each_general_rule_changes_some_paths(case):
     rules, on, _ = GENERAL_CASES[case]
     units = [(i, 1) for i in range(len(HISTORY))]
     common = dict(paths=200, seed=77, checkpoints=(1, 17), **rules)
-    off, _ = run_kernel(HISTORY, units, 3, kernels.BOOTSTRAP, 17, xrules=NEUTRAL, **common)
+    off, _ = run_kernel(HISTORY, units, 3, kernels.BOOTSTRAP, 17, general={}, **common)
     with_rules, _ = run_kernel(
-        HISTORY, units, 3, kernels.BOOTSTRAP, 17, mae=MAE if "mae" in on else (), xrules=general(**on), **common
+        HISTORY, units, 3, kernels.BOOTSTRAP, 17, mae=MAE if "mae" in on else (), general=on, **common
     )
     changed = (off["outcome"] != with_rules["outcome"]) | (off["decided_at"] != with_rules["decided_at"])
     assert 0 < changed.sum() < 200, changed.sum()
+
+
+PHASES = [
+    # (per-phase kernel rows over the scalar rules, the twin's phases)
+    (
+        [{"target": 10_150.0, "static_floor": 9_800.0}, {"start": 5_000.0, "target": 5_080.0, "static_floor": 4_850.0}],
+        [
+            {"target": 10_150.0, "dd_limit": 200.0},
+            {"start_balance": 5_000.0, "target": 5_080.0, "dd_limit": 150.0},
+        ],
+    ),
+    (
+        [
+            {"target": 10_100.0, "trail": 200.0, "min_days": 2},
+            {"target": 10_100.0, "trail": 150.0, "end_of_day": 1, "lock": 10_000.0, "max_days": 3},
+            {"target": 10_060.0, "daily": 120.0, "consistency": 0.8},
+        ],
+        [
+            {"target": 10_100.0, "dd_limit": 200.0, "trailing": True, "min_days": 2},
+            {"target": 10_100.0, "dd_limit": 150.0, "trailing": True, "end_of_day": True, "lock": 10_000.0,
+             "max_days": 3},
+            {"target": 10_060.0, "daily_limit": 120.0, "consistency": 0.8},
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "method_item,compound,by_day,case",
+    list(itertools.product(METHODS.items(), [False, True], [False, True], range(len(PHASES)))),
+)
+def test_phases_in_the_general_kernel_match_the_python_twin_path_by_path(method_item, compound, by_day, case):
+    name, method = method_item
+    rows, twin_phases = PHASES[case]
+    values, units, horizon, units_per_day = inputs(name, compound, by_day, 30)
+    paths, seed, cps = 80, 31, (1, 2, 5, horizon)
+    out, bands = run_kernel(
+        values, units, units_per_day, method, horizon, paths=paths, seed=seed, compound=compound, checkpoints=cps,
+        phases=rows,
+    )  # fmt: skip
+    for p in range(paths):
+        twin = simulate_path(
+            seed=seed, path=p, values=values, units=units, units_per_day=units_per_day, method=method,
+            block_size=3.0, horizon=horizon, compound=compound, start_balance=10_000.0, checkpoints=cps,
+            ruin_level=0.0, phases=twin_phases,
+        )  # fmt: skip
+        assert out["final_equity"][p] == pytest.approx(twin.final_equity, rel=1e-12), p
+        assert (out["outcome"][p], out["decided_at"][p], out["phases_passed"][p]) == (
+            twin.outcome,
+            twin.decided_at,
+            twin.phases_passed,
+        ), p
+        assert out["max_dd"][p] == pytest.approx(twin.max_dd, rel=1e-12, abs=1e-9)
+        if p < bands.shape[1]:
+            assert bands[:, p].tolist() == pytest.approx(twin.band, rel=1e-12)
+    if not compound:  # the cases are not vacuous: paths end in different phases
+        assert len(set(out["phases_passed"].tolist())) >= 2

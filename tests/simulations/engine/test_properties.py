@@ -58,6 +58,9 @@ configs = st.fixed_dictionaries(
         "histogram_bins": st.integers(min_value=0, max_value=60),
         "band_paths": st.integers(min_value=0, max_value=500),
         "rules": rules,
+        "phases": st.lists(
+            st.fixed_dictionaries({"rules": rules}, optional={"starting_balance": amounts}), min_size=0, max_size=3
+        ),
     },
 )
 values = st.floats(min_value=-5000, max_value=5000)
@@ -106,7 +109,7 @@ def test_simulate_answers_a_result_or_names_the_problem(records, config, scale):
             mae = None if history.mae is None else history.mae * scale
             history = TradeHistory(history.values * scale, history.days, mae)
         parsed = SimulationConfig.from_dict(config, LIMITS)
-        general = parsed.rules.general() or history.mae is not None
+        general = parsed.general() or history.mae is not None
         result = simulate(history, parsed, limits=LIMITS)
     except EngineValidationError as exc:
         assert exc.errors and all(reasons for reasons in exc.errors.values())

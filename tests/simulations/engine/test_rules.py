@@ -22,10 +22,25 @@ DAYS = [
 PATHS = 200_000
 
 
-def replay(days, *, target=None, max_dd=None, trailing=False, end_of_day=False, lock=None, daily=None,
-           ruin=0.0, min_days=None, max_days=None, time_fails=True, consistency=None,
-           target_inclusive=True, floors_inclusive=True):  # fmt: skip
+def replay(days, **rules):
     """One path, rule by rule as docs/engine.md states them; stops at the decision."""
+    return replay_account(days, **rules)[0]
+
+
+def replay_phases(days, phases):
+    """Phase after phase: each phase's account opens with the day after the last one passed."""
+    for number, rules in enumerate(phases):
+        outcome, used = replay_account(days, **rules)
+        if outcome != "pass":
+            return outcome, number
+        days = days[used:]
+    return "pass", len(phases)
+
+
+def replay_account(days, *, start=START, target=None, max_dd=None, trailing=False, end_of_day=False, lock=None,
+                   daily=None, ruin=0.0, min_days=None, max_days=None, time_fails=True, consistency=None,
+                   target_inclusive=True, floors_inclusive=True):  # fmt: skip
+    """One account: its outcome, and the days it took."""
 
     def crossed(x, floor):
         return x <= floor if floors_inclusive else x < floor
@@ -34,10 +49,10 @@ def replay(days, *, target=None, max_dd=None, trailing=False, end_of_day=False, 
         if max_dd is None:
             return -math.inf
         if not trailing:
-            return START - max_dd
-        return mark - max_dd if lock is None else min(mark - max_dd, START + lock)
+            return start - max_dd
+        return mark - max_dd if lock is None else min(mark - max_dd, start + lock)
 
-    equity = mark = START
+    equity = mark = start
     closed_days = []
     for number, day in enumerate(days, start=1):
         opened = equity
@@ -49,23 +64,23 @@ def replay(days, *, target=None, max_dd=None, trailing=False, end_of_day=False, 
                 mark = max(mark, equity)
             lowest = min(worst, equity)
             if crossed(lowest, ruin):
-                return "ruin"
+                return "ruin", number
             if crossed(equity, drawdown_floor(mark)) or crossed(worst, floor_during):
-                return "max_drawdown"
+                return "max_drawdown", number
             if daily is not None and crossed(lowest, opened - daily):
-                return "daily_loss_limit"
+                return "daily_loss_limit", number
             if target is not None:
-                reached = equity >= START + target if target_inclusive else equity > START + target
+                reached = equity >= start + target if target_inclusive else equity > start + target
                 best = max([*closed_days, equity - opened])
-                consistent = consistency is None or best <= consistency * (equity - START)
+                consistent = consistency is None or best <= consistency * (equity - start)
                 if reached and number >= (min_days or 0) and consistent:
-                    return "pass"
+                    return "pass", number
         closed_days.append(equity - opened)
         if end_of_day:
             mark = max(mark, equity)
         if max_days is not None and number >= max_days:
-            return "time_limit" if time_fails else "undecided"
-    return "undecided"
+            return ("time_limit" if time_fails else "undecided"), number
+    return "undecided", len(days)
 
 
 def exact(horizon, days=DAYS, **rules):
@@ -266,3 +281,71 @@ def test_failure_causes_add_up_to_the_failed_paths():
     assert set(causes) == {"ruin", "max_drawdown", "daily_loss_limit", "time_limit"}
     assert causes["max_drawdown"] > 0 and causes["daily_loss_limit"] > 0 and causes["time_limit"] == 0
     assert sum(causes.values()) == result.probabilities["fail"].count
+
+
+def test_phases_match_every_path_enumerated():
+    """Two phases: a new account for the second, opening the day after the first passed;
+    P(pass) is passing both, and each phase's own pass probability is reported."""
+    phases = [
+        {"profit_target": 60.0, "max_drawdown": 80.0},
+        {"profit_target": 40.0, "max_drawdown": 45.0, "drawdown_type": "trailing", "daily_loss_limit": 60.0},
+    ]
+    replay_rules = [
+        {"target": 60.0, "max_dd": 80.0},
+        {"start": 500.0, "target": 40.0, "max_dd": 45.0, "trailing": True, "daily": 60.0},
+    ]
+    horizon = 6
+    outcomes = Counter(
+        replay_phases([DAYS[i] for i in seq], replay_rules) for seq in itertools.product(range(3), repeat=horizon)
+    )
+    total = 3**horizon
+    want_first = sum(n for (_, passed), n in outcomes.items() if passed >= 1) / total
+    want_pass = sum(n for (outcome, _), n in outcomes.items() if outcome == "pass") / total
+    assert 0.05 < want_pass < want_first < 0.95  # both phases decide paths
+    trades = [t for day in DAYS for t in day]
+    history = TradeHistory(
+        np.array([p for p, _ in trades]),
+        np.repeat(np.arange(3), [len(d) for d in DAYS]),
+        np.array([m for _, m in trades]),
+    )
+    config = SimulationConfig.from_dict(
+        {
+            "paths": PATHS, "horizon": horizon, "seed": 9, "starting_balance": START,
+            "phases": [{"rules": phases[0]}, {"rules": phases[1], "starting_balance": 500.0}],
+        }
+    )  # fmt: skip
+    result = simulate(history, config)
+    got_first, got_second = result.phase_pass
+    for got, p in ((got_first.estimate, want_first), (result.probabilities["pass"].estimate, want_pass)):
+        assert abs(got - p) <= 4 * math.sqrt(p * (1 - p) / PATHS), (got, p)
+    assert got_second.estimate == result.probabilities["pass"].estimate
+    assert result.steps_to_pass.min >= 2  # two phases take two days at least
+
+
+@pytest.mark.parametrize(
+    "config,field",
+    [
+        ({"phases": [{"rules": {"max_drawdown": 5.0}}]}, "phases[0].rules.profit_target"),
+        ({"phases": [{"rules": {"profit_target": -5.0}}]}, "phases[0].rules.profit_target"),
+        ({"phases": [{"rules": {"profit_target": 5.0}, "starting_balance": 0}]}, "phases[0].starting_balance"),
+        ({"phases": [{"rules": {"profit_target": 5.0}, "size": 3}]}, "phases[0].size"),
+        ({"phases": [{"rules": {"profit_target": 5.0, "bogus": 1}}]}, "phases[0].rules.bogus"),
+        ({"phases": [5]}, "phases[0]"),
+        ({"phases": {"rules": {}}}, "phases"),
+        ({"phases": [{"rules": {"profit_target": 5.0}}], "rules": {"profit_target": 5.0}}, "rules"),
+        ({"phases": [{"rules": {"profit_target": 5.0}}] * 11}, "phases"),
+    ],
+)
+def test_phases_are_validated_with_their_positions(config, field):
+    with pytest.raises(EngineValidationError) as caught:
+        SimulationConfig.from_dict(config)
+    assert field in caught.value.errors, caught.value.errors
+
+
+def test_a_phase_rule_that_counts_days_needs_days():
+    config = SimulationConfig.from_dict(
+        {"phases": [{"rules": {"profit_target": 5.0}}, {"rules": {"profit_target": 5.0, "min_trading_days": 2}}]}
+    )
+    with pytest.raises(EngineValidationError) as caught:
+        simulate([1.0, -1.0], config)
+    assert list(caught.value.errors) == ["phases[1].rules.min_trading_days"]
