@@ -215,13 +215,14 @@ def build_job(
     too_deep = {name: [limit] for name, value in fields.items() if depth_of(value) > MAX_DEPTH}
     if too_deep:  # nothing else should walk what Python cannot
         raise InvalidInput({**errors, **too_deep})
-    requested: dict[str, Any] = {"config": snake_keys(dict(config or {})), "trades": trades}
+    given = snake_keys(dict(config)) if isinstance(config, Mapping) else config  # not an object: refused below
+    requested: dict[str, Any] = {"config": given if config is not None else {}, "trades": trades}
     version = None
     if rule_set is not None:
         requested["rule_set"] = rule_set
         if not isinstance(rule_set, str) or not RULE_SET_NAME.fullmatch(rule_set):
             errors["ruleSet"] = ["must be a rule set's name: 1 to 64 letters, digits, '-', '_' or '.'"]
-        else:
+        elif config is None or isinstance(config, Mapping):
             version, applied = (rule_sets or RuleSets()).apply(rule_set, config, errors)
             config = applied if applied is not None else config
     parsed = _parse_config(config, errors)
