@@ -340,15 +340,20 @@ class ClientKeyInline(admin.TabularInline):
 class RuleSetForm(forms.ModelForm):
     class Meta:
         model = RuleSet
-        fields = ["name", "description", "starting_balance", "rules"]
-        help_texts = {"rules": 'as in a job\'s config.rules, e.g. {"profitTarget": 8000, "maxDrawdown": 5000}'}
+        fields = ["name", "description", "starting_balance", "rules", "phases"]
+        help_texts = {
+            "rules": 'as in a job\'s config.rules, e.g. {"profitTarget": 8000, "maxDrawdown": 5000}',
+            "phases": 'or evaluation phases, e.g. [{"rules": {"profitTarget": 8000}}, {"rules": ...}]',
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if "rules" in data:
+        if "rules" in data and "phases" in data:
             try:  # the engine's own validation, its reasons on the form
-                data["rules"] = services.check_rule_set(
-                    rules=data["rules"] or {}, starting_balance=data.get("starting_balance")
+                data["rules"], data["phases"] = services.check_rule_set(
+                    rules=data["rules"] or {},
+                    phases=data["phases"] or [],
+                    starting_balance=data.get("starting_balance"),
                 )
             except InvalidInput as exc:
                 raise ValidationError(
@@ -372,7 +377,11 @@ class RuleSetAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: RuleSet, form: Any, change: bool) -> None:
         saved = services.save_rule_set(
-            name=obj.name, rules=obj.rules, starting_balance=obj.starting_balance, description=obj.description
+            name=obj.name,
+            rules=obj.rules,
+            phases=obj.phases,
+            starting_balance=obj.starting_balance,
+            description=obj.description,
         )
         obj.pk, obj.version, obj.created_at = saved.pk, saved.version, saved.created_at
 

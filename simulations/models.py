@@ -94,8 +94,11 @@ class RuleSet(models.Model):
     name = models.SlugField(max_length=64, help_text="what jobs and events name it by, e.g. 100k-2phase")
     version = models.PositiveIntegerField()
     description = models.TextField(blank=True, default="")
-    # the engine's Rules, snake_case, as SimulationConfig takes them
+    # the engine's Rules, snake_case, as SimulationConfig takes them; or evaluation phases
     rules = models.JSONField(default=dict, blank=True)
+    phases = models.JSONField(
+        default=list, blank=True, help_text="evaluation phases in order, each {rules, startingBalance}; then no rules"
+    )
     starting_balance = models.FloatField(
         null=True, blank=True, help_text="the account size; empty: the request's (or the default)"
     )

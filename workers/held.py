@@ -66,9 +66,7 @@ class HeldJobs:
     def publish(self, *arriving: Any) -> bool:
         """Write what this process holds now, and the requests ``arriving`` (not yet in
         Celery's registry); False (logged) when Redis is unreachable."""
-        from celery.worker import state  # the main process's own registry of requests
-
-        jobs = job_ids_of([*state.reserved_requests, *arriving])
+        jobs = job_ids_of([*_reserved_requests(), *arriving])
         try:
             keys_redis().hset(HELD_KEY, self.worker_id, json.dumps({"ts": time.time(), "jobs": jobs}))
             return True
@@ -88,8 +86,25 @@ class HeldJobs:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
-            self.publish()
+            try:
+                self.publish()
+            except Exception:  # one bad round must not end the thread
+                logger.exception("held jobs of %s not published", self.worker_id)
             self._stopped.wait(self.interval)
+
+
+def _reserved_requests() -> list[Any]:
+    """Celery's registry of the requests this main process holds, copied. The consumer
+    thread adds to it while the publishing thread reads, and a set that changes while it
+    is copied raises: the copy is taken again."""
+    from celery.worker import state
+
+    for _ in range(10):
+        try:
+            return list(state.reserved_requests)
+        except RuntimeError:  # changed size during iteration
+            continue
+    return list(state.reserved_requests)
 
 
 def orphans(*, older_than: float) -> dict[str, list[str]]:

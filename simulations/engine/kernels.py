@@ -713,25 +713,10 @@ def _replay_pair(
 def _simulate_range(
     lo, hi, perm, values, unit_start, unit_len, single_trades, units_per_day, method, restart_p,
     horizon, first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """Paths ``lo .. hi`` (indices into the outputs) on the calling thread."""
-    if phase_rules.shape[0] > 0:  # a rule only the general kernel replays, or phases
-        for i in range(lo, hi):
-            eq, dd, ddp, oc, at, ls, ru, ph = _rules_path(
-                first_path + i, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
-                horizon, seed_key, compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
-            )
-            final_equity[i] = eq
-            max_dd[i] = dd
-            max_dd_pct[i] = ddp
-            outcome[i] = oc
-            decided_at[i] = at
-            longest_streak[i] = ls
-            ruined[i] = ru
-            phases_passed[i] = ph
-        return
     if method == BOOTSTRAP and single_trades:
         n_units = unit_start.shape[0]
         padded_values = np.zeros(n_units + 1)  # [n_units] = 0.0: what a stopped lane draws
@@ -764,8 +749,8 @@ def _simulate_range(
 def simulate_paths(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """Simulate paths ``first_path .. first_path + len(final_equity)`` into the outputs,
     on numba's thread pool.
@@ -776,15 +761,15 @@ def simulate_paths(
     """
     n_paths = final_equity.shape[0]
     n_chunks = (n_paths + CHUNK - 1) // CHUNK
-    perm_size = unit_start.shape[0] if method == PERMUTATION else 0  # scratch per chunk
+    perm_size = unit_start.shape[0] if method == PERMUTATION else 0
     for c in prange(n_chunks):
         perm = np.empty(perm_size, dtype=np.int64)
         _simulate_range(
             c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, unit_start, unit_len,
             single_trades, units_per_day, method, restart_p, horizon, first_path, seed_key,
             compound, start_balance, target, static_floor, trail, daily_limit, ruin_level,
-            stop_at_decision, checkpoints, mae, phase_rules, final_equity, max_dd, max_dd_pct, outcome,
-            decided_at, longest_streak, ruined, phases_passed, bands,
+            stop_at_decision, checkpoints, final_equity, max_dd, max_dd_pct, outcome,
+            decided_at, longest_streak, ruined, bands,
         )
 
 
@@ -792,8 +777,8 @@ def simulate_paths(
 def simulate_paths_serial(
     values, unit_start, unit_len, single_trades, units_per_day, method, restart_p, horizon,
     first_path, seed_key, compound, start_balance, target, static_floor, trail,
-    daily_limit, ruin_level, stop_at_decision, checkpoints, mae, phase_rules,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    daily_limit, ruin_level, stop_at_decision, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, bands,
 ):
     """``simulate_paths`` on the calling thread alone, without the GIL: for callers
     that run many simulations on threads of their own (numba's default thread pool
@@ -803,6 +788,67 @@ def simulate_paths_serial(
         0, final_equity.shape[0], perm, values, unit_start, unit_len, single_trades,
         units_per_day, method, restart_p, horizon, first_path, seed_key, compound,
         start_balance, target, static_floor, trail, daily_limit, ruin_level, stop_at_decision,
-        checkpoints, mae, phase_rules, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
-        ruined, phases_passed, bands,
+        checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak,
+        ruined, bands,
+    )
+
+
+# The general kernel has entry points of its own, so a run that needs only the fast
+# kernels never compiles it (a cold start compiles what its run uses: docs/engine.md).
+
+
+@njit(cache=True, nogil=True)
+def _general_range(
+    lo, hi, perm, values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path,
+    seed_key, compound, stop_at_decision, phase_rules, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+):
+    """Paths ``lo .. hi`` of the general kernel on the calling thread."""
+    for i in range(lo, hi):
+        eq, dd, ddp, oc, at, ls, ru, ph = _rules_path(
+            first_path + i, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
+            horizon, seed_key, compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
+        )
+        final_equity[i] = eq
+        max_dd[i] = dd
+        max_dd_pct[i] = ddp
+        outcome[i] = oc
+        decided_at[i] = at
+        longest_streak[i] = ls
+        ruined[i] = ru
+        phases_passed[i] = ph
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def simulate_paths_general(
+    values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path, seed_key,
+    compound, stop_at_decision, phase_rules, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+):
+    """``simulate_paths`` for the general kernel: every rule in ``phase_rules`` (one row
+    per phase), the trades' excursions in ``mae`` (empty: none), and the phases passed."""
+    n_paths = final_equity.shape[0]
+    n_chunks = (n_paths + CHUNK - 1) // CHUNK
+    perm_size = unit_start.shape[0] if method == PERMUTATION else 0
+    for c in prange(n_chunks):
+        perm = np.empty(perm_size, dtype=np.int64)
+        _general_range(
+            c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, mae, unit_start, unit_len, units_per_day,
+            method, restart_p, horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, checkpoints,
+            final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+        )
+
+
+@njit(cache=True, nogil=True)
+def simulate_paths_general_serial(
+    values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path, seed_key,
+    compound, stop_at_decision, phase_rules, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+):
+    """``simulate_paths_general`` on the calling thread alone. Same numbers, bit for bit."""
+    perm = np.empty(unit_start.shape[0] if method == PERMUTATION else 0, dtype=np.int64)
+    _general_range(
+        0, final_equity.shape[0], perm, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
+        horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, checkpoints,
+        final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
     )

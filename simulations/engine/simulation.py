@@ -86,29 +86,33 @@ def simulate(
     config.validate(limits)
     plan = _plan(history, config, limits)
     r = config.rules
-    fixed_args = (
-        plan.values,
-        plan.unit_start,
-        plan.unit_len,
-        bool((plan.unit_len == 1).all()),
+    phase_rules = _general_rules(config, history)
+    general = phase_rules.shape[0] > 0
+    seed_key, compound = np.uint64(mix64(plan.seed)), config.mode == "returns"
+    units = (plan.unit_start, plan.unit_len)
+    sampling = (
         np.int64(plan.units_per_day),
         np.int64(_METHOD_CODES[config.method]),
         np.float64(1.0 / config.block_size),
         np.int64(plan.horizon),
     )
-    rule_args = (
-        np.uint64(mix64(plan.seed)),
-        config.mode == "returns",
-        np.float64(config.starting_balance),
-        np.float64(config.starting_balance + (r.profit_target if r.profit_target is not None else math.inf)),
-        *_drawdown_floors(r, config.starting_balance),
-        _or(r.daily_loss_limit, math.inf),
-        _or(r.ruin_level, 0.0),
-        bool(config.stop_at_decision),
-        plan.checkpoints,
-        history.mae if history.mae is not None else np.zeros(0),
-        _general_rules(config, history),
-    )
+    if general:  # the general kernel: every rule, one row per phase
+        mae = history.mae if history.mae is not None else np.zeros(0)
+        leading: tuple[Any, ...] = (plan.values, mae, *units, *sampling)
+        trailing: tuple[Any, ...] = (seed_key, compound, bool(config.stop_at_decision), phase_rules, plan.checkpoints)
+    else:  # the fast kernels, which take the common rules as numbers
+        leading = (plan.values, *units, bool((plan.unit_len == 1).all()), *sampling)
+        trailing = (
+            seed_key,
+            compound,
+            np.float64(config.starting_balance),
+            np.float64(config.starting_balance + (r.profit_target if r.profit_target is not None else math.inf)),
+            *_drawdown_floors(r, config.starting_balance),
+            _or(r.daily_loss_limit, math.inf),
+            _or(r.ruin_level, 0.0),
+            bool(config.stop_at_decision),
+            plan.checkpoints,
+        )
     band_rows = config.band_paths if config.paths == "auto" else min(config.band_paths, int(config.paths))
     # checkpoint-major; not zeroed (≈ 0.1 ms at 2,000 x 200): the kernels write every
     # checkpoint of every band path they run, and only the paths run are summarised.
@@ -117,7 +121,7 @@ def simulate(
     auto = config.paths == "auto"
     total = config.auto_max_paths if auto else int(config.paths)
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
-    kernel: Callable[..., None] = kernels.simulate_paths if parallel else kernels.simulate_paths_serial
+    kernel: Callable[..., None] = _kernel(general=general, parallel=parallel)
     # Allocated once and filled chunk by chunk through views: no concatenation copy.
     out = _allocate(total)
     done = 0
@@ -126,20 +130,8 @@ def simulate(
             raise SimulationCancelled(f"stopped after {done} paths")
         n = min(step, total - done)
         view = {k: v[done : done + n] for k, v in out.items()}
-        kernel(
-            *fixed_args,
-            np.int64(done),
-            *rule_args,
-            view["final_equity"],
-            view["max_dd"],
-            view["max_dd_pct"],
-            view["outcome"],
-            view["decided_at"],
-            view["longest_streak"],
-            view["ruined"],
-            view["phases_passed"],
-            bands,
-        )
+        outputs = [view[name] for name in OUTPUTS] + ([view["phases_passed"]] if general else [])
+        kernel(*leading, np.int64(done), *trailing, *outputs, bands)
         done += n
         if progress is not None:
             progress(done, total)
@@ -159,9 +151,11 @@ def warm_up(
     methods: Sequence[Method] = tuple(_METHOD_CODES),
     modes: Sequence[Mode] = ("pnl", "returns"),
     parallel: Sequence[bool] = (True, False),
+    general: Sequence[bool] = (False, True),
 ) -> None:
-    """Load (or compile) the kernel specialisations of these methods, modes and
-    threadings (default: every one a job can use), on a tiny input.
+    """Load (or compile) the kernels of these methods, modes, threadings and kernel
+    families (the fast ones; the general one), default: every one a job can use, on a
+    tiny input.
 
     Workers call this once per process after fork so no job pays compile time; the
     command line prepares only what its one run needs.
@@ -171,9 +165,9 @@ def warm_up(
         for mode in modes:
             values = history.values / 100.0 if mode == "returns" else history.values
             for threaded in parallel:
-                simulate(
-                    TradeHistory(values), SimulationConfig(paths=8, method=method, mode=mode, seed=1), parallel=threaded
-                )
+                for rules in (Rules(floors_inclusive=False) if g else Rules() for g in general):
+                    config = SimulationConfig(paths=8, method=method, mode=mode, seed=1, rules=rules)
+                    simulate(TradeHistory(values), config, parallel=threaded)
 
 
 def check(history: TradeHistory, config: SimulationConfig, limits: EngineLimits = EngineLimits()) -> float:
@@ -286,6 +280,17 @@ def _checkpoints(horizon: int, points: int) -> Int64Array:
     """Up to ``points`` evenly spaced step counts in 1..horizon, always ending at horizon."""
     raw = np.linspace(1, horizon, num=min(points, horizon)).round().astype(np.int64)
     return np.unique(raw)
+
+
+# The per-path outputs every kernel writes, in its argument order (the general kernel
+# writes phases_passed after them).
+OUTPUTS = ("final_equity", "max_dd", "max_dd_pct", "outcome", "decided_at", "longest_streak", "ruined")
+
+
+def _kernel(*, general: bool, parallel: bool) -> Callable[..., None]:
+    if general:
+        return kernels.simulate_paths_general if parallel else kernels.simulate_paths_general_serial
+    return kernels.simulate_paths if parallel else kernels.simulate_paths_serial
 
 
 def _allocate(n: int) -> dict[str, np.ndarray]:

@@ -136,8 +136,8 @@ def _event_config(config: Mapping[str, Any] | None, rule_set: str | None) -> Map
         return config
     default = snake_keys(dict(settings.DEFAULT_JOB_CONFIG))
     if rule_set is not None:  # what the rule set sets, it sets alone
-        default.pop("rules", None)
-        default.pop("starting_balance", None)
+        for name in ("rules", "phases", "starting_balance"):
+            default.pop(name, None)
     return default
 
 

@@ -43,7 +43,7 @@ from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransit
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
 from simulations.services import budget
 from simulations.services.access import system_client
-from simulations.services.rule_sets import RULE_SET_NAME, RuleSets
+from simulations.services.rule_sets import NAME_RULE, RULE_SET_NAME, RuleSets
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ def build_job(
     if rule_set is not None:
         requested["rule_set"] = rule_set
         if not isinstance(rule_set, str) or not RULE_SET_NAME.fullmatch(rule_set):
-            errors["ruleSet"] = ["must be a rule set's name: 1 to 64 letters, digits, '-', '_' or '.'"]
+            errors["ruleSet"] = [f"must be a rule set's name: {NAME_RULE}"]
         elif config is None or isinstance(config, Mapping):
             version, applied = (rule_sets or RuleSets()).apply(rule_set, config, errors)
             config = applied if applied is not None else config

@@ -17,38 +17,49 @@ from simulations.wire import snake_keys
 
 logger = logging.getLogger(__name__)
 
-RULE_SET_NAME = re.compile(r"[-A-Za-z0-9_.]{1,64}")
+RULE_SET_NAME = re.compile(r"[-A-Za-z0-9_]{1,64}")  # a slug, as the model's field takes it
+NAME_RULE = "1 to 64 letters, digits, '-' or '_'"
 
 
-def check_rule_set(*, rules: Mapping[str, Any], starting_balance: float | None = None) -> dict[str, Any]:
-    """The rules in the engine's snake_case, or :class:`InvalidInput` naming each bad
-    field as the API spells it (``rules.maxDrawdown``)."""
-    clean = snake_keys(dict(rules))
-    settings: dict[str, Any] = {"rules": clean}
+def check_rule_set(
+    *, rules: Mapping[str, Any], phases: list[Any] | None = None, starting_balance: float | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """The rules and the phases in the engine's snake_case, or :class:`InvalidInput`
+    naming each bad field as the API spells it (``rules.maxDrawdown``, ``phases[1].rules...``)."""
+    if not isinstance(rules, Mapping):
+        raise InvalidInput({"rules": ["must be an object"]})
+    if not isinstance(phases or [], list):
+        raise InvalidInput({"phases": ["must be a list of phases"]})
+    clean, stages = snake_keys(dict(rules)), snake_keys(list(phases or []))
+    settings: dict[str, Any] = {"rules": clean, "phases": stages}
     if starting_balance is not None:
         settings["starting_balance"] = starting_balance
     try:
         SimulationConfig.from_dict(settings)
     except EngineValidationError as exc:
         raise InvalidInput(dict(exc.errors)) from None
-    return clean
+    return clean, stages
 
 
 def save_rule_set(
-    *, name: str, rules: Mapping[str, Any], starting_balance: float | None = None, description: str = ""
+    *,
+    name: str,
+    rules: Mapping[str, Any] | None = None,
+    phases: list[Any] | None = None,
+    starting_balance: float | None = None,
+    description: str = "",
 ) -> RuleSet:
     """A new version of rule set ``name`` (the first is 1), unless nothing changed since
     the latest: then the latest. Jobs keep the version they were made with."""
     if not RULE_SET_NAME.fullmatch(name):
-        raise InvalidInput({"name": ["1 to 64 letters, digits, '-', '_' or '.'"]})
-    clean = check_rule_set(rules=rules, starting_balance=starting_balance)
+        raise InvalidInput({"name": [NAME_RULE]})
+    clean, stages = check_rule_set(rules=rules or {}, phases=phases, starting_balance=starting_balance)
+    content = (clean, stages, starting_balance, description)
     for _ in range(3):  # two first versions at once: the loser takes the next number
         with transaction.atomic():
             latest = RuleSet.objects.select_for_update().filter(name=name).order_by("-version").first()
-            if latest is not None and (latest.rules, latest.starting_balance, latest.description) == (
-                clean,
-                starting_balance,
-                description,
+            if latest is not None and (latest.rules, latest.phases, latest.starting_balance, latest.description) == (
+                content
             ):
                 return latest
             try:
@@ -57,6 +68,7 @@ def save_rule_set(
                         name=name,
                         version=latest.version + 1 if latest else 1,
                         rules=clean,
+                        phases=stages,
                         starting_balance=starting_balance,
                         description=description,
                     )
@@ -82,20 +94,23 @@ class RuleSets:
     def apply(
         self, name: str, config: Mapping[str, Any] | None, errors: dict[str, list[str]]
     ) -> tuple[RuleSet | None, dict[str, Any] | None]:
-        """``config`` with the rule set's rules (and account size) in it, and the version
-        used; reasons go into ``errors`` under ``ruleSet``."""
+        """``config`` with the rule set's rules or phases (and account size) in it, and
+        the version used; reasons go into ``errors`` under ``ruleSet``."""
         rule_set = self.latest(name)
         given = snake_keys(dict(config or {}))
         if rule_set is None:
             errors["ruleSet"] = [f"no rule set named {name!r}"]
             return None, None
-        clashes = ["rules"] if "rules" in given else []
+        clashes = [name for name in ("rules", "phases") if name in given]
         if rule_set.starting_balance is not None and "starting_balance" in given:
             clashes.append("startingBalance")
         if clashes:
             errors["ruleSet"] = [f"the rule set sets {' and '.join(clashes)}: give them in one place, not both"]
             return None, None
-        given["rules"] = dict(rule_set.rules)
+        if rule_set.phases:
+            given["phases"] = list(rule_set.phases)
+        else:
+            given["rules"] = dict(rule_set.rules)
         if rule_set.starting_balance is not None:
             given["starting_balance"] = rule_set.starting_balance
         return rule_set, given

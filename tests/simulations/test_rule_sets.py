@@ -41,6 +41,8 @@ def test_a_change_makes_a_new_version_and_nothing_new_without_one(rule_set):
         ({"name": "x", "rules": {"bogus": 1}}, "rules.bogus"),
         ({"name": "x", "rules": {}, "starting_balance": 0.0}, "startingBalance"),
         ({"name": "no spaces", "rules": {}}, "name"),
+        ({"name": "dotted.name", "rules": {}}, "name"),  # a slug, as the admin's field takes it
+        ({"name": "x", "rules": [1]}, "rules"),
     ],
 )
 def test_rules_are_validated_as_the_engine_validates_them(kwargs, field):
@@ -156,3 +158,23 @@ def test_operators_edit_a_rule_set_in_the_admin_as_a_new_version(client, rule_se
     assert client.post(f"/admin/simulations/ruleset/{rule_set.pk}/delete/", {"post": "yes"}).status_code == 403
     listed = client.get("/admin/simulations/simulationjob/?rule_set__name=100k-eval").text
     assert str(job.id) in listed
+
+
+def test_a_rule_set_may_hold_evaluation_phases():
+    phases = [
+        {"rules": {"profitTarget": 8_000, "maxDrawdown": 10_000}},
+        {"rules": {"profitTarget": 5_000, "maxDrawdown": 10_000}, "startingBalance": 100_000},
+    ]
+    saved = services.save_rule_set(name="100k-2phase", phases=phases, starting_balance=100_000.0)
+    assert saved.phases[1] == {"rules": {"profit_target": 5_000, "max_drawdown": 10_000}, "starting_balance": 100_000}
+    job = services.create_job(assessment_id="RS-P", trades=factories.trades(), rule_set="100k-2phase", enqueue=False)
+    assert job.input_data["config"]["phases"] == saved.phases and "rules" not in job.input_data["config"]
+    services.run_job(job_id=job.id, worker_id="w:1")
+    job.refresh_from_db()
+    assert len(job.result["phase_pass"]) == 2
+    with pytest.raises(InvalidInput) as caught:
+        services.save_rule_set(name="bad", phases=[{"rules": {"maxDrawdown": 5}}])
+    assert "phases[0].rules.profitTarget" in caught.value.errors
+    with pytest.raises(InvalidInput) as caught:
+        services.create_job(assessment_id="RS-Q", rule_set="100k-2phase", config={"phases": phases}, enqueue=False)
+    assert "sets phases" in caught.value.errors["ruleSet"][0]

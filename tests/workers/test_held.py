@@ -79,3 +79,19 @@ def test_only_the_jobs_still_pending_are_sent_again(django_capture_on_commit_cal
     assert sent == [str(pending.id)]
     pending.refresh_from_db()
     assert pending.status == JobStatus.PENDING and pending.updated_at > pending.created_at
+
+
+def test_the_registry_is_copied_again_when_it_changes_while_being_read(monkeypatch):
+    from celery.worker import state
+
+    class Changing(list):
+        reads = 0
+
+        def __iter__(self):
+            Changing.reads += 1
+            if Changing.reads < 3:
+                raise RuntimeError("Set changed size during iteration")
+            return super().__iter__()
+
+    monkeypatch.setattr(state, "reserved_requests", Changing([request(task_names.RUN_SIMULATION, "j9")]))
+    assert held._reserved_requests()[0].args == ("j9",) and Changing.reads == 3

@@ -125,7 +125,7 @@ class Command(BaseCommand):
         except InvalidInput as exc:
             raise CommandError(f"invalid input: {exc}") from exc
         on_terminal = sys.stderr.isatty()
-        compile_seconds = prepare_kernels(config, say=self.stderr.write if on_terminal else None)
+        compile_seconds = prepare_kernels(config, trades, say=self.stderr.write if on_terminal else None)
         with ProgressBar(enabled=on_terminal) as bar:
             job = services.run_job(job_id=job.id, worker_id=worker_id(), on_progress=bar.update)
         if job is None or job.status != JobStatus.COMPLETED:
@@ -216,9 +216,10 @@ def read_trades(name: str, *, mae_column: str = "mae") -> list[Any]:
     return out
 
 
-def prepare_kernels(config: dict[str, Any], *, say: Callable[[str], Any] | None) -> float:
-    """Load or compile the kernels this run needs (its method and mode only), before the
-    run, so their compile time is not the simulation's. Returns the seconds it took."""
+def prepare_kernels(config: dict[str, Any], trades: list[Any], *, say: Callable[[str], Any] | None) -> float:
+    """Load or compile the kernels this run needs (its method, and the fast kernels or the
+    general one as its rules and trades ask), before the run, so their compile time is
+    not the simulation's. Returns the seconds it took."""
     try:
         parsed = SimulationConfig.from_dict(snake_keys(config))
     except EngineValidationError:
@@ -226,7 +227,8 @@ def prepare_kernels(config: dict[str, Any], *, say: Callable[[str], Any] | None)
     if say is not None:
         say("preparing the kernels (compiled once per machine, then cached) ...")
     start = time.perf_counter()
-    warm_up(methods=(parsed.method,), modes=(parsed.mode,), parallel=(True,))
+    excursions = any(isinstance(t, dict) and t.get("mae") not in (None, "") for t in trades)
+    warm_up(methods=(parsed.method,), modes=(parsed.mode,), parallel=(True,), general=(parsed.general() or excursions,))
     return time.perf_counter() - start
 
 

@@ -11,6 +11,7 @@ import pytest
 from simulations.engine import kernels
 from simulations.engine._kernels_python import mix64, simulate_path
 from simulations.engine.history import TradeHistory
+from simulations.engine.simulation import OUTPUTS
 
 HISTORY = [120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0]
 RETURNS = [x / 10_000 for x in HISTORY]
@@ -63,37 +64,30 @@ def run_kernel(
     }
     cps = np.array(checkpoints, dtype=np.int64)
     bands = np.zeros((len(cps), band_rows))
+    values = np.asarray(values, dtype=np.float64)
+    outputs = [out[name] for name in OUTPUTS]
+    sampling = (np.int64(units_per_day), np.int64(method), np.float64(1.0 / block_size), np.int64(horizon))
+    seeding = (np.int64(first_path), np.uint64(mix64(seed)), compound)
+    if phase_rules.shape[0]:
+        mae = np.asarray(mae, dtype=np.float64)
+        kernels.simulate_paths_general(
+            values,
+            mae,
+            starts,
+            lens,
+            *sampling,
+            *seeding,
+            stop,
+            phase_rules,
+            cps,
+            *outputs,
+            out["phases_passed"],
+            bands,
+        )
+        return out, bands
+    scalar_rules = (np.float64(10_000.0), *map(np.float64, (target, static_floor, trail, daily, ruin)))
     kernels.simulate_paths(
-        np.asarray(values, dtype=np.float64),
-        starts,
-        lens,
-        bool((lens == 1).all()),
-        np.int64(units_per_day),
-        np.int64(method),
-        np.float64(1.0 / block_size),
-        np.int64(horizon),
-        np.int64(first_path),
-        np.uint64(mix64(seed)),
-        compound,
-        np.float64(10_000.0),
-        np.float64(target),
-        np.float64(static_floor),
-        np.float64(trail),
-        np.float64(daily),
-        np.float64(ruin),
-        stop,
-        cps,
-        np.asarray(mae, dtype=np.float64),
-        phase_rules,
-        out["final_equity"],
-        out["max_dd"],
-        out["max_dd_pct"],
-        out["outcome"],
-        out["decided_at"],
-        out["longest_streak"],
-        out["ruined"],
-        out["phases_passed"],
-        bands,
+        values, starts, lens, bool((lens == 1).all()), *sampling, *seeding, *scalar_rules, stop, cps, *outputs, bands
     )
     return out, bands
 
@@ -275,10 +269,7 @@ def _in_lanes(values, horizon, per_day, compound, rules, stop, cps, paths, first
         *rules,
         stop,
         cps,
-        np.zeros(0),
-        np.zeros((0, kernels.R_FIELDS)),
         *outputs,
-        np.zeros(paths, np.int8),
         bands,
     )
     return outputs, bands
