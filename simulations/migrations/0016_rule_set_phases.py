@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('simulations', '0015_rule_sets'),
+        ("simulations", "0015_rule_sets"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='ruleset',
-            name='phases',
-            field=models.JSONField(blank=True, default=list, help_text='evaluation phases in order, each {rules, startingBalance}; then no rules'),
+            model_name="ruleset",
+            name="phases",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="evaluation phases in order, each {rules, startingBalance}; then no rules",
+            ),
         ),
     ]

@@ -1,5 +1,6 @@
 """Chaos, bounded: the service's processes under load from Kafka and from bulk intake,
-killed as a node failure would kill them, and the delivery contract checked after:
+killed as a node failure would kill them, and Kafka away for a while; the delivery
+contract checked after:
 every job exactly once and finished, nothing stuck, events within their documented
 duplicates, the bad events dead-lettered once, and the recovery time."""
 
@@ -9,9 +10,11 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
@@ -24,6 +27,7 @@ from tests import factories
 from tests.integration.test_kafka_bridge import BOOTSTRAP, python_produce, wait
 from workers import heartbeat, schedules
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 # Each job takes tens of milliseconds on one core: the stream lasts long enough for
@@ -98,8 +102,15 @@ def test_kills_under_load_keep_the_delivery_contract(
         step=0.05,
     )
     os.kill(int(running.worker_id.rsplit(":", 1)[1]), signal.SIGKILL)  # the OOM killer, in a child
-    last_fault = time.monotonic()
+    last_kill = time.monotonic()
     assert finished() < total, "the stream ended before the faults: make the jobs longer"
+    kafka = ["bash", str(ROOT / "deploy" / "kafka.sh")]
+    subprocess.run(kafka + ["stop"], check=True, capture_output=True)  # Kafka away while jobs finish
+    try:
+        time.sleep(8)
+    finally:
+        subprocess.run(kafka + ["start"], check=True, capture_output=True)
+    kafka_back = time.monotonic()
 
     try:
         wait(lambda: finished() >= total, 120, f"all {total} jobs to finish", step=0.2)
@@ -111,7 +122,7 @@ def test_kills_under_load_keep_the_delivery_contract(
             f"unfinished: {Counter((j.status, j.trigger, j.worker_id) for j in left)}; "
             f"never made: {sorted({*kafka_ids, *(f'CH-I{i}' for i in range(FROM_INTAKE))} - made)[:10]}"
         ) from None
-    recovery = time.monotonic() - last_fault
+    recovery = time.monotonic() - last_kill
     connection.close()
     jobs = list(SimulationJob.objects.all())
     # exactly once: one job per assessment, every one completed, none left pending or running
@@ -121,6 +132,7 @@ def test_kills_under_load_keep_the_delivery_contract(
 
     # events: once per job at least, duplicates within the bound of one relay kill
     wait(lambda: not EventOutbox.objects.exists(), 90, "the outbox to drain")
+    drained = time.monotonic() - kafka_back
     bound = django_settings.OUTBOX_BATCH_SIZE
     duplicates: dict[str, int] = {}
     for name in (events.SIMULATION_STARTED, events.SIMULATION_COMPLETED):
@@ -134,10 +146,12 @@ def test_kills_under_load_keep_the_delivery_contract(
     assert len({dict(m.headers())["dlq.original.offset"] for m in dead}) == BAD
     assert len(dead) - BAD <= bound
     logging.getLogger(__name__).warning(  # the figures, for the record (pytest -rA shows them)
-        "chaos: %d jobs, %.0f s in all, all finished %.1f s after the last kill; duplicate events %s, DLQ copies %d",
+        "chaos: %d jobs, %.0f s in all, all finished %.1f s after the last kill, the outbox empty %.1f s after"
+        " Kafka returned; duplicate events %s, DLQ copies %d",
         total,
         time.monotonic() - started,
         recovery,
+        drained,
         duplicates,
         len(dead),
     )
