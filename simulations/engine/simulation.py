@@ -123,7 +123,7 @@ def simulate(
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
     kernel: Callable[..., None] = _kernel(general=general, parallel=parallel)
     # Allocated once and filled chunk by chunk through views: no concatenation copy.
-    out = _allocate(total)
+    out = _allocate(total, phases=general)
     done = 0
     while done < total:
         if should_stop is not None and should_stop():
@@ -293,8 +293,9 @@ def _kernel(*, general: bool, parallel: bool) -> Callable[..., None]:
     return kernels.simulate_paths if parallel else kernels.simulate_paths_serial
 
 
-def _allocate(n: int) -> dict[str, np.ndarray]:
-    return {
+def _allocate(n: int, *, phases: bool) -> dict[str, np.ndarray]:
+    """The per-path outputs; the phases passed only for the general kernel, which counts them."""
+    out: dict[str, np.ndarray] = {
         "final_equity": np.empty(n, dtype=np.float64),
         "max_dd": np.empty(n, dtype=np.float64),
         "max_dd_pct": np.empty(n, dtype=np.float64),
@@ -302,8 +303,10 @@ def _allocate(n: int) -> dict[str, np.ndarray]:
         "decided_at": np.empty(n, dtype=np.int32),
         "longest_streak": np.empty(n, dtype=np.int32),
         "ruined": np.empty(n, dtype=np.bool_),
-        "phases_passed": np.zeros(n, dtype=np.int8),  # written by the general kernel only
     }
+    if phases:
+        out["phases_passed"] = np.empty(n, dtype=np.int8)
+    return out
 
 
 def _precise_enough(out: dict[str, np.ndarray], config: SimulationConfig) -> bool:
