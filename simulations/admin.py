@@ -210,6 +210,12 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         rows = [("final P&L", result["final_pnl"]), ("max drawdown", result["max_drawdown"])]
         if result.get("steps_to_pass"):
             rows.append((f"{result['unit']}s to pass", result["steps_to_pass"]))
+        payouts = result.get("payouts")
+        if payouts:
+            rows.append(("paid to the trader", payouts["paid"]))
+            rows.append(("days to first payout", payouts["days_to_first_payout"]))
+            if payouts["firm_net"]:
+                rows.append(("firm's net", payouts["firm_net"]))
         names = list(result["final_pnl"]["percentiles"])
         percentiles = format_html_join(
             "",
@@ -340,20 +346,22 @@ class ClientKeyInline(admin.TabularInline):
 class RuleSetForm(forms.ModelForm):
     class Meta:
         model = RuleSet
-        fields = ["name", "description", "starting_balance", "rules", "phases"]
+        fields = ["name", "description", "starting_balance", "rules", "phases", "payout"]
         help_texts = {
             "rules": 'as in a job\'s config.rules, e.g. {"profitTarget": 8000, "maxDrawdown": 5000}',
             "phases": 'or evaluation phases, e.g. [{"rules": {"profitTarget": 8000}}, {"rules": ...}]',
+            "payout": 'a funded account\'s payouts, as in config.payout, e.g. {"split": 0.8, "cadenceDays": 10}',
         }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if "rules" in data and "phases" in data:
             try:  # the engine's own validation, its reasons on the form
-                data["rules"], data["phases"] = services.check_rule_set(
+                data["rules"], data["phases"], data["payout"] = services.check_rule_set(
                     rules=data["rules"] or {},
                     phases=data["phases"] or [],
                     starting_balance=data.get("starting_balance"),
+                    payout=data.get("payout"),
                 )
             except InvalidInput as exc:
                 raise ValidationError(
@@ -381,6 +389,7 @@ class RuleSetAdmin(admin.ModelAdmin):
             rules=obj.rules,
             phases=obj.phases,
             starting_balance=obj.starting_balance,
+            payout=obj.payout,
             description=obj.description,
         )
         obj.pk, obj.version, obj.created_at = saved.pk, saved.version, saved.created_at

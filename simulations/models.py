@@ -102,6 +102,8 @@ class RuleSet(models.Model):
     starting_balance = models.FloatField(
         null=True, blank=True, help_text="the account size; empty: the request's (or the default)"
     )
+    # the engine's PayoutPolicy, snake_case: a funded account's payouts (empty: none)
+    payout = models.JSONField(null=True, blank=True, help_text="a funded account's payout policy; empty: none")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from simulations import charts
 from simulations.engine.config import (
+    AFTER_PAYOUT,
     DRAWDOWN_TYPES,
     MAX_PHASES,
     MAX_TRADING_DAYS,
@@ -137,6 +138,40 @@ class PhaseSchema(StrictInput):
     )
 
 
+class PayoutPolicySchema(StrictInput):
+    """Documentation of ``config.payout`` (the fields of the engine's ``PayoutPolicy``):
+    a funded account's payouts, checked at each trading day's close."""
+
+    split = serializers.FloatField(required=False, help_text="the trader's share of a withdrawal (default 0.8)")
+    cadence_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_TRADING_DAYS,
+        help_text="a payout is due every this-many trading days; null (default): on request, whenever eligible",
+    )
+    min_payout = serializers.FloatField(required=False, min_value=0, help_text="the smallest withdrawal taken")
+    max_payout = serializers.FloatField(required=False, allow_null=True, help_text="the largest withdrawal")
+    buffer = serializers.FloatField(
+        required=False, min_value=0, help_text="kept above the starting balance: what is above it may be withdrawn"
+    )
+    min_winning_days = serializers.IntegerField(
+        required=False, min_value=0, max_value=MAX_TRADING_DAYS, help_text="winning days since the last payout"
+    )
+    winning_day_profit = serializers.FloatField(
+        required=False, min_value=0, help_text="a day's profit that makes it a winning day (0: any profit)"
+    )
+    after_payout = serializers.ChoiceField(
+        choices=AFTER_PAYOUT,
+        required=False,
+        help_text="the trailing floor after a withdrawal: moves down with it (shift), stays (keep), or stops at "
+        "the starting balance (lock_at_start)",
+    )
+    fees = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="what the trader paid the firm: gives its net"
+    )
+
+
 class ConfigSchema(StrictInput):
     """Documentation of ``config`` (the fields of the engine's ``SimulationConfig``, with
     its bounds); every field is optional."""
@@ -161,6 +196,9 @@ class ConfigSchema(StrictInput):
         required=False,
         help_text=f"evaluation phases in order (at most {MAX_PHASES}), each with its own rules and account; "
         "a path that passes one starts the next with the next step; then config.rules is not given",
+    )
+    payout = PayoutPolicySchema(
+        required=False, allow_null=True, help_text="a funded account's payout policy (rules without a target)"
     )
     auto_tolerance = _bounded(serializers.FloatField, "auto_tolerance")
     auto_max_paths = _bounded(serializers.IntegerField, "auto_max_paths")
@@ -377,6 +415,15 @@ class HistogramSchema(serializers.Serializer):
     above = serializers.IntegerField(help_text="paths above the last edge (over p99.5)")
 
 
+class PayoutResultSchema(serializers.Serializer):
+    paid = DistributionSchema(help_text="the trader's total over the horizon per path (0 without a payout)")
+    payouts = DistributionSchema(help_text="payouts taken per path")
+    any_payout = ProbabilitySchema(help_text="at least one payout before the horizon's end")
+    days_to_first_payout = DistributionSchema(help_text="trading days to the first payout, on paths with one")
+    breach = ProbabilitySchema(help_text="the account failed a rule before the horizon's end")
+    firm_net = DistributionSchema(allow_null=True, help_text="fees less the trader's total, when fees are given")
+
+
 class ResultSchema(serializers.Serializer):
     """Documentation of a finished job's ``result`` (the engine's ``SimulationResult``;
     a test keeps the two equal). Amounts in account currency, steps in ``unit``s."""
@@ -392,6 +439,10 @@ class ResultSchema(serializers.Serializer):
     max_drawdown_pct = DistributionSchema(help_text="the same as a fraction of that high-water mark")
     longest_losing_streak = DistributionSchema(help_text="most losing steps in a row")
     steps_to_pass = DistributionSchema(allow_null=True, help_text="steps until the target, on passing paths")
+    days_to_pass = DistributionSchema(
+        allow_null=True, help_text="trading days until the (last phase's) target, on passing paths, when days count"
+    )
+    payouts = PayoutResultSchema(allow_null=True, help_text="with a payout policy: what the trader is paid")
     probabilities = ProbabilitiesSchema()
     phase_pass = ProbabilitySchema(
         many=True,

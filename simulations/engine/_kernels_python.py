@@ -65,6 +65,9 @@ class PathSummary:
     ruined: bool
     band: list[float]
     phases_passed: int = 0
+    paid: float = 0.0
+    payouts: int = 0
+    first_payout: int = -1
 
 
 def simulate_path(
@@ -96,13 +99,15 @@ def simulate_path(
     target_strict: bool = False,
     floors_strict: bool = False,
     phases: Sequence[Mapping[str, Any]] = (),
+    payout: Mapping[str, Any] | None = None,
 ) -> PathSummary:
     """One path, every rule. ``target`` and ``lock`` are equity levels; ``dd_limit`` is
     the drawdown's distance from the start (static) or the high-water mark (trailing);
     ``mae`` the worst open loss of each trade (an amount, or a fraction in returns mode).
     ``phases``: one mapping of those rule arguments (and ``start_balance``) per phase,
     instead of the arguments themselves; equity is reported as the first phase's
-    balance plus the current account's P&L."""
+    balance plus the current account's P&L. ``payout``: the policy, by ``PayoutPolicy``'s
+    field names (``cadence_days`` None: on request)."""
     one = dict(
         start_balance=start_balance, target=target, dd_limit=dd_limit, trailing=trailing, daily_limit=daily_limit,
         ruin_level=ruin_level, end_of_day=end_of_day, lock=lock, min_days=min_days, max_days=max_days,
@@ -121,6 +126,7 @@ def simulate_path(
     day = 1
     max_dd = max_dd_pct = 0.0
     outcome, decided_at, run, longest, ruined, passed = UNDECIDED, -1, 0, 0, False, 0
+    paid, payouts, first_payout, wins = 0.0, 0, -1, 0
     equity_after: dict[int, float] = {}
 
     def below(x: float, floor: float) -> bool:
@@ -210,6 +216,27 @@ def simulate_path(
                 best_day = max(best_day, equity - day_start)
                 if rules["end_of_day"]:
                     hwm = max(hwm, equity)
+                if payout is not None and outcome == UNDECIDED:
+                    profit = equity - day_start
+                    if profit > 0 and profit >= payout.get("winning_day_profit", 0.0):
+                        wins += 1
+                    cadence = payout.get("cadence_days") or 1
+                    if day % cadence == 0 and wins >= payout.get("min_winning_days", 0):
+                        room = equity - rules["start_balance"] - payout.get("buffer", 0.0)
+                        gross = min(room, payout.get("max_payout") or float("inf"))
+                        if gross > 0 and gross >= payout.get("min_payout", 0.0):
+                            equity -= gross
+                            peak -= gross
+                            after = payout.get("after_payout", "shift")
+                            if after == "shift":
+                                hwm -= gross
+                            elif after == "lock_at_start":
+                                rules = {**rules, "lock": rules["start_balance"]}
+                            paid += payout["split"] * gross
+                            payouts += 1
+                            first_payout = day if first_payout < 0 else first_payout
+                            wins = 0
+                            equity_after[step + 1] = shown(equity)
                 day_start = equity
                 if outcome == UNDECIDED and 0 < rules["max_days"] <= day:
                     if rules["time_fails"]:
@@ -223,4 +250,6 @@ def simulate_path(
     for cp in checkpoints:
         last = equity_after.get(cp, final if cp > max(equity_after, default=0) else last)
         band.append(last)
-    return PathSummary(final, max_dd, max_dd_pct, outcome, decided_at, longest, ruined, band, passed)
+    return PathSummary(
+        final, max_dd, max_dd_pct, outcome, decided_at, longest, ruined, band, passed, paid, payouts, first_payout
+    )

@@ -18,12 +18,14 @@ Method = Literal["bootstrap", "permutation", "block"]
 Mode = Literal["pnl", "returns"]
 DrawdownType = Literal["static", "trailing"]
 TrailingBasis = Literal["intraday", "end_of_day"]
+AfterPayout = Literal["shift", "keep", "lock_at_start"]
 Unit = Literal["auto", "trade", "day"]
 
 METHODS: tuple[str, ...] = ("bootstrap", "permutation", "block")
 MODES: tuple[str, ...] = ("pnl", "returns")
 DRAWDOWN_TYPES: tuple[str, ...] = ("static", "trailing")
 TRAILING_BASES: tuple[str, ...] = ("intraday", "end_of_day")
+AFTER_PAYOUT: tuple[str, ...] = ("shift", "keep", "lock_at_start")
 MAX_TRADING_DAYS = 100_000  # the horizon's own bound
 UNITS: tuple[str, ...] = ("auto", "trade", "day")
 
@@ -129,6 +131,32 @@ MAX_PHASES = 10
 
 
 @dataclass(frozen=True)
+class PayoutPolicy:
+    """How a funded account pays its trader, checked at each trading day's close.
+
+    A payout is due every ``cadence_days`` trading days (days N, 2N, ...), or at any
+    close (``None``: on request, as soon as it is eligible). It is taken when at least
+    ``min_winning_days`` days closed with a profit of at least ``winning_day_profit``
+    (above 0 when that is 0) since the last payout, and the amount withdrawn, the
+    balance above the starting balance plus ``buffer`` (at most ``max_payout``), is at
+    least ``min_payout`` and above 0. The withdrawal leaves the balance; the trader gets
+    ``split`` of it. The trailing floor then moves down with the balance (``shift``),
+    stays where it was (``keep``), or stops at the starting balance (``lock_at_start``).
+    ``fees`` (what the trader paid the firm) give the firm's net: fees less payouts.
+    Exact semantics: ``docs/engine.md``."""
+
+    split: float = 0.8
+    cadence_days: int | None = None
+    min_payout: float = 0.0
+    max_payout: float | None = None
+    buffer: float = 0.0
+    min_winning_days: int = 0
+    winning_day_profit: float = 0.0
+    after_payout: AfterPayout = "shift"
+    fees: float | None = None
+
+
+@dataclass(frozen=True)
 class Phase:
     """One evaluation phase: its own rules and account. A path that passes it starts the
     next one fresh; passing the last one is passing (funded)."""
@@ -153,6 +181,7 @@ class SimulationConfig:
     stop_at_decision: bool = True  # a passed or failed account stops trading
     rules: Rules = field(default_factory=Rules)
     phases: tuple[Phase, ...] = ()  # evaluation phases in order, each with its rules (then no rules here)
+    payout: PayoutPolicy | None = None  # a funded account's payouts (no target, no phases)
     auto_tolerance: float = 0.01  # paths="auto": target width of the 95% interval
     auto_max_paths: int = 1_000_000
     band_paths: int = 2_000  # equity fan drawn from the first this-many paths (see README)
@@ -165,6 +194,7 @@ class SimulationConfig:
         data = dict(data or {})
         errors: dict[str, list[str]] = {}
         rules = _rules_from(data.pop("rules", None), "rules", errors)
+        payout = _payout_from(data.pop("payout", None), errors)
         phases_data = data.pop("phases", None) or []
         phases: list[Phase] = []
         if not isinstance(phases_data, list):
@@ -181,13 +211,13 @@ class SimulationConfig:
             phases.append(
                 Phase(_rules_from(phase.get("rules"), f"{where}.rules", errors), phase.get("starting_balance"))
             )
-        known = {f.name for f in fields(cls)} - {"rules", "phases"}
+        known = {f.name for f in fields(cls)} - {"rules", "phases", "payout"}
         for key in data:
             if key not in known:
                 errors.setdefault(str(key), []).append("unknown setting")
         if errors:
             raise EngineValidationError(errors)
-        config = cls(**{k: v for k, v in data.items() if k in known}, rules=rules, phases=tuple(phases))
+        config = cls(**{k: v for k, v in data.items() if k in known}, rules=rules, phases=tuple(phases), payout=payout)
         config.validate(limits)
         return config
 
@@ -254,6 +284,8 @@ class SimulationConfig:
                 _check_rules(phase.rules, start, self.mode, f"phases[{i}].rules", bad)
         else:
             _check_rules(self.rules, self.starting_balance if balance_ok else None, self.mode, "rules", bad)
+        if self.payout is not None:
+            _check_payout(self, bad)
         if errors:
             raise EngineValidationError(errors)
 
@@ -262,19 +294,22 @@ class SimulationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config, snake_case, JSON-ready."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rules", "phases")}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("rules", "phases", "payout")}
         data["rules"] = _rules_dict(self.rules)
         data["phases"] = [{"rules": _rules_dict(p.rules), "starting_balance": p.starting_balance} for p in self.phases]
+        payout = self.payout
+        data["payout"] = None if payout is None else {f.name: getattr(payout, f.name) for f in fields(PayoutPolicy)}
         return data
 
     def general(self) -> bool:
-        """Does a rule need the general kernel (``Rules.general``), or are there phases?"""
-        return bool(self.phases) or self.rules.general()
+        """Does a rule need the general kernel (``Rules.general``), or are there phases or payouts?"""
+        return bool(self.phases) or self.payout is not None or self.rules.general()
 
     def needs_days(self) -> list[str]:
-        """The rules that count days, by field path (``rules.consistency``, ``phases[1].rules...``)."""
+        """The rules that count days, by field path (``rules.consistency``, ``phases[1].rules...``,
+        ``payout``: payouts are taken at a day's close)."""
         if not self.phases:
-            return [f"rules.{name}" for name in self.rules.needs_days()]
+            return [f"rules.{name}" for name in self.rules.needs_days()] + (["payout"] if self.payout else [])
         return [f"phases[{i}].rules.{name}" for i, p in enumerate(self.phases) for name in p.rules.needs_days()]
 
 
@@ -342,6 +377,52 @@ def _check_rules(r: Rules, balance: float | None, mode: str, where: str, bad: Ca
         and mode == "returns"
     ):
         note(f"{where}.max_drawdown", "exceeds the starting balance, which compounding returns never lose")
+
+
+def _check_payout(config: SimulationConfig, bad: Callable[[str, str], None]) -> None:
+    p = config.payout
+    assert p is not None
+    if config.phases:
+        bad("payout", "payouts are a funded account's: give the funded account's rules, not phases")
+    elif config.rules.profit_target is not None:
+        bad("rules.profit_target", "a funded account with payouts has no target (a pass would end it)")
+    if not _is_number(p.split) or not 0 < float(p.split) <= 1:
+        bad("payout.split", "must be the trader's share: above 0 and at most 1")
+    if p.cadence_days is not None and (not _is_int(p.cadence_days) or not 1 <= p.cadence_days <= MAX_TRADING_DAYS):
+        bad("payout.cadence_days", f"must be null (on request) or an integer from 1 to {MAX_TRADING_DAYS}")
+    if not _is_int(p.min_winning_days) or not 0 <= p.min_winning_days <= MAX_TRADING_DAYS:
+        bad("payout.min_winning_days", f"must be an integer from 0 to {MAX_TRADING_DAYS}")
+    for name in ("min_payout", "buffer", "winning_day_profit"):
+        value = getattr(p, name)
+        if not _is_number(value) or not 0 <= float(value) < MAX_AMOUNT:
+            bad(f"payout.{name}", "must be an amount of 0 or more")
+    if p.max_payout is not None and (not _is_number(p.max_payout) or not 0 < float(p.max_payout) < MAX_AMOUNT):
+        bad("payout.max_payout", "must be null or a positive amount")
+    if p.fees is not None and (not _is_number(p.fees) or not 0 <= float(p.fees) < MAX_AMOUNT):
+        bad("payout.fees", "must be null or an amount of 0 or more")
+    if p.after_payout not in AFTER_PAYOUT:
+        bad("payout.after_payout", f"must be one of {', '.join(AFTER_PAYOUT)}")
+    if (
+        _is_number(p.max_payout)
+        and _is_number(p.min_payout)
+        and p.max_payout is not None
+        and float(p.max_payout) < float(p.min_payout)
+    ):
+        bad("payout.max_payout", "is below min_payout: no payout could be taken")
+
+
+def _payout_from(data: Any, errors: dict[str, list[str]]) -> PayoutPolicy | None:
+    """A PayoutPolicy from a mapping (None: no payouts), its unknown keys recorded in ``errors``."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        errors.setdefault("payout", []).append("must be an object")
+        return None
+    known = {f.name for f in fields(PayoutPolicy)}
+    for key in data:
+        if key not in known:
+            errors.setdefault(f"payout.{key}", []).append("unknown setting of a payout policy")
+    return PayoutPolicy(**{k: v for k, v in data.items() if k in known})
 
 
 def _rules_dict(rules: Rules) -> dict[str, Any]:

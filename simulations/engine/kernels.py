@@ -52,6 +52,21 @@ R_TARGET_STRICT = 12  # 1: the target passes only when exceeded
 R_FLOORS_STRICT = 13  # 1: a floor fails only when equity goes below it
 R_FIELDS = 14
 
+# A funded account's payout policy, a float each (``payout`` of the general kernel; an
+# empty array: no payouts). Amounts are the policy's; levels are computed per path.
+P_SPLIT = 0  # the trader's share of a withdrawal
+P_CADENCE = 1  # a payout is due every this-many trading days; 0: at any close (on request)
+P_MIN = 2  # the smallest withdrawal taken
+P_MAX = 3  # the largest withdrawal (inf: none)
+P_BUFFER = 4  # kept above the starting balance
+P_WIN_DAYS = 5  # winning days since the last payout before the next one
+P_WIN_PROFIT = 6  # a day's profit that makes it a winning day (0: any profit)
+P_AFTER = 7  # what a withdrawal does to the trailing floor: AFTER_*
+P_FIELDS = 8
+AFTER_SHIFT = 0  # the high-water mark drops with the balance: the floor keeps its distance
+AFTER_KEEP = 1  # the floor stays where it was
+AFTER_LOCK = 2  # the floor stops at the starting balance
+
 # Paths per parallel work item. Fixed, so scratch is reused within a chunk and the
 # split of work never depends on the thread count.
 CHUNK = 256
@@ -297,7 +312,7 @@ def _path_loop(
 @njit(cache=True)
 def _rules_path(
     path, values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, seed_key,
-    compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
+    compound, stop_at_decision, phase_rules, payout, checkpoints, bands, perm,
 ):
     """One path under every rule, phase by phase: the general kernel, run when a rule
     the fast kernels do not replay is on, or there are phases (``phase_rules``, one row
@@ -308,8 +323,18 @@ def _rules_path(
     A path that passes a phase other than the last starts the next with the next step,
     on a fresh account: its balance, marks and day count. Equity is reported as the
     first phase's balance plus the current account's P&L, so one fan and one final P&L
-    distribution serve every phase. Returns the summary numbers and the phases passed."""
+    distribution serve every phase.
+
+    With a ``payout`` policy (``P_*``), a day's close may pay the trader: the withdrawal
+    leaves the balance, and the drawdown statistics' peak drops with it (a payout is not
+    a drawdown). Returns the summary numbers, the phases passed, the trader's total,
+    the payouts taken and the trading day of the first (-1: none)."""
     n_phases = phase_rules.shape[0]
+    has_payout = payout.shape[0] > 0
+    paid = 0.0
+    n_payouts = 0
+    first_payout = -1
+    wins = 0  # winning days since the last payout
     has_mae = mae.shape[0] > 0
     base = phase_rules[0, R_START]
     phase = 0
@@ -405,6 +430,25 @@ def _rules_path(
             best_day = max(best_day, equity - day_start)
             if end_of_day:
                 hwm = max(hwm, equity)
+            if has_payout and outcome == UNDECIDED:
+                profit = equity - day_start
+                if profit > 0.0 and profit >= payout[P_WIN_PROFIT]:
+                    wins += 1
+                cadence = np.int64(payout[P_CADENCE])
+                if (cadence == 0 or day % cadence == 0) and wins >= payout[P_WIN_DAYS]:
+                    gross = min(equity - start_balance - payout[P_BUFFER], payout[P_MAX])
+                    if gross > 0.0 and gross >= payout[P_MIN]:
+                        equity -= gross
+                        peak -= gross
+                        if payout[P_AFTER] == AFTER_SHIFT:
+                            hwm -= gross
+                        elif payout[P_AFTER] == AFTER_LOCK:
+                            lock = start_balance
+                        paid += payout[P_SPLIT] * gross
+                        n_payouts += 1
+                        if first_payout < 0:
+                            first_payout = day
+                        wins = 0
             day_start = equity
             if outcome == UNDECIDED and 0 < max_days <= day:
                 # the evaluation is over: failed, or undecided if the firm says so
@@ -425,7 +469,8 @@ def _rules_path(
     if band_row >= 0:  # a stopped account keeps its last equity
         for q in range(next_cp, n_cp):
             bands[q, band_row] = equity - start_balance + base
-    return equity - start_balance + base, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined, passed
+    return (equity - start_balance + base, max_dd, pct_dd / pct_peak, outcome, decided_at, longest, ruined, passed,
+            paid, n_payouts, first_payout)
 
 
 @njit(inline="always")
@@ -800,14 +845,15 @@ def simulate_paths_serial(
 @njit(cache=True, nogil=True)
 def _general_range(
     lo, hi, perm, values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path,
-    seed_key, compound, stop_at_decision, phase_rules, checkpoints,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    seed_key, compound, stop_at_decision, phase_rules, payout, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed,
+    paid, payouts, first_payout, bands,
 ):
     """Paths ``lo .. hi`` of the general kernel on the calling thread."""
     for i in range(lo, hi):
-        eq, dd, ddp, oc, at, ls, ru, ph = _rules_path(
+        eq, dd, ddp, oc, at, ls, ru, ph, pd, np_, fp = _rules_path(
             first_path + i, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
-            horizon, seed_key, compound, stop_at_decision, phase_rules, checkpoints, bands, perm,
+            horizon, seed_key, compound, stop_at_decision, phase_rules, payout, checkpoints, bands, perm,
         )
         final_equity[i] = eq
         max_dd[i] = dd
@@ -817,16 +863,21 @@ def _general_range(
         longest_streak[i] = ls
         ruined[i] = ru
         phases_passed[i] = ph
+        paid[i] = pd
+        payouts[i] = np_
+        first_payout[i] = fp
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def simulate_paths_general(
     values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path, seed_key,
-    compound, stop_at_decision, phase_rules, checkpoints,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    compound, stop_at_decision, phase_rules, payout, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed,
+    paid, payouts, first_payout, bands,
 ):
     """``simulate_paths`` for the general kernel: every rule in ``phase_rules`` (one row
-    per phase), the trades' excursions in ``mae`` (empty: none), and the phases passed."""
+    per phase), the trades' excursions in ``mae`` (empty: none), the payout policy in
+    ``payout`` (empty: none); it also writes the phases passed and the payouts."""
     n_paths = final_equity.shape[0]
     n_chunks = (n_paths + CHUNK - 1) // CHUNK
     perm_size = unit_start.shape[0] if method == PERMUTATION else 0
@@ -834,21 +885,24 @@ def simulate_paths_general(
         perm = np.empty(perm_size, dtype=np.int64)
         _general_range(
             c * CHUNK, min(c * CHUNK + CHUNK, n_paths), perm, values, mae, unit_start, unit_len, units_per_day,
-            method, restart_p, horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, checkpoints,
-            final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+            method, restart_p, horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, payout,
+            checkpoints, final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed,
+            paid, payouts, first_payout, bands,
         )
 
 
 @njit(cache=True, nogil=True)
 def simulate_paths_general_serial(
     values, mae, unit_start, unit_len, units_per_day, method, restart_p, horizon, first_path, seed_key,
-    compound, stop_at_decision, phase_rules, checkpoints,
-    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+    compound, stop_at_decision, phase_rules, payout, checkpoints,
+    final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed,
+    paid, payouts, first_payout, bands,
 ):
     """``simulate_paths_general`` on the calling thread alone. Same numbers, bit for bit."""
     perm = np.empty(unit_start.shape[0] if method == PERMUTATION else 0, dtype=np.int64)
     _general_range(
         0, final_equity.shape[0], perm, values, mae, unit_start, unit_len, units_per_day, method, restart_p,
-        horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, checkpoints,
-        final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed, bands,
+        horizon, first_path, seed_key, compound, stop_at_decision, phase_rules, payout, checkpoints,
+        final_equity, max_dd, max_dd_pct, outcome, decided_at, longest_streak, ruined, phases_passed,
+        paid, payouts, first_payout, bands,
     )

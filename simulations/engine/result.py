@@ -52,6 +52,18 @@ class Histogram:
 
 
 @dataclass(frozen=True)
+class PayoutResult:
+    """A funded account's payouts over the horizon, across paths."""
+
+    paid: Distribution  # the trader's total per path (0 on a path without a payout)
+    payouts: Distribution  # payouts taken per path
+    any_payout: Probability  # at least one payout
+    days_to_first_payout: Distribution  # trading days, on the paths with a payout
+    breach: Probability  # the account failed a rule before the horizon's end
+    firm_net: Distribution | None  # fees less the trader's total, when fees are given
+
+
+@dataclass(frozen=True)
 class SimulationResult:
     """Everything a job reports; amounts in account currency, steps in units."""
 
@@ -66,9 +78,11 @@ class SimulationResult:
     max_drawdown_pct: Distribution
     longest_losing_streak: Distribution
     steps_to_pass: Distribution | None
+    days_to_pass: Distribution | None  # trading days to the (last phase's) pass, when days are counted
     probabilities: dict[str, Probability]  # profit, ruin, pass, fail, undecided
     failure_causes: dict[str, int]  # failed paths by the rule that failed them
     phase_pass: list[Probability] | None  # with phases: P(passing phase k), in order; pass = all of them
+    payouts: PayoutResult | None  # with a payout policy
     ignored_settings: dict[str, str]  # settings given that did nothing here, and why
     equity_fan: EquityFan
     histogram: Histogram
@@ -79,17 +93,33 @@ class SimulationResult:
         return cast("dict[str, Any]", _plain(self))
 
     def summary(self) -> dict[str, Any]:
-        """The few numbers an event or a log line carries."""
-        return {
+        """The few numbers an event, a list or a log line carries (camelCase: it is sent
+        as is); the phase and payout numbers only when the job has phases or payouts."""
+        summary: dict[str, Any] = {
             "paths": self.paths,
             "horizon": self.horizon,
             "seed": self.seed,
             "probabilityOfProfit": self.probabilities["profit"].estimate,
             "probabilityOfRuin": self.probabilities["ruin"].estimate,
             "probabilityOfPass": self.probabilities["pass"].estimate,
+            "probabilityOfFail": self.probabilities["fail"].estimate,
             "finalPnlP50": self.final_pnl.percentiles["p50"],
             "maxDrawdownP95": self.max_drawdown.percentiles["p95"],
         }
+        if self.phase_pass is not None:
+            summary["phasePass"] = [p.estimate for p in self.phase_pass]
+        if self.payouts is not None:
+            p = self.payouts
+            summary["payout"] = {
+                "expectedPaid": p.paid.mean,
+                "paidStd": p.paid.std,
+                "paidP50": p.paid.percentiles["p50"],
+                "paidP95": p.paid.percentiles["p95"],
+                "probabilityOfPayout": p.any_payout.estimate,
+                "probabilityOfBreach": p.breach.estimate,
+                "firmNetMean": None if p.firm_net is None else p.firm_net.mean,
+            }
+        return summary
 
 
 def _plain(value: Any) -> Any:

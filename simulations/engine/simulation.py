@@ -17,10 +17,10 @@ import numpy as np
 from . import kernels, stats
 from ._kernels_python import mix64
 from ._typing import Float64Array, Int64Array
-from .config import EngineLimits, Method, Mode, Rules, SimulationConfig
+from .config import EngineLimits, Method, Mode, PayoutPolicy, Rules, SimulationConfig
 from .errors import EngineValidationError
 from .history import TradeHistory
-from .result import Distribution, SimulationResult
+from .result import Distribution, PayoutResult, SimulationResult
 
 ENGINE_VERSION = "1"
 
@@ -99,7 +99,9 @@ def simulate(
     if general:  # the general kernel: every rule, one row per phase
         mae = history.mae if history.mae is not None else np.zeros(0)
         leading: tuple[Any, ...] = (plan.values, mae, *units, *sampling)
-        trailing: tuple[Any, ...] = (seed_key, compound, bool(config.stop_at_decision), phase_rules, plan.checkpoints)
+        payout = _payout_row(config.payout)
+        stop = bool(config.stop_at_decision)
+        trailing: tuple[Any, ...] = (seed_key, compound, stop, phase_rules, payout, plan.checkpoints)
     else:  # the fast kernels, which take the common rules as numbers
         leading = (plan.values, *units, bool((plan.unit_len == 1).all()), *sampling)
         trailing = (
@@ -130,7 +132,7 @@ def simulate(
             raise SimulationCancelled(f"stopped after {done} paths")
         n = min(step, total - done)
         view = {k: v[done : done + n] for k, v in out.items()}
-        outputs = [view[name] for name in OUTPUTS] + ([view["phases_passed"]] if general else [])
+        outputs = [view[name] for name in OUTPUTS + (GENERAL_OUTPUTS if general else ())]
         kernel(*leading, np.int64(done), *trailing, *outputs, bands)
         done += n
         if progress is not None:
@@ -276,15 +278,48 @@ def _general_rules(config: SimulationConfig, history: TradeHistory) -> Float64Ar
     return rows
 
 
+def _payout_row(policy: PayoutPolicy | None) -> Float64Array:
+    """The general kernel's payout policy (``kernels.P_*``); empty: no payouts."""
+    if policy is None:
+        return np.zeros(0)
+    row = np.zeros(kernels.P_FIELDS)
+    row[kernels.P_SPLIT] = policy.split
+    row[kernels.P_CADENCE] = policy.cadence_days or 0
+    row[kernels.P_MIN] = policy.min_payout
+    row[kernels.P_MAX] = math.inf if policy.max_payout is None else policy.max_payout
+    row[kernels.P_BUFFER] = policy.buffer
+    row[kernels.P_WIN_DAYS] = policy.min_winning_days
+    row[kernels.P_WIN_PROFIT] = policy.winning_day_profit
+    row[kernels.P_AFTER] = {"shift": kernels.AFTER_SHIFT, "keep": kernels.AFTER_KEEP,
+                            "lock_at_start": kernels.AFTER_LOCK}[policy.after_payout]  # fmt: skip
+    return row
+
+
+def _payout_result(out: dict[str, np.ndarray], policy: PayoutPolicy | None) -> PayoutResult | None:
+    if policy is None:
+        return None
+    paid = out["paid"]
+    any_payout = out["payouts"] > 0
+    return PayoutResult(
+        paid=stats.distribution(paid),
+        payouts=stats.distribution(out["payouts"]),
+        any_payout=stats.probability(any_payout),
+        days_to_first_payout=stats.distribution(out["first_payout"][any_payout]),
+        breach=stats.probability(out["outcome"] >= kernels.FAILED),
+        firm_net=None if policy.fees is None else stats.distribution(policy.fees - paid),
+    )
+
+
 def _checkpoints(horizon: int, points: int) -> Int64Array:
     """Up to ``points`` evenly spaced step counts in 1..horizon, always ending at horizon."""
     raw = np.linspace(1, horizon, num=min(points, horizon)).round().astype(np.int64)
     return np.unique(raw)
 
 
-# The per-path outputs every kernel writes, in its argument order (the general kernel
-# writes phases_passed after them).
+# The per-path outputs every kernel writes, in its argument order, and those the general
+# kernel writes after them.
 OUTPUTS = ("final_equity", "max_dd", "max_dd_pct", "outcome", "decided_at", "longest_streak", "ruined")
+GENERAL_OUTPUTS = ("phases_passed", "paid", "payouts", "first_payout")
 
 
 def _kernel(*, general: bool, parallel: bool) -> Callable[..., None]:
@@ -294,7 +329,7 @@ def _kernel(*, general: bool, parallel: bool) -> Callable[..., None]:
 
 
 def _allocate(n: int, *, phases: bool) -> dict[str, np.ndarray]:
-    """The per-path outputs; the phases passed only for the general kernel, which counts them."""
+    """The per-path outputs; the phases passed and payouts only for the general kernel, which counts them."""
     out: dict[str, np.ndarray] = {
         "final_equity": np.empty(n, dtype=np.float64),
         "max_dd": np.empty(n, dtype=np.float64),
@@ -306,6 +341,9 @@ def _allocate(n: int, *, phases: bool) -> dict[str, np.ndarray]:
     }
     if phases:
         out["phases_passed"] = np.empty(n, dtype=np.int8)
+        out["paid"] = np.empty(n, dtype=np.float64)
+        out["payouts"] = np.empty(n, dtype=np.int32)
+        out["first_payout"] = np.empty(n, dtype=np.int32)
     return out
 
 
@@ -347,6 +385,7 @@ def _summarise(
     effective = config.with_seed(plan.seed).to_dict()
     effective.update(horizon=plan.horizon, unit=plan.unit)
     middle = bands.shape[0] // 2
+    targeted = config.rules.profit_target is not None or bool(config.phases)
     # Read-only on the per-path arrays; each sorts its own copy, or its own rows of the bands.
     # Listed so that two threads' round-robin shares take one half of the fan each.
     work: dict[str, Callable[[], Any]] = {
@@ -356,9 +395,13 @@ def _summarise(
             final_pnl, out["max_dd"], out["max_dd_pct"], out["longest_streak"]
         ),
         "histogram": lambda: stats.histogram(final_pnl, config.histogram_bins),
-        "steps_to_pass": lambda: (
-            stats.distribution(out["decided_at"][passed]) if config.rules.profit_target or config.phases else None
+        "steps_to_pass": lambda: stats.distribution(out["decided_at"][passed]) if targeted else None,
+        "days_to_pass": lambda: (
+            stats.distribution(-(-out["decided_at"][passed] // plan.units_per_day))
+            if targeted and plan.units_per_day
+            else None
         ),
+        "payouts": lambda: _payout_result(out, config.payout),
     }
     threaded = parallel and 5 * final_pnl.size + bands.size >= PARALLEL_SUMMARY_MIN_VALUES
     done = _run_all(work, _summary_pool() if threaded else None)
@@ -375,9 +418,11 @@ def _summarise(
         max_drawdown_pct=dd_pct_d,
         longest_losing_streak=streak_d,
         steps_to_pass=done["steps_to_pass"],
+        days_to_pass=done["days_to_pass"],
         probabilities=probabilities,
         failure_causes=failure_causes,
         phase_pass=phase_pass,
+        payouts=done["payouts"],
         ignored_settings=plan.ignored,
         equity_fan=stats.equity_fan([int(s) for s in plan.checkpoints], bands, balance, presorted=True),
         histogram=done["histogram"],

@@ -22,23 +22,31 @@ NAME_RULE = "1 to 64 letters, digits, '-' or '_'"
 
 
 def check_rule_set(
-    *, rules: Mapping[str, Any], phases: list[Any] | None = None, starting_balance: float | None = None
-) -> tuple[dict[str, Any], list[Any]]:
-    """The rules and the phases in the engine's snake_case, or :class:`InvalidInput`
-    naming each bad field as the API spells it (``rules.maxDrawdown``, ``phases[1].rules...``)."""
+    *,
+    rules: Mapping[str, Any],
+    phases: list[Any] | None = None,
+    starting_balance: float | None = None,
+    payout: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[Any], dict[str, Any] | None]:
+    """The rules, the phases and the payout policy in the engine's snake_case, or
+    :class:`InvalidInput` naming each bad field as the API spells it (``rules.maxDrawdown``,
+    ``phases[1].rules...``, ``payout.split``)."""
     if not isinstance(rules, Mapping):
         raise InvalidInput({"rules": ["must be an object"]})
     if not isinstance(phases or [], list):
         raise InvalidInput({"phases": ["must be a list of phases"]})
+    if payout is not None and not isinstance(payout, Mapping):
+        raise InvalidInput({"payout": ["must be an object"]})
     clean, stages = snake_keys(dict(rules)), snake_keys(list(phases or []))
-    settings: dict[str, Any] = {"rules": clean, "phases": stages}
+    policy = None if payout is None else snake_keys(dict(payout))
+    settings: dict[str, Any] = {"rules": clean, "phases": stages, "payout": policy}
     if starting_balance is not None:
         settings["starting_balance"] = starting_balance
     try:
         SimulationConfig.from_dict(settings)
     except EngineValidationError as exc:
         raise InvalidInput(dict(exc.errors)) from None
-    return clean, stages
+    return clean, stages, policy
 
 
 def save_rule_set(
@@ -47,20 +55,23 @@ def save_rule_set(
     rules: Mapping[str, Any] | None = None,
     phases: list[Any] | None = None,
     starting_balance: float | None = None,
+    payout: Mapping[str, Any] | None = None,
     description: str = "",
 ) -> RuleSet:
     """A new version of rule set ``name`` (the first is 1), unless nothing changed since
     the latest: then the latest. Jobs keep the version they were made with."""
     if not RULE_SET_NAME.fullmatch(name):
         raise InvalidInput({"name": [NAME_RULE]})
-    clean, stages = check_rule_set(rules=rules or {}, phases=phases, starting_balance=starting_balance)
-    content = (clean, stages, starting_balance, description)
+    clean, stages, policy = check_rule_set(
+        rules=rules or {}, phases=phases, starting_balance=starting_balance, payout=payout
+    )
+    content = (clean, stages, starting_balance, policy, description)
     for _ in range(3):  # two first versions at once: the loser takes the next number
         with transaction.atomic():
             latest = RuleSet.objects.select_for_update().filter(name=name).order_by("-version").first()
-            if latest is not None and (latest.rules, latest.phases, latest.starting_balance, latest.description) == (
-                content
-            ):
+            if latest is not None and (
+                latest.rules, latest.phases, latest.starting_balance, latest.payout, latest.description
+            ) == content:  # fmt: skip
                 return latest
             try:
                 with transaction.atomic():
@@ -70,6 +81,7 @@ def save_rule_set(
                         rules=clean,
                         phases=stages,
                         starting_balance=starting_balance,
+                        payout=policy,
                         description=description,
                     )
             except IntegrityError:
@@ -94,8 +106,8 @@ class RuleSets:
     def apply(
         self, name: str, config: Mapping[str, Any] | None, errors: dict[str, list[str]]
     ) -> tuple[RuleSet | None, dict[str, Any] | None]:
-        """``config`` with the rule set's rules or phases (and account size) in it, and
-        the version used; reasons go into ``errors`` under ``ruleSet``."""
+        """``config`` with the rule set's rules or phases (and account size, and payout
+        policy) in it, and the version used; reasons go into ``errors`` under ``ruleSet``."""
         rule_set = self.latest(name)
         given = snake_keys(dict(config or {}))
         if rule_set is None:
@@ -104,6 +116,8 @@ class RuleSets:
         clashes = [name for name in ("rules", "phases") if name in given]
         if rule_set.starting_balance is not None and "starting_balance" in given:
             clashes.append("startingBalance")
+        if rule_set.payout is not None and "payout" in given:
+            clashes.append("payout")
         if clashes:
             errors["ruleSet"] = [f"the rule set sets {' and '.join(clashes)}: give them in one place, not both"]
             return None, None
@@ -113,4 +127,6 @@ class RuleSets:
             given["rules"] = dict(rule_set.rules)
         if rule_set.starting_balance is not None:
             given["starting_balance"] = rule_set.starting_balance
+        if rule_set.payout is not None:
+            given["payout"] = dict(rule_set.payout)
         return rule_set, given

@@ -178,3 +178,34 @@ def test_a_rule_set_may_hold_evaluation_phases():
     with pytest.raises(InvalidInput) as caught:
         services.create_job(assessment_id="RS-Q", rule_set="100k-2phase", config={"phases": phases}, enqueue=False)
     assert "sets phases" in caught.value.errors["ruleSet"][0]
+
+
+def test_a_funded_rule_set_with_payouts_runs_in_the_daily_run_and_its_event_carries_them(core_service, client):
+    core_service.account_trades["FA-P"] = factories.trades(60, dated=True, sd=400.0)
+    funded = {"maxDrawdown": 3_000, "drawdownType": "trailing", "trailingBasis": "end_of_day", "trailingLock": 100}
+    policy = {"split": 0.9, "cadenceDays": 5, "buffer": 500, "minPayout": 250, "minWinningDays": 2, "fees": 600}
+    saved = services.save_rule_set(name="100k-funded", rules=funded, starting_balance=100_000.0, payout=policy)
+    assert saved.payout["cadence_days"] == 5 and saved.payout["fees"] == 600
+    with pytest.raises(InvalidInput) as caught:
+        services.save_rule_set(name="bad", rules={"profitTarget": 5_000}, payout={"split": 2})
+    assert set(caught.value.errors) == {"payout.split", "rules.profitTarget"}
+    (job,) = services.create_daily_funded_jobs(
+        run_date=dt.date(2026, 12, 1), account_ids=["FA-P"], rule_sets={"FA-P": "100k-funded"}
+    )
+    job = SimulationJob.objects.get(pk=job.pk)
+    assert job.input_data["config"]["payout"] == saved.payout
+    services.run_job(job_id=job.id, worker_id="w:1")
+    job.refresh_from_db()
+    payouts = job.result["payouts"]
+    assert payouts["paid"]["count"] == job.result["paths"] and 0 < payouts["any_payout"]["estimate"] < 1
+    assert payouts["firm_net"]["mean"] == pytest.approx(600 - payouts["paid"]["mean"])
+    event = EventOutbox.objects.get(job_id=job.id, topic="montecarlo.simulation-completed")
+    summary = event.payload["summary"]
+    assert summary["payout"]["expectedPaid"] == payouts["paid"]["mean"]
+    assert summary["payout"]["probabilityOfBreach"] == job.result["probabilities"]["fail"]["estimate"]
+    client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "pw"))
+    page = client.get(f"/admin/simulations/simulationjob/{job.id}/change/").text
+    assert "paid to the trader" in page and "days to first payout" in page and "firm&#x27;s net" in page
+    with pytest.raises(InvalidInput) as caught:
+        services.create_job(assessment_id="RS-F", rule_set="100k-funded", config={"payout": {}}, enqueue=False)
+    assert "payout" in caught.value.errors["ruleSet"][0]

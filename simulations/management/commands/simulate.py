@@ -47,6 +47,7 @@ DISTRIBUTIONS = (
     "max_drawdown_pct",
     "longest_losing_streak",
     "steps_to_pass",
+    "days_to_pass",
 )
 
 
@@ -106,6 +107,11 @@ class Command(BaseCommand):
         parser.add_argument("--strict-floors", action="store_true", help="a floor fails only when equity goes below")
         parser.add_argument(
             "--mae-column", default="mae", help="the CSV column with each trade's max adverse excursion, if any"
+        )
+        parser.add_argument(
+            "--payout",
+            metavar="JSON",
+            help='a funded account\'s payout policy, as config.payout: \'{"split": 0.8, "cadenceDays": 10}\'',
         )
         parser.add_argument("--account", default="cli", help="funded account id to record the job under")
         parser.add_argument("--format", choices=FORMATS, default="text", help="what to print")
@@ -187,8 +193,18 @@ class Command(BaseCommand):
             "starting_balance": opts["starting_balance"],
             "trades_per_day": opts["trades_per_day"],
             "rules": {k: v for k, v in rules.items() if v is not None},
+            "payout": _json_option("--payout", opts["payout"]),
         }
         return {k: v for k, v in config.items() if v is not None}
+
+
+def _json_option(flag: str, text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{flag} is not JSON: {exc}") from None
 
 
 def read_trades(name: str, *, mae_column: str = "mae") -> list[Any]:
@@ -293,6 +309,15 @@ def render_summary(job_id: Any, result: dict[str, Any], *, compile_seconds: floa
     if result.get("steps_to_pass") and result["steps_to_pass"]["count"]:
         q = result["steps_to_pass"]["percentiles"]
         lines.append(f"{result['unit']}s to pass: p25 {q['p25']:.0f}, p50 {q['p50']:.0f}, p75 {q['p75']:.0f}")
+    payouts = result.get("payouts")
+    if payouts:
+        q = payouts["paid"]["percentiles"]
+        lines.append(
+            f"paid to the trader: mean {payouts['paid']['mean']:,.2f}, p50 {q['p50']:,.2f}, p95 {q['p95']:,.2f}; "
+            f"P(a payout) {payouts['any_payout']['estimate']:.2%}, P(breach) {payouts['breach']['estimate']:.2%}"
+        )
+        if payouts["firm_net"]:
+            lines.append(f"firm's net (fees less payouts): mean {payouts['firm_net']['mean']:,.2f}")
     causes = {name: n for name, n in result.get("failure_causes", {}).items() if n}
     if causes:
         lines.append("failed by: " + ", ".join(f"{name.replace('_', ' ')} {n:,}" for name, n in causes.items()))
@@ -321,4 +346,13 @@ def render_csv(result: dict[str, Any]) -> str:
             writer.writerow([f"probability_{name}", stat, probability[stat]])
     for name, count in result.get("failure_causes", {}).items():
         writer.writerow(["failure_causes", name, count])
+    for key, value in (result.get("payouts") or {}).items():
+        if value and "percentiles" in value:
+            for stat in ("count", "mean", "std", "min", "max"):
+                writer.writerow([f"payouts_{key}", stat, value[stat]])
+            for name, q in value["percentiles"].items():
+                writer.writerow([f"payouts_{key}", name, q])
+        elif value:
+            for stat in ("estimate", "ci95_low", "ci95_high", "count"):
+                writer.writerow([f"payouts_{key}", stat, value[stat]])
     return out.getvalue()

@@ -11,7 +11,7 @@ import pytest
 from simulations.engine import kernels
 from simulations.engine._kernels_python import mix64, simulate_path
 from simulations.engine.history import TradeHistory
-from simulations.engine.simulation import OUTPUTS
+from simulations.engine.simulation import GENERAL_OUTPUTS, OUTPUTS
 
 HISTORY = [120.0, -80.0, 35.5, -240.0, 60.0, 15.0, -30.0, 210.0, -55.0, 5.0]
 RETURNS = [x / 10_000 for x in HISTORY]
@@ -42,9 +42,11 @@ def run_kernel(
     mae=(),
     general=None,
     phases=(),
+    payout=None,
 ):
     """The parallel kernel on these inputs. ``general`` (fields of ``R_*``, lower case) or
-    ``phases`` (one such mapping per phase, over the scalar rules) runs the general kernel."""
+    ``phases`` (one such mapping per phase, over the scalar rules) runs the general kernel,
+    with ``payout`` (fields of ``P_*``, lower case) if given."""
     scalars = dict(
         start=10_000.0, target=target, static_floor=static_floor, trail=trail, daily=daily, ruin=ruin
     )  # fmt: skip
@@ -61,6 +63,9 @@ def run_kernel(
         "longest_streak": np.empty(paths, np.int32),
         "ruined": np.empty(paths, np.bool_),
         "phases_passed": np.zeros(paths, np.int8),
+        "paid": np.zeros(paths),
+        "payouts": np.zeros(paths, np.int32),
+        "first_payout": np.zeros(paths, np.int32),
     }
     cps = np.array(checkpoints, dtype=np.int64)
     bands = np.zeros((len(cps), band_rows))
@@ -79,9 +84,10 @@ def run_kernel(
             *seeding,
             stop,
             phase_rules,
+            payout_row(payout),
             cps,
             *outputs,
-            out["phases_passed"],
+            *(out[name] for name in GENERAL_OUTPUTS),
             bands,
         )
         return out, bands
@@ -90,6 +96,17 @@ def run_kernel(
         values, starts, lens, bool((lens == 1).all()), *sampling, *seeding, *scalar_rules, stop, cps, *outputs, bands
     )
     return out, bands
+
+
+def payout_row(policy):
+    """The kernel's payout policy from ``P_*`` fields in lower case (None: no payouts)."""
+    if policy is None:
+        return np.zeros(0)
+    row = np.zeros(kernels.P_FIELDS)
+    row[kernels.P_MAX] = math.inf
+    for name, value in policy.items():
+        row[getattr(kernels, f"P_{name.upper()}")] = value
+    return row
 
 
 def phase_row(*, start, target, static_floor, trail, daily, ruin, mae=0, **general):
@@ -315,7 +332,7 @@ def test_the_general_kernel_with_its_rules_off_gives_the_fast_kernels_numbers(me
     common = dict(paths=300, seed=8, compound=compound, checkpoints=(1, 3, horizon), **rules)
     fast, fast_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, **common)
     slow, slow_bands = run_kernel(values, units, 1 if by_day else 3, method, horizon, general={}, **common)
-    for name in fast.keys() - {"phases_passed"}:  # only the general kernel counts phases
+    for name in OUTPUTS:  # the general kernel alone counts phases and payouts
         np.testing.assert_array_equal(fast[name], slow[name], err_msg=name)
     np.testing.assert_array_equal(fast_bands, slow_bands)
 
@@ -482,3 +499,82 @@ def test_phases_in_the_general_kernel_match_the_python_twin_path_by_path(method_
             assert bands[:, p].tolist() == pytest.approx(twin.band, rel=1e-12)
     if not compound:  # the cases are not vacuous: paths end in different phases
         assert len(set(out["phases_passed"].tolist())) >= 2
+
+
+PAYOUTS = [
+    # (scalar rules, the kernel's policy (P_* in lower case), the twin's rules, the twin's policy)
+    ({}, {"split": 0.8}, {}, {"split": 0.8}),
+    (
+        {"trail": 250.0},
+        {"split": 0.9, "cadence": 3, "min": 50.0, "max": 150.0, "buffer": 100.0},
+        {"dd_limit": 250.0, "trailing": True},
+        {"split": 0.9, "cadence_days": 3, "min_payout": 50.0, "max_payout": 150.0, "buffer": 100.0},
+    ),
+    (
+        {"trail": 200.0, "daily": 200.0},
+        {"split": 0.7, "win_days": 2, "win_profit": 30.0, "after": kernels.AFTER_LOCK},
+        {"dd_limit": 200.0, "trailing": True, "daily_limit": 200.0},
+        {"split": 0.7, "min_winning_days": 2, "winning_day_profit": 30.0, "after_payout": "lock_at_start"},
+    ),
+    (
+        {"trail": 300.0},
+        {"split": 1.0, "cadence": 2, "after": kernels.AFTER_KEEP},
+        {"dd_limit": 300.0, "trailing": True},
+        {"split": 1.0, "cadence_days": 2, "after_payout": "keep"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "method_item,compound,by_day,case",
+    list(itertools.product(METHODS.items(), [False, True], [False, True], range(len(PAYOUTS)))),
+)
+def test_payouts_in_the_general_kernel_match_the_python_twin_path_by_path(method_item, compound, by_day, case):
+    name, method = method_item
+    rules, policy, twin_rules, twin_policy = PAYOUTS[case]
+    values, units, horizon, units_per_day = inputs(name, compound, by_day, 30)
+    if compound:  # the same policies in returns: amounts scaled to the account's 10,000
+        values = [v * 5 for v in values]
+    paths, seed, cps = 80, 13, (1, 2, 5, horizon)
+    out, bands = run_kernel(
+        values, units, units_per_day, method, horizon, paths=paths, seed=seed, compound=compound, checkpoints=cps,
+        general={}, payout=policy, **rules,
+    )  # fmt: skip
+    for p in range(paths):
+        twin = simulate_path(
+            seed=seed, path=p, values=values, units=units, units_per_day=units_per_day, method=method,
+            block_size=3.0, horizon=horizon, compound=compound, start_balance=10_000.0, checkpoints=cps,
+            ruin_level=0.0, payout=twin_policy, **twin_rules,
+        )  # fmt: skip
+        assert out["final_equity"][p] == pytest.approx(twin.final_equity, rel=1e-12), p
+        assert out["paid"][p] == pytest.approx(twin.paid, rel=1e-12, abs=1e-9), p
+        assert (out["payouts"][p], out["first_payout"][p], out["outcome"][p], out["decided_at"][p]) == (
+            twin.payouts,
+            twin.first_payout,
+            twin.outcome,
+            twin.decided_at,
+        ), p
+        assert out["max_dd"][p] == pytest.approx(twin.max_dd, rel=1e-12, abs=1e-9)
+        if p < bands.shape[1]:
+            assert bands[:, p].tolist() == pytest.approx(twin.band, rel=1e-12)
+    if not compound and name != "permutation":  # not vacuous: some paths are paid, not all
+        assert 0 < (out["payouts"] > 0).sum() < paths, out["payouts"]
+
+
+def test_paying_out_every_profit_at_each_close_gives_the_closed_form():
+    """Paid out whenever above the start, the balance is reflected at the start: the
+    withdrawals add up to the running maximum of the closes' P&L (0 if never above), and
+    the balance ends at the start plus the P&L less that maximum. Checked path by path
+    against the same paths without payouts, whose fan holds every close."""
+    units = [(i, 1) for i in range(len(HISTORY))]
+    horizon, paths, split = 24, 300, 0.8
+    closes = tuple(range(1, horizon + 1))
+    common = dict(paths=paths, seed=5, checkpoints=closes, band_rows=paths)
+    plain, fan = run_kernel(HISTORY, units, 1, kernels.BOOTSTRAP, horizon, general={}, **common)
+    paid, _ = run_kernel(HISTORY, units, 1, kernels.BOOTSTRAP, horizon, general={}, payout={"split": split}, **common)
+    pnl = fan - 10_000.0  # closes x paths
+    high = np.maximum(pnl.max(axis=0), 0.0)
+    assert paid["paid"] == pytest.approx(split * high, abs=1e-9)
+    assert paid["final_equity"] == pytest.approx(plain["final_equity"] - high, abs=1e-9)
+    assert (paid["payouts"] > 0).tolist() == (high > 0).tolist()
+    assert 0 < (high > 0).sum() < paths

@@ -349,3 +349,119 @@ def test_a_phase_rule_that_counts_days_needs_days():
     with pytest.raises(EngineValidationError) as caught:
         simulate([1.0, -1.0], config)
     assert list(caught.value.errors) == ["phases[1].rules.min_trading_days"]
+
+
+def replay_funded(days, *, split, trail=None, after="shift", cadence=None, buffer=0.0, min_payout=0.0,
+                  max_payout=math.inf, win_days=0, win_profit=0.0):  # fmt: skip
+    """A funded account under a trailing drawdown, paid as docs/engine.md's payout policy
+    says: (paid to the trader, payouts, day of the first or None, breached)."""
+    equity = mark = START
+    lock = math.inf
+    paid, count, first, wins = 0.0, 0, None, 0
+    for number, day in enumerate(days, start=1):
+        opened = equity
+        for pnl, mae in day:
+            floor_during = -math.inf if trail is None else min(mark - trail, lock)
+            worst = equity - mae
+            equity += pnl
+            mark = max(mark, equity)
+            floor = -math.inf if trail is None else min(mark - trail, lock)
+            if min(worst, equity) <= 0.0 or equity <= floor or worst <= floor_during:
+                return paid, count, first, True
+        profit = equity - opened
+        if profit > 0 and profit >= win_profit:
+            wins += 1
+        due = cadence is None or number % cadence == 0
+        amount = min(equity - START - buffer, max_payout)
+        if due and wins >= win_days and amount > 0 and amount >= min_payout:
+            equity -= amount
+            if after == "shift":
+                mark -= amount
+            elif after == "lock_at_start":
+                lock = START
+            paid += split * amount
+            count += 1
+            first = first or number
+            wins = 0
+    return paid, count, first, False
+
+
+FUNDED = {
+    "on request, everything": (dict(split=0.8), dict(split=0.8)),
+    "cadence, buffer, trailing shift": (
+        dict(split=0.9, cadence_days=2, buffer=20.0, min_payout=15.0),
+        dict(split=0.9, cadence=2, buffer=20.0, min_payout=15.0, trail=70.0),
+    ),
+    "winning days, cap, lock at start": (
+        dict(split=0.75, min_winning_days=2, winning_day_profit=50.0, max_payout=40.0, after_payout="lock_at_start"),
+        dict(split=0.75, win_days=2, win_profit=50.0, max_payout=40.0, after="lock_at_start", trail=60.0),
+    ),
+    "keep the floor": (dict(split=1.0, after_payout="keep"), dict(split=1.0, after="keep", trail=100.0)),
+}
+
+
+@pytest.mark.parametrize("name", FUNDED)
+def test_payouts_match_every_path_enumerated(name):
+    policy, replay_args = FUNDED[name]
+    horizon = 6
+    sequences = list(itertools.product(range(3), repeat=horizon))
+    replays = [replay_funded([DAYS[i] for i in seq], **replay_args) for seq in sequences]
+    paid = np.array([r[0] for r in replays])
+    any_paid = np.array([r[1] > 0 for r in replays])
+    breached = np.array([r[3] for r in replays])
+    firsts = Counter(r[2] for r in replays if r[2] is not None)
+    assert 0 < any_paid.mean() < 1 and paid.std() > 0  # the policy pays some paths, not all
+    trades = [t for day in DAYS for t in day]
+    history = TradeHistory(
+        np.array([p for p, _ in trades]),
+        np.repeat(np.arange(3), [len(d) for d in DAYS]),
+        np.array([m for _, m in trades]),
+    )
+    trail = replay_args.get("trail")
+    rules = {} if trail is None else {"max_drawdown": trail, "drawdown_type": "trailing"}
+    config = SimulationConfig.from_dict(
+        {"paths": PATHS, "horizon": horizon, "seed": 12, "starting_balance": START, "rules": rules,
+         "payout": {**policy, "fees": 100.0}}
+    )  # fmt: skip
+    result = simulate(history, config).payouts
+    assert abs(result.paid.mean - paid.mean()) <= 4 * paid.std() / math.sqrt(PATHS)
+    assert abs(result.firm_net.mean - (100.0 - paid.mean())) <= 4 * paid.std() / math.sqrt(PATHS)
+    for got, p in ((result.any_payout.estimate, any_paid.mean()), (result.breach.estimate, breached.mean())):
+        assert abs(got - p) <= 4 * math.sqrt(p * (1 - p) / PATHS) + 1e-12, (got, p)
+    first_days = np.array(list(firsts.elements()), dtype=float)
+    got_first = result.days_to_first_payout
+    assert (got_first.min, got_first.max) == (first_days.min(), first_days.max())
+    assert abs(got_first.mean - first_days.mean()) <= 4 * first_days.std() / math.sqrt(got_first.count) + 1e-12
+
+
+@pytest.mark.parametrize(
+    "config,field",
+    [
+        ({"payout": {"split": 0}}, "payout.split"),
+        ({"payout": {"split": 1.5}}, "payout.split"),
+        ({"payout": {"cadence_days": 0}}, "payout.cadence_days"),
+        ({"payout": {"min_payout": -1}}, "payout.min_payout"),
+        ({"payout": {"max_payout": 0}}, "payout.max_payout"),
+        ({"payout": {"min_payout": 100, "max_payout": 50}}, "payout.max_payout"),
+        ({"payout": {"after_payout": "reset"}}, "payout.after_payout"),
+        ({"payout": {"fees": -5}}, "payout.fees"),
+        ({"payout": {"min_winning_days": 1.5}}, "payout.min_winning_days"),
+        ({"payout": {"bogus": 1}}, "payout.bogus"),
+        ({"payout": 5}, "payout"),
+        ({"payout": {}, "rules": {"profit_target": 5.0}}, "rules.profit_target"),
+        ({"payout": {}, "phases": [{"rules": {"profit_target": 5.0}}]}, "payout"),
+    ],
+)
+def test_payout_policies_are_validated_with_their_reasons(config, field):
+    with pytest.raises(EngineValidationError) as caught:
+        SimulationConfig.from_dict(config)
+    assert field in caught.value.errors, caught.value.errors
+
+
+def test_payouts_need_days():
+    config = SimulationConfig.from_dict({"paths": 10, "payout": {}})
+    with pytest.raises(EngineValidationError) as caught:
+        simulate([1.0, -1.0], config)
+    assert list(caught.value.errors) == ["payout"]
+    result = simulate([5.0, -1.0], SimulationConfig.from_dict({"paths": 10, "trades_per_day": 1, "payout": {}}))
+    assert result.payouts.any_payout.estimate > 0

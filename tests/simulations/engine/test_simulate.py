@@ -330,14 +330,14 @@ def test_summary_sorted_on_threads_gives_the_same_numbers(monkeypatch):
     monkeypatch.setattr(simulate_module, "_run_all", recording)
     threaded = simulate(HISTORY, config)
     caller = threading.current_thread().name
-    assert len(names) == 5 and caller in names
+    assert len(names) == 7 and caller in names
     assert {n for n in names if n != caller} and all(n.startswith("mc-summary") for n in names if n != caller)
     serial = simulate(HISTORY, config, parallel=False)
-    assert len(names) == 5  # a serial run keeps its summary on the calling thread
+    assert len(names) == 7  # a serial run keeps its summary on the calling thread
     assert comparable(threaded) == comparable(serial)
     monkeypatch.setattr(simulate_module, "PARALLEL_SUMMARY_MIN_VALUES", 10**12)
     assert comparable(simulate(HISTORY, config)) == comparable(threaded)
-    assert len(names) == 5
+    assert len(names) == 7
 
 
 def test_a_forked_child_gets_a_summary_pool_of_its_own():

@@ -233,3 +233,24 @@ def test_the_firm_rules_and_excursions_from_the_command_line(tmp_path):
     text = out.getvalue()
     assert "failed by: " in text and "max drawdown" in text
     assert "ignored: trades_per_day (the trades carry dates: a day is a date)" in text
+
+
+def test_a_funded_account_with_payouts_from_the_command_line():
+    out = StringIO()
+    policy = '{"split": 0.8, "cadenceDays": 5, "buffer": 1000, "fees": 500}'
+    call_command(
+        "simulate", str(SAMPLE), "--paths", "2000", "--seed", "2", "--max-drawdown", "5000", "--trailing",
+        "--payout", policy, stdout=out,
+    )  # fmt: skip
+    result = SimulationJob.objects.get().result
+    assert result["config"]["payout"]["cadence_days"] == 5
+    paid = result["payouts"]["paid"]
+    assert f"paid to the trader: mean {paid['mean']:,.2f}" in out.getvalue()
+    assert f"firm's net (fees less payouts): mean {500 - paid['mean']:,.2f}" in out.getvalue()
+    rows = StringIO()
+    call_command("simulate", str(SAMPLE), "--paths", "200", "--payout", policy, "--format", "csv", stdout=rows)
+    metrics = {row[0] for row in csv.reader(StringIO(rows.getvalue()))}
+    assert {"payouts_paid", "payouts_any_payout", "payouts_firm_net", "payouts_days_to_first_payout"} <= metrics
+    for bad, message in (("{split", "--payout is not JSON"), ('{"split": 3}', r"config\.payout\.split")):
+        with pytest.raises(CommandError, match=message):
+            call_command("simulate", str(SAMPLE), "--payout", bad, stdout=StringIO())
