@@ -12,6 +12,10 @@ A second table does the same with the rules firms write on top (the general kern
 an end-of-day trailing drawdown locked at the start, each trade's max adverse excursion
 checked against the floors, min trading days and a consistency rule; numpy replays the
 same rules on its arrays, so both columns of P(pass) must agree.
+
+A third table times a two-phase evaluation and a funded account with payouts (both the
+general kernel) against the first table's common rules on the same sizes, in the same
+run: what phases and payouts cost over the common case.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import numba
 import numpy as np
 
 from benchmarks.report import Report
-from simulations.engine import Rules, SimulationConfig, TradeHistory, simulate, warm_up
+from simulations.engine import PayoutPolicy, Rules, SimulationConfig, TradeHistory, simulate, warm_up
+from simulations.engine.config import Phase
 
 START = 100_000.0
 TARGET = 8_000.0
@@ -119,6 +124,17 @@ FIRM_RULES = Rules(
 )
 
 
+TWO_PHASES = (
+    Phase(Rules(profit_target=TARGET, max_drawdown=MAX_DD, daily_loss_limit=DAILY)),
+    Phase(Rules(profit_target=TARGET / 2, max_drawdown=MAX_DD, daily_loss_limit=DAILY)),
+)
+FUNDED_RULES = Rules(max_drawdown=MAX_DD, drawdown_type="trailing", trailing_basis="end_of_day", trailing_lock=0.0)
+PAYOUT = PayoutPolicy(
+    split=0.8, cadence_days=10, buffer=1_000.0, min_payout=500.0, min_winning_days=5, winning_day_profit=100.0,
+    fees=600.0,
+)  # fmt: skip
+
+
 def engine_run(
     history: np.ndarray,
     paths: int,
@@ -127,6 +143,8 @@ def engine_run(
     *,
     rules: Rules = COMMON_RULES,
     mae: np.ndarray | None = None,
+    phases: tuple[Phase, ...] = (),
+    payout: PayoutPolicy | None = None,
 ) -> dict[str, float]:
     result = simulate(
         TradeHistory(history, mae=mae),
@@ -137,13 +155,16 @@ def engine_run(
             starting_balance=START,
             trades_per_day=PER_DAY,
             stop_at_decision=False,  # every path runs the full horizon, as numpy's do
-            rules=rules,
+            rules=Rules() if phases else rules,
+            phases=phases,
+            payout=payout,
         ),
     )
     return {
         "pass": result.probabilities["pass"].estimate,
         "fail": result.probabilities["fail"].estimate,
         "mean_max_dd": result.max_drawdown.mean,
+        "paid": result.payouts.paid.mean if result.payouts else float("nan"),
     }
 
 
@@ -229,6 +250,32 @@ def main() -> None:
                 f"{paths:>8,} x {horizon:<6,} | {samples / t_eng / 1e6:>14,.0f} M | {samples / t_np / 1e6:>13,.0f} M | "
                 f"{t_np / t_eng:>5.1f}x | {m_eng:>14.1f} | {m_np:>13.1f} | "
                 f"{r_eng['pass']:>10.4f} / {r_np['pass']:.4f}"
+            )
+    extra_cases = {
+        "two-phase evaluation": lambda h, p, n, s: engine_run(h, p, n, s, phases=TWO_PHASES),
+        "funded, payouts": lambda h, p, n, s: engine_run(h, p, n, s, rules=FUNDED_RULES, payout=PAYOUT),
+    }
+    table.line("")
+    table.line("phases and payouts (the general kernel) against the common rules above, same sizes, same run")
+    table.line(
+        f"{'case':>20} | {'paths x horizon':>17} | {'samples/s':>10} | {'common samples/s':>16} | "
+        f"{'ratio':>6} | {'peak MB':>7} | result"
+    )
+    table.line("-" * 112)
+    for name, engine_fn in extra_cases.items():
+        for paths, horizon in firm_sizes:
+            samples = paths * horizon
+            runs = {
+                "case": lambda paths=paths, horizon=horizon, fn=engine_fn: fn(history, paths, horizon, 7),
+                "common": lambda paths=paths, horizon=horizon: engine_run(history, paths, horizon, 7),
+            }
+            best, out = best_times(runs, args.repeat)
+            r = out["case"]
+            shown = f"P(pass) {r['pass']:.4f}" if name.startswith("two") else f"E[paid] {r['paid']:,.0f}"
+            table.line(
+                f"{name:>20} | {paths:>8,} x {horizon:<6,} | {samples / best['case'] / 1e6:>8,.0f} M | "
+                f"{samples / best['common'] / 1e6:>14,.0f} M | {best['common'] / best['case']:>5.2f}x | "
+                f"{peak_traced_mb(runs['case']):>7.1f} | {shown}"
             )
     if not args.quick:
         table.save()

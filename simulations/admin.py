@@ -13,15 +13,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from . import selectors, services
+from . import charts, selectors, services
 from .errors import InvalidInput, InvalidTransition, JobNotFound
-from .models import ApiClient, ClientKey, EventOutbox, JobStatus, RuleSet, SimulationJob
+from .models import ApiClient, BookReport, ClientKey, EventOutbox, JobStatus, RuleSet, SimulationJob
 
 
 def pretty_json(value: Any) -> str:
@@ -414,3 +415,36 @@ class ClientKeyAdmin(APIKeyModelAdmin):
 
 if admin.site.is_registered(APIKey):  # the library's own key model, which we do not use
     admin.site.unregister(APIKey)
+
+
+@admin.register(BookReport)
+class BookReportAdmin(admin.ModelAdmin):
+    """The firm's book after each daily run, with a chart of the runs (read only: the
+    reports are built by the beat task from the jobs)."""
+
+    change_list_template = "admin/simulations/bookreport/change_list.html"
+    list_display = ("run_date", "accounts", "completed", "failed", "expected_payouts", "expected_breaches",
+                    "drifted_count", "computed_at")  # fmt: skip
+    readonly_fields = [f.name for f in BookReport._meta.fields]
+
+    @admin.display(description="drifted")
+    def drifted_count(self, report: BookReport) -> int:
+        return len(report.drifted)
+
+    def get_urls(self) -> list[Any]:
+        chart = path("chart.svg", self.admin_site.admin_view(self.chart_view), name="simulations_bookreport_chart")
+        return [chart, *super().get_urls()]
+
+    def chart_view(self, request: HttpRequest) -> HttpResponse:
+        reports = list(
+            BookReport.objects.order_by("-run_date").values(
+                "run_date", "expected_payouts", "payouts_std", "expected_breaches"
+            )[:90]
+        )[::-1]
+        return HttpResponse(charts.render_book(reports, fmt="svg"), content_type=charts.CONTENT_TYPES["svg"])
+
+    def has_add_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any | None = None) -> bool:
+        return False

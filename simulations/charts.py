@@ -40,6 +40,34 @@ def render(result: dict[str, Any], *, chart: str, fmt: str, width: int = 800, he
     return _save(figure, fmt)
 
 
+def render_book(reports: list[dict[str, Any]], *, fmt: str, width: int = 800, height: int = 400) -> bytes:
+    """The book over its run dates: expected payouts with their 95% interval (left axis)
+    and expected breaches (right axis). ``reports``: oldest first, each with ``run_date``,
+    ``expected_payouts``, ``payouts_std`` and ``expected_breaches``."""
+    figure = _figure(width, height)
+    ax = figure.subplots()
+    if not reports:
+        ax.text(0.5, 0.5, "no book reports yet", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return _save(figure, fmt)
+    days = [str(r["run_date"]) for r in reports]
+    paid = [r["expected_payouts"] for r in reports]
+    half = [1.959963984540054 * r["payouts_std"] for r in reports]
+    low = [max(p - h, 0.0) for p, h in zip(paid, half, strict=True)]
+    high = [p + h for p, h in zip(paid, half, strict=True)]
+    ax.fill_between(days, low, high, color=_BAND, alpha=0.2, label="95% interval")
+    ax.plot(days, paid, color=_BAND, marker="o", label="expected payouts")
+    ax.set_ylabel("expected payouts")
+    ax.tick_params(axis="x", labelrotation=45)
+    breaches = ax.twinx()
+    breaches.plot(days, [r["expected_breaches"] for r in reports], color=_RUIN, marker="s", label="expected breaches")
+    breaches.set_ylabel("expected breaches")
+    ax.legend(loc="upper left")
+    breaches.legend(loc="upper right")
+    ax.set_title("the book after each daily run (intervals: accounts independent)")
+    return _save(figure, fmt)
+
+
 def placeholder(text: str, *, fmt: str, width: int = 800, height: int = 450) -> bytes:
     """A picture that says why there is no chart yet (pending, 40% done, failed)."""
     figure = _figure(width, height)

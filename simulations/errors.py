@@ -22,6 +22,10 @@ class JobNotFound(DomainError):
     pass
 
 
+class ReportNotFound(DomainError):
+    """No book report for that run date (yet)."""
+
+
 class InvalidTransition(DomainError):
     """A state change the job's current state does not allow; nothing was changed."""
 

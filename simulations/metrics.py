@@ -95,6 +95,11 @@ OUTBOX_REFUSED = Counter(
 OUTBOX_PENDING = Gauge(
     "montecarlo_outbox_pending", "Unsent outbox rows seen by the relay (capped by its batch)", multiprocess_mode="max"
 )
+BREACH_DRIFT_ACCOUNTS = Gauge(
+    "montecarlo_book_breach_drift_accounts",
+    "Accounts whose P(breach) rose by more than BOOK_DRIFT_THRESHOLD since their last daily run (latest report)",
+    multiprocess_mode="mostrecent",
+)
 BATCH_FLUSHES = Counter("montecarlo_batch_flushes_total", "Batch writer flushes", ["result"])
 BATCH_SIZE = Histogram(
     "montecarlo_batch_size", "Job changes per batch flush", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)

@@ -242,3 +242,31 @@ class EventOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} #{self.pk}"
+
+
+class BookReport(models.Model):
+    """The firm's book of funded accounts after one daily run: what the run's completed
+    jobs say together. Written only by ``services.build_book_report``; rebuilt while
+    the run's jobs still finish."""
+
+    run_date = models.DateField(unique=True)
+    accounts = models.PositiveIntegerField(help_text="accounts the daily run made a job for")
+    completed = models.PositiveIntegerField(help_text="of them, jobs completed (the sums below are over these)")
+    failed = models.PositiveIntegerField(help_text="of them, jobs failed or cancelled")
+    # Sum of each account's expected payout; the interval takes the accounts as
+    # independent (variance = sum of the per-account variances), which they need not be.
+    expected_payouts = models.FloatField()
+    payouts_std = models.FloatField()
+    expected_breaches = models.FloatField(help_text="sum of the accounts' P(breach)")
+    breaches_std = models.FloatField(help_text="sqrt of sum p(1 - p): independent accounts")
+    top_accounts = models.JSONField(default=list, help_text="the 20 accounts with the largest expected payout")
+    drifted = models.JSONField(
+        default=list, help_text="accounts whose P(breach) rose by more than BOOK_DRIFT_THRESHOLD since their last run"
+    )
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-run_date"]
+
+    def __str__(self) -> str:
+        return f"book {self.run_date}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 
 from django.core.cache import cache
@@ -10,8 +11,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import charts
-from .errors import JobNotFound
-from .models import ApiClient, JobStatus, JobTrigger, SimulationJob
+from .engine import stats
+from .errors import JobNotFound, ReportNotFound
+from .models import ApiClient, BookReport, JobStatus, JobTrigger, SimulationJob
 
 
 def visible_jobs(client: ApiClient | None) -> QuerySet[SimulationJob]:
@@ -84,3 +86,40 @@ def _why_no_chart(job: SimulationJob) -> str:
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
         return f"{job.status}: no result yet"
     return f"{job.status}: no result" + (f"\n{job.error[:80]}" if job.error else "")
+
+
+def latest_book_report() -> BookReport | None:
+    return BookReport.objects.order_by("-run_date").first()
+
+
+def book_report_get(run_date: dt.date) -> BookReport:
+    try:
+        return BookReport.objects.get(run_date=run_date)
+    except BookReport.DoesNotExist:
+        raise ReportNotFound(f"no book report for {run_date}") from None
+
+
+def account_risk(account_id: str) -> list[dict[str, object]]:
+    """Each daily run of ``account_id``, oldest first: its P(breach) and expected payout
+    with their intervals (the summary's numbers; the interval of the payout's mean is
+    the normal one, std / sqrt(paths)). Failed runs are listed with their status only."""
+    jobs = SimulationJob.objects.filter(funded_account_id=account_id, trigger=JobTrigger.SCHEDULE).order_by("run_date")
+    rows: list[dict[str, object]] = []
+    for run_date, status, summary, job_id in jobs.values_list("run_date", "status", "summary", "id"):
+        row: dict[str, object] = {"run_date": run_date, "job_id": str(job_id), "status": status}
+        if status == JobStatus.COMPLETED and summary and "probabilityOfFail" in summary:
+            paths = max(int(summary["paths"]), 1)
+            p = float(summary["probabilityOfFail"])
+            payout = summary.get("payout") or {}
+            paid, std = float(payout.get("expectedPaid") or 0.0), float(payout.get("paidStd") or 0.0)
+            half = 1.959963984540054 * std / math.sqrt(paths)
+            row.update(
+                probability_of_breach=p,
+                breach_ci95=list(stats.wilson_interval(round(p * paths), paths)),
+                expected_payout=paid,
+                payout_ci95=[paid - half, paid + half],
+            )
+        rows.append(row)
+    if not rows:
+        raise JobNotFound(f"no daily run of funded account {account_id}")
+    return rows

@@ -18,6 +18,7 @@ from workers.queues import CeleryQueue
 
 SWEEP_TASK_NAME = "requeue running jobs of dead workers"
 DAILY_TASK_NAME = "daily funded-account simulations"
+BOOK_TASK_NAME = "book reports of the daily runs"
 
 
 def ensure_schedules(get_model: Callable[[str, str], Any] | None = None) -> list[str]:
@@ -71,6 +72,20 @@ def ensure_schedules(get_model: Callable[[str, str], Any] | None = None) -> list
         expire_seconds=6 * 3600,
     )
     names.append(DAILY_TASK_NAME)
+
+    # Every BOOK_REPORT_INTERVAL seconds (300): a daily run's report is rebuilt while its
+    # jobs finish, so it is whole within this long of the last one.
+    book_every, _ = IntervalSchedule.objects.get_or_create(every=settings.BOOK_REPORT_INTERVAL, period="seconds")
+    _upsert(
+        PeriodicTask,
+        BOOK_TASK_NAME,
+        task=task_names.BUILD_BOOK_REPORTS,
+        interval=book_every,
+        crontab=None,
+        queue=CeleryQueue.MAINTENANCE.value,
+        expire_seconds=settings.BOOK_REPORT_INTERVAL,
+    )
+    names.append(BOOK_TASK_NAME)
     return names
 
 

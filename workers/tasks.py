@@ -11,7 +11,7 @@ from celery.exceptions import Reject
 from django.conf import settings
 from django.utils import timezone
 
-from simulations import services, task_names
+from simulations import metrics, selectors, services, task_names
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.process import worker_id
 from workers import heartbeat, held, last_success
@@ -71,6 +71,17 @@ def sweep_stale_jobs() -> int:
     requeued += services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
     last_success.mark(last_success.SWEEP)
     return requeued
+
+
+@shared_task(name=task_names.BUILD_BOOK_REPORTS, ignore_result=True, expires=300)
+def build_book_reports() -> int:
+    """The book reports of the recent daily runs whose jobs changed (beat, every 5 min);
+    the drift gauge follows the latest run's report."""
+    reports = services.build_due_book_reports()
+    latest = selectors.latest_book_report()
+    if latest is not None:  # set every round: a restarted worker serves it again
+        metrics.BREACH_DRIFT_ACCOUNTS.set(len(latest.drifted))
+    return len(reports)
 
 
 @shared_task(

@@ -16,6 +16,10 @@ SIMULATION_MAX_ATTEMPTS = env.int("SIMULATION_MAX_ATTEMPTS", default=3)
 STALE_JOB_SWEEP_INTERVAL = env.int("STALE_JOB_SWEEP_INTERVAL", default=30)
 # Config of jobs nobody configured: daily funded-account runs and events without one.
 DEFAULT_JOB_CONFIG = env.json("DEFAULT_JOB_CONFIG", default={"paths": 10_000})
+# How often beat builds the book reports of the daily runs that changed (seconds), and
+# the rise in an account's P(breach) since its last daily run that counts as drift.
+BOOK_REPORT_INTERVAL = env.int("BOOK_REPORT_INTERVAL", default=300)
+BOOK_DRIFT_THRESHOLD = env.float("BOOK_DRIFT_THRESHOLD", default=0.1)
 # Daily funded-account run, in UTC ("HH:MM").
 DAILY_FUNDED_RUN_TIME = env.str("DAILY_FUNDED_RUN_TIME", default="02:00")
 # Jobs up to this many trade samples (paths x horizon) run without a claim and are

@@ -22,6 +22,7 @@ from simulations.errors import (
     InvalidInput,
     InvalidTransition,
     JobNotFound,
+    ReportNotFound,
     WorkBudgetExceeded,
 )
 from simulations.wire import camel_errors
@@ -55,7 +56,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return _respond(400, "invalid", "the request is invalid", camel_errors(exc.errors))
     if isinstance(exc, exceptions.ValidationError):
         return _respond(400, "invalid", "the request is invalid", flatten(exc.detail))
-    if isinstance(exc, (JobNotFound, Http404)):
+    if isinstance(exc, (JobNotFound, ReportNotFound, Http404)):
         return _respond(404, "not_found", str(exc) or "not found")
     if isinstance(exc, (IdempotencyConflict, InvalidTransition)):
         return _respond(409, "conflict", str(exc))

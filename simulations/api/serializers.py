@@ -23,7 +23,7 @@ from simulations.engine.config import (
 )
 from simulations.engine.kernels import FAILURE_CAUSES
 from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
-from simulations.models import JobStatus, JobTrigger, SimulationJob
+from simulations.models import BookReport, JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
 from simulations.services.rule_sets import RULE_SET_NAME
 from simulations.wire import camel_name
@@ -494,3 +494,55 @@ class JobPageOutput(serializers.Serializer):
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
+
+
+INDEPENDENCE = (
+    "the accounts are taken as independent: the variance of a sum is the sum of the accounts' variances, "
+    "and the interval is the normal one around the sum"
+)
+
+
+class BookReportOutput(serializers.ModelSerializer):
+    """``GET /reports/daily/{date}``: the firm's book after that day's run."""
+
+    payouts_ci95 = serializers.SerializerMethodField(help_text="95% interval of the total payouts (independence)")
+    breaches_ci95 = serializers.SerializerMethodField(help_text="95% interval of the breaches (independence)")
+    intervals = serializers.SerializerMethodField(help_text="what the intervals assume")
+
+    class Meta:
+        model = BookReport
+        fields = [
+            "run_date", "accounts", "completed", "failed", "expected_payouts", "payouts_std", "payouts_ci95",
+            "expected_breaches", "breaches_std", "breaches_ci95", "intervals", "top_accounts", "drifted",
+            "computed_at",
+        ]  # fmt: skip
+
+    def get_payouts_ci95(self, report: BookReport) -> list[float]:
+        half = 1.959963984540054 * report.payouts_std
+        return [max(report.expected_payouts - half, 0.0), report.expected_payouts + half]
+
+    def get_breaches_ci95(self, report: BookReport) -> list[float]:
+        half = 1.959963984540054 * report.breaches_std
+        return [max(report.expected_breaches - half, 0.0), min(report.expected_breaches + half, report.completed)]
+
+    def get_intervals(self, report: BookReport) -> str:
+        return INDEPENDENCE
+
+
+class AccountRunOutput(serializers.Serializer):
+    run_date = serializers.DateField()
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    probability_of_breach = serializers.FloatField(required=False, help_text="P(a rule broken before the horizon)")
+    breach_ci95 = serializers.ListField(child=serializers.FloatField(), required=False, help_text="Wilson 95%")
+    expected_payout = serializers.FloatField(required=False, help_text="mean total paid to the trader")
+    payout_ci95 = serializers.ListField(
+        child=serializers.FloatField(), required=False, help_text="95% interval of that mean (std / sqrt(paths))"
+    )
+
+
+class AccountRiskOutput(serializers.Serializer):
+    """``GET /funded-accounts/{id}/risk``: each daily run of the account, oldest first."""
+
+    funded_account_id = serializers.CharField()
+    runs = AccountRunOutput(many=True)

@@ -1,6 +1,8 @@
 from django.urls import path, re_path
 
 from .views import (
+    AccountRiskApi,
+    BookReportApi,
     SimulationBatchApi,
     SimulationCancelApi,
     SimulationChartApi,
@@ -9,6 +11,8 @@ from .views import (
 )
 
 urlpatterns = [
+    path("reports/daily/<str:run_date>", BookReportApi.as_view(), name="report-daily"),
+    path("funded-accounts/<str:account_id>/risk", AccountRiskApi.as_view(), name="funded-account-risk"),
     path("simulations", SimulationCollectionApi.as_view(), name="simulations"),
     path("simulations/batch", SimulationBatchApi.as_view(), name="simulations-batch"),
     path("simulations/<str:job_id>", SimulationDetailApi.as_view(), name="simulation-detail"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.http import HttpResponse
@@ -14,6 +15,8 @@ from rest_framework.views import APIView
 from simulations import charts, selectors, services
 from simulations.api.pagination import JobPagination
 from simulations.api.serializers import (
+    AccountRiskOutput,
+    BookReportOutput,
     ChartQuery,
     JobBatchCreatedOutput,
     JobCancelledOutput,
@@ -25,6 +28,7 @@ from simulations.api.serializers import (
     SimulationBatchCreateInput,
     SimulationCreateInput,
 )
+from simulations.errors import InvalidInput
 from simulations.models import Scope
 
 ERRORS = {
@@ -188,3 +192,35 @@ class SimulationChartApi(APIView):
         # a finished job's chart never changes; a placeholder does
         response["Cache-Control"] = "private, max-age=86400, immutable" if final else "no-store"
         return response
+
+
+class BookReportApi(APIView):
+    """``GET /reports/daily/{date}``: the firm's book after that day's daily run (operators)."""
+
+    scopes = {"GET": Scope.OPERATE}
+
+    @extend_schema(
+        operation_id="reports_daily",
+        responses={200: BookReportOutput, **{code: ERRORS[code] for code in (400, 401, 403, 404, 429)}},
+    )
+    def get(self, request: Request, run_date: str) -> Response:
+        try:
+            day = dt.date.fromisoformat(run_date)
+        except ValueError:
+            raise InvalidInput({"date": ["must be a date, YYYY-MM-DD"]}) from None
+        return Response(BookReportOutput(selectors.book_report_get(day)).data)
+
+
+class AccountRiskApi(APIView):
+    """``GET /funded-accounts/{id}/risk``: the account's P(breach) and expected payout at
+    each daily run, with their intervals (operators)."""
+
+    scopes = {"GET": Scope.OPERATE}
+
+    @extend_schema(
+        operation_id="funded_accounts_risk",
+        responses={200: AccountRiskOutput, **{code: ERRORS[code] for code in (401, 403, 404, 429)}},
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        runs = selectors.account_risk(account_id)
+        return Response(AccountRiskOutput({"funded_account_id": account_id, "runs": runs}).data)

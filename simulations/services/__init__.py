@@ -9,6 +9,7 @@
 """
 
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
+from simulations.services.book import build_book_report, build_due_book_reports  # noqa: F401
 from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401
 from simulations.services.intake import (  # noqa: F401
     CompletedAssessment,

@@ -77,6 +77,9 @@ def test_beat_schedules_exist_with_explicit_utc_and_expiry(settings):
     assert daily.expire_seconds == 6 * 3600
     sweep = PeriodicTask.objects.get(name=schedules.SWEEP_TASK_NAME)
     assert sweep.interval.every == settings.STALE_JOB_SWEEP_INTERVAL
+    book = PeriodicTask.objects.get(name=schedules.BOOK_TASK_NAME)
+    assert (book.task, book.queue) == ("montecarlo.build_book_reports", "maintenance")
+    assert book.interval.every == settings.BOOK_REPORT_INTERVAL
     settings.DAILY_FUNDED_RUN_TIME = "05:30"
     schedules.ensure_schedules()
     daily.refresh_from_db()

@@ -9,6 +9,7 @@ def test_registered_task_names_are_pinned():
     app.loader.import_default_modules()
     ours = sorted(name for name in app.tasks if name.startswith("montecarlo."))
     assert ours == [
+        "montecarlo.build_book_reports",
         "montecarlo.run_simulation",
         "montecarlo.run_simulations",
         "montecarlo.schedule_daily_funded_runs",
