@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
+from simulations.engine.stats import Z95
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -52,7 +54,7 @@ def render_book(reports: list[dict[str, Any]], *, fmt: str, width: int = 800, he
         return _save(figure, fmt)
     days = [str(r["run_date"]) for r in reports]
     paid = [r["expected_payouts"] for r in reports]
-    half = [1.959963984540054 * r["payouts_std"] for r in reports]
+    half = [Z95 * r["payouts_std"] for r in reports]
     low = [max(p - h, 0.0) for p, h in zip(paid, half, strict=True)]
     high = [p + h for p, h in zip(paid, half, strict=True)]
     ax.fill_between(days, low, high, color=_BAND, alpha=0.2, label="95% interval")

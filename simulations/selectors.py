@@ -112,7 +112,7 @@ def account_risk(account_id: str) -> list[dict[str, object]]:
             p = float(summary["probabilityOfFail"])
             payout = summary.get("payout") or {}
             paid, std = float(payout.get("expectedPaid") or 0.0), float(payout.get("paidStd") or 0.0)
-            half = 1.959963984540054 * std / math.sqrt(paths)
+            half = stats.Z95 * std / math.sqrt(paths)
             row.update(
                 probability_of_breach=p,
                 breach_ci95=list(stats.wilson_interval(round(p * paths), paths)),

@@ -23,6 +23,7 @@ from simulations.engine.config import (
 )
 from simulations.engine.kernels import FAILURE_CAUSES
 from simulations.engine.result import BAND_PERCENTILES, PERCENTILES
+from simulations.engine.stats import Z95
 from simulations.models import BookReport, JobStatus, JobTrigger, SimulationJob
 from simulations.services import engine_limits
 from simulations.services.rule_sets import RULE_SET_NAME
@@ -518,11 +519,11 @@ class BookReportOutput(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_payouts_ci95(self, report: BookReport) -> list[float]:
-        half = 1.959963984540054 * report.payouts_std
+        half = Z95 * report.payouts_std
         return [max(report.expected_payouts - half, 0.0), report.expected_payouts + half]
 
     def get_breaches_ci95(self, report: BookReport) -> list[float]:
-        half = 1.959963984540054 * report.breaches_std
+        half = Z95 * report.breaches_std
         return [max(report.expected_breaches - half, 0.0), min(report.expected_breaches + half, report.completed)]
 
     def get_intervals(self, report: BookReport) -> str:

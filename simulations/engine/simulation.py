@@ -125,7 +125,7 @@ def simulate(
     step = AUTO_CHUNK if auto else PROGRESS_CHUNK
     kernel: Callable[..., None] = _kernel(general=general, parallel=parallel)
     # Allocated once and filled chunk by chunk through views: no concatenation copy.
-    out = _allocate(total, phases=general)
+    out = _allocate(total, general=general)
     done = 0
     while done < total:
         if should_stop is not None and should_stop():
@@ -328,7 +328,7 @@ def _kernel(*, general: bool, parallel: bool) -> Callable[..., None]:
     return kernels.simulate_paths if parallel else kernels.simulate_paths_serial
 
 
-def _allocate(n: int, *, phases: bool) -> dict[str, np.ndarray]:
+def _allocate(n: int, *, general: bool) -> dict[str, np.ndarray]:
     """The per-path outputs; the phases passed and payouts only for the general kernel, which counts them."""
     out: dict[str, np.ndarray] = {
         "final_equity": np.empty(n, dtype=np.float64),
@@ -339,7 +339,7 @@ def _allocate(n: int, *, phases: bool) -> dict[str, np.ndarray]:
         "longest_streak": np.empty(n, dtype=np.int32),
         "ruined": np.empty(n, dtype=np.bool_),
     }
-    if phases:
+    if general:
         out["phases_passed"] = np.empty(n, dtype=np.int8)
         out["paid"] = np.empty(n, dtype=np.float64)
         out["payouts"] = np.empty(n, dtype=np.int32)

@@ -19,7 +19,6 @@ from simulations.models import BookReport, JobStatus, JobTrigger, SimulationJob
 logger = logging.getLogger(__name__)
 
 TOP_ACCOUNTS = 20
-Z95 = 1.959963984540054
 
 
 def account_numbers(summary: dict[str, Any] | None) -> tuple[float, float, float] | None:

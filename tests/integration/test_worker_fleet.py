@@ -332,8 +332,10 @@ def test_a_worker_keeps_its_database_connections_across_tasks(make_worker, pool)
     assert "Traceback" not in worker.log_path.read_text()
 
 
-# About 20 s on one core: long enough to show what waits behind a simulation.
-LONGER = {**LONG, "paths": 4_000_000, "horizon": 2_500}
+# 1.8e10 samples, 10-20 s at the fast kernels' 1-2 G samples/s on 2 cores: long enough
+# to show what waits behind a simulation (at 1e10 an idle machine finished it in ~5 s,
+# inside the 6 s the control waits).
+LONGER = {**LONG, "paths": 4_000_000, "horizon": 4_500}
 
 
 def ghost_held_job(account: str) -> SimulationJob:
