@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import QuerySet
@@ -99,6 +100,19 @@ def book_report_get(run_date: dt.date) -> BookReport:
         raise ReportNotFound(f"no book report for {run_date}") from None
 
 
+def account_numbers(summary: dict[str, Any] | None) -> tuple[float, float, float] | None:
+    """(P(breach), expected payout, its std) from a job's summary; None if it has none
+    (a job finished before the summary carried P(fail))."""
+    if not summary or "probabilityOfFail" not in summary:
+        return None
+    payout = summary.get("payout") or {}
+    return (
+        float(summary["probabilityOfFail"]),
+        float(payout.get("expectedPaid") or 0.0),
+        float(payout.get("paidStd") or 0.0),
+    )
+
+
 def account_risk(account_id: str) -> list[dict[str, object]]:
     """Each daily run of ``account_id``, oldest first: its P(breach) and expected payout
     with their intervals (the summary's numbers; the interval of the payout's mean is
@@ -107,11 +121,10 @@ def account_risk(account_id: str) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for run_date, status, summary, job_id in jobs.values_list("run_date", "status", "summary", "id"):
         row: dict[str, object] = {"run_date": run_date, "job_id": str(job_id), "status": status}
-        if status == JobStatus.COMPLETED and summary and "probabilityOfFail" in summary:
+        numbers = account_numbers(summary) if status == JobStatus.COMPLETED else None
+        if numbers is not None:
+            p, paid, std = numbers
             paths = max(int(summary["paths"]), 1)
-            p = float(summary["probabilityOfFail"])
-            payout = summary.get("payout") or {}
-            paid, std = float(payout.get("expectedPaid") or 0.0), float(payout.get("paidStd") or 0.0)
             half = stats.Z95 * std / math.sqrt(paths)
             row.update(
                 probability_of_breach=p,

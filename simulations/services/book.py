@@ -15,22 +15,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from simulations.models import BookReport, JobStatus, JobTrigger, SimulationJob
+from simulations.selectors import account_numbers
 
 logger = logging.getLogger(__name__)
 
 TOP_ACCOUNTS = 20
-
-
-def account_numbers(summary: dict[str, Any] | None) -> tuple[float, float, float] | None:
-    """(P(breach), expected payout, its std) from a job's summary; None if it has none."""
-    if not summary or "probabilityOfFail" not in summary:
-        return None
-    payout = summary.get("payout") or {}
-    return (
-        float(summary["probabilityOfFail"]),
-        float(payout.get("expectedPaid") or 0.0),
-        float(payout.get("paidStd") or 0.0),
-    )
 
 
 def build_book_report(run_date: dt.date) -> BookReport:
