@@ -1,19 +1,31 @@
-"""End to end: jobs created over HTTP and from Kafka, completed by real worker
-processes on real Redis and PostgreSQL; jobs/s, latency percentiles, where time goes.
+"""End to end: jobs created over HTTP, from Kafka and by the daily run, completed by real
+worker processes on real Redis and PostgreSQL; jobs/s, latency, and the CPU each job
+costs in every process.
 
-    deploy/bench.sh end_to_end [--jobs 2000] [--paths 1000]
+    deploy/bench.sh end_to_end [--jobs 1000] [--paths 1000] [--accounts 100000]
 
-Rows: jobs POSTed one per request (16 clients), POSTed 100 per request to
-``/simulations/batch`` (4 clients), and produced to Kafka. Processes started here:
-gunicorn (the web app), ``manage.py kafka_bridge``, and 1 or 2 Celery worker processes
-(thread pool, 8 threads, kernels on the calling thread, batch writer). A small local
-HTTP server plays the Core Service for the Kafka path.
-Every job must complete: a lost job fails the run.
+Rows, for 1 then 2 worker processes: jobs POSTed one per request (16 clients) with one
+message per job (``SIMULATION_DISPATCH_WINDOW_MS=0``, the baseline) and coalesced (the
+default window); one per request at a steady 100 jobs/s (the latency row); 100 per
+request to ``/simulations/batch`` (4 clients); produced to Kafka. Then, with 2 worker
+processes, the daily run of ``--accounts`` funded accounts, started by its task.
+
+Processes started here: gunicorn with the service's own settings
+(``deploy/gunicorn.conf.py``), ``manage.py kafka_bridge``, the worker processes (thread
+pool, 8 threads, kernels on the calling thread, batch writer) and the Core Service
+stand-in (``tests.fakes.core_service``, its own process so its CPU is its own).
+
+CPU per job is read from ``/proc`` (psutil) for each process tree: its live processes'
+user + system time and what their reaped children used (a PostgreSQL backend that
+closed still counts). "overhead" is web + worker + bridge + PostgreSQL + Redis less the
+engine's own CPU per job, measured here alone on the same config; Kafka's broker, the
+stand-in and this client are shown apart. Every job must complete exactly once.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import signal
@@ -22,7 +34,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import django
@@ -30,20 +44,30 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "montecarlo.settings")
 django.setup()
 
+import psutil  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
+from celery import current_app  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
 
 from benchmarks.report import Report  # noqa: E402
-from simulations.models import SimulationJob  # noqa: E402
-from tests.fakes.core_service import FakeCoreService  # noqa: E402
+from simulations import task_names  # noqa: E402
+from simulations.engine import SimulationConfig, TradeHistory, simulate  # noqa: E402
+from simulations.models import JobStatus, SimulationJob  # noqa: E402
+from simulations.services.jobs import engine_limits  # noqa: E402
+from simulations.wire import snake_keys  # noqa: E402
 from tests.fakes.worker import BridgeProcess, WorkerProcess  # noqa: E402
 from workers.kafka.topics import ensure_topics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB_PORT = 58_000
+CORE_PORT = 58_001
 TRADES = [{"pnl": round(40 * ((i * 7919) % 13 - 6), 2)} for i in range(50)]
+# the processes whose CPU is the pipeline's; the others are shown apart
+PIPELINE = ("web", "worker", "bridge", "postgres", "redis")
+APART = ("kafka", "core", "client")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -51,39 +75,98 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))] if values else float("nan")
 
 
-class Web:
-    def __init__(self, env: dict[str, str], log_dir: Path):
+class Server:
+    """A process of the benchmark's own, in its own process group, logging to a file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path, ready: Callable[[], bool]):
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "montecarlo.wsgi",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{WEB_PORT}",
-                "--log-level",
-                "warning",
-            ],
+            cmd,
             cwd=ROOT,
             env=env,
-            stdout=open(log_dir / "gunicorn.log", "ab"),
+            stdout=open(log_dir / f"{name}.log", "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited; see {log_dir / name}.log")
             try:
-                if requests.get(f"http://127.0.0.1:{WEB_PORT}/health", timeout=1).ok:
+                if ready():
                     return
             except requests.RequestException:
-                time.sleep(0.3)
-        raise RuntimeError("gunicorn did not come up")
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{name} did not come up")
 
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
+
+
+def web(env: dict[str, str], log_dir: Path) -> Server:
+    cmd = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "montecarlo.wsgi"]
+    env = dict(env, WEB_BIND=f"127.0.0.1:{WEB_PORT}", WEB_METRICS_PORT="0")
+    return Server("gunicorn", cmd, env, log_dir, lambda: requests.get(f"{base()}/health", timeout=1).ok)
+
+
+def core_service(accounts: int, prefix: str, log_dir: Path) -> Server:
+    history = log_dir / "trades.json"
+    history.write_text(json.dumps(TRADES))
+    cmd = [sys.executable, "-m", "tests.fakes.core_service", "--port", str(CORE_PORT), "--accounts", str(accounts)]
+    cmd += ["--account-prefix", prefix, "--page-size", "1000", "--trades", str(history)]
+    url = f"http://127.0.0.1:{CORE_PORT}/api/assessments/x/trades"
+    return Server("core", cmd, dict(os.environ, PYTHONPATH=str(ROOT)), log_dir, lambda: requests.get(url, timeout=1).ok)
+
+
+def base() -> str:
+    return f"http://127.0.0.1:{WEB_PORT}"
+
+
+class CpuMeter:
+    """CPU seconds by process tree, from /proc: each live process's user + system time
+    and its reaped children's (so a process that exited meanwhile still counts)."""
+
+    def __init__(self) -> None:
+        self.roots: dict[str, list[int]] = {name: [] for name in (*PIPELINE, *APART)}
+        self.roots["postgres"] = [int((ROOT / ".var/postgres/postmaster.pid").read_text().split()[0])]
+        port = os.environ["CELERY_BROKER_URL"].rsplit(":", 1)[1].split("/")[0]
+        for p in psutil.process_iter(["name", "cmdline"]):
+            cmdline = " ".join(p.info["cmdline"] or [])
+            if p.info["name"] == "redis-server" and f":{port}" in cmdline:
+                self.roots["redis"].append(p.pid)
+            elif p.info["name"] == "java" and "kafka.Kafka" in cmdline:
+                self.roots["kafka"].append(p.pid)
+
+    def sample(self) -> dict[str, float]:
+        seconds = {}
+        for name, pids in self.roots.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    root = psutil.Process(pid)
+                    if name == "client":  # this process alone: its children are the servers
+                        t = root.cpu_times()
+                        total += t.user + t.system
+                        continue
+                    for p in [root, *root.children(recursive=True)]:
+                        t = p.cpu_times()
+                        total += t.user + t.system + t.children_user + t.children_system
+                except psutil.NoSuchProcess:
+                    continue
+            seconds[name] = total
+        return seconds
+
+
+def engine_cpu_ms(config: dict, repeats: int = 200) -> float:
+    """The engine's CPU per job on this config, alone in this process (one thread)."""
+    parsed = SimulationConfig.from_dict(snake_keys(config), engine_limits())
+    history = TradeHistory.from_records(TRADES)
+    simulate(history, parsed, limits=engine_limits(), parallel=False)
+    started = time.process_time()
+    for _ in range(repeats):
+        simulate(history, parsed, limits=engine_limits(), parallel=False).summary()
+    return (time.process_time() - started) / repeats * 1000
 
 
 def _session(clients: int) -> requests.Session:
@@ -109,42 +192,39 @@ def api_key() -> str:
 _KEY: str | None = None
 
 
-def create_over_http(prefix: str, n: int, config: dict, clients: int = 16) -> list[float]:
-    """POST n jobs from ``clients`` threads; returns each request's latency."""
+def create_over_http(prefix: str, n: int, config: dict, clients: int = 16, rate: float | None = None) -> None:
+    """POST n jobs from ``clients`` threads, as fast as they answer or at ``rate`` per second."""
     session = _session(clients)
+    start = time.perf_counter()
 
-    def post(i: int) -> float:
-        started = time.perf_counter()
+    def post(i: int) -> None:
+        if rate is not None:
+            time.sleep(max(0.0, start + i / rate - time.perf_counter()))
         r = session.post(
-            f"http://127.0.0.1:{WEB_PORT}/simulations",
+            f"{base()}/simulations",
             json={"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config},
             timeout=30,
         )
         assert r.status_code == 202, r.text
-        return time.perf_counter() - started
 
     with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(post, range(n)))
+        list(pool.map(post, range(n)))
 
 
-def create_over_http_in_batches(
-    prefix: str, n: int, config: dict, per_request: int = 100, clients: int = 4
-) -> list[float]:
-    """POST /simulations/batch with ``per_request`` jobs each; returns each request's latency."""
+def create_over_http_in_batches(prefix: str, n: int, config: dict, per_request: int = 100, clients: int = 4) -> None:
+    """POST /simulations/batch with ``per_request`` jobs each."""
     session = _session(clients)
 
-    def post(lo: int) -> float:
-        started = time.perf_counter()
+    def post(lo: int) -> None:
         jobs = [
             {"assessmentId": f"{prefix}{i}", "trades": TRADES, "config": config}
             for i in range(lo, min(n, lo + per_request))
         ]
-        r = session.post(f"http://127.0.0.1:{WEB_PORT}/simulations/batch", json={"jobs": jobs}, timeout=60)
+        r = session.post(f"{base()}/simulations/batch", json={"jobs": jobs}, timeout=60)
         assert r.status_code == 202, r.text
-        return time.perf_counter() - started
 
     with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(post, range(0, n, per_request)))
+        list(pool.map(post, range(0, n, per_request)))
 
 
 def create_over_kafka(prefix: str, n: int, config: dict, topic: str) -> None:
@@ -159,62 +239,99 @@ def create_over_kafka(prefix: str, n: int, config: dict, topic: str) -> None:
     assert producer.flush(30) == 0
 
 
-def wait_done(prefix: str, n: int, timeout: float) -> None:
+def start_daily_run(run_date: dt.date) -> None:
+    current_app.send_task(task_names.SCHEDULE_DAILY_FUNDED_RUNS, kwargs={"run_date": run_date.isoformat()})
+
+
+def create_over_kafka_topic(prefix: str, n: int, config: dict) -> None:
+    from django.conf import settings
+
+    create_over_kafka(prefix, n, config, f"{settings.KAFKA_TOPIC_PREFIX}assessment.completed")
+
+
+# (label, job id prefix, the web's environment): the setups' rows in turn
+ROWS = [
+    ("API, a message per job", "bapi1", {"SIMULATION_DISPATCH_WINDOW_MS": "0"}),
+    ("API, coalesced", "bapi", {}),
+    ("API at 100 jobs/s", "bpaced", {}),
+    ("API batch", "bbatch", {}),
+    ("Kafka", "bkafka", {}),
+]
+CREATE: dict[str, Callable[[str, int, dict], None]] = {
+    "bapi1": create_over_http,
+    "bapi": create_over_http,
+    "bpaced": lambda prefix, n, config: create_over_http(prefix, n, config, rate=100.0),
+    "bbatch": create_over_http_in_batches,
+    "bkafka": create_over_kafka_topic,
+}
+
+
+def jobs_of(prefix: str, daily: bool):
+    field = "funded_account_id" if daily else "assessment_id"
+    return SimulationJob.objects.filter(**{f"{field}__startswith": prefix})
+
+
+def wait_done(prefix: str, n: int, timeout: float, daily: bool = False) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         connection.close()
-        done = SimulationJob.objects.filter(assessment_id__startswith=prefix, status="completed").count()
-        if done >= n:
+        if jobs_of(prefix, daily).filter(status=JobStatus.COMPLETED).count() >= n:
             return
-        time.sleep(0.2)
-    counts = dict(
-        SimulationJob.objects.filter(assessment_id__startswith=prefix)
-        .values_list("status")
-        .annotate(n=django.db.models.Count("id"))
-    )
+        time.sleep(1.0 if daily else 0.2)
+    counts = dict(jobs_of(prefix, daily).values_list("status").annotate(n=Count("id")))
     raise AssertionError(f"{prefix}: not all {n} jobs completed in {timeout}s: {counts}")
 
 
-OUT = Report("end_to_end", "End to end: jobs per second and latency through the real processes")
+OUT = Report("end_to_end", "End to end: jobs per second, latency and CPU per job through the real processes")
+HEADER = (
+    f"{'workers / path':<32} | {'jobs':>7} | {'jobs/s':>6} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} | "
+    + " | ".join(f"{name:>8}" for name in PIPELINE)
+    + f" | {'overhead':>8} | "
+    + " | ".join(f"{name:>6}" for name in APART)
+)
 
 
-def report(label: str, prefix: str, n: int, api_latency: list[float]) -> dict[str, float]:
-    jobs = [
-        (created, started, completed, (result or {}).get("elapsed_seconds", 0.0), status)
-        for created, started, completed, result, status in SimulationJob.objects.filter(
-            assessment_id__startswith=prefix
-        ).values_list("created_at", "started_at", "completed_at", "result", "status")
-    ]
-    assert len(jobs) == n and {j[4] for j in jobs} == {"completed"}, "a job was lost or failed"
-    first = min(j[0] for j in jobs)
-    last = max(j[2] for j in jobs)
-    latency = [(j[2] - j[0]).total_seconds() * 1000 for j in jobs]
-    queue = [(j[1] - j[0]).total_seconds() * 1000 for j in jobs]
-    kernel = [float(j[3]) * 1000 for j in jobs]
-    write = [max(0.0, (j[2] - j[1]).total_seconds() * 1000 - float(j[3]) * 1000) for j in jobs]
-    row = {
-        "jobs/s": n / (last - first).total_seconds(),
-        "p50": pct(latency, 50),
-        "p95": pct(latency, 95),
-        "p99": pct(latency, 99),
-        "api p50": pct([x * 1000 for x in api_latency], 50) if api_latency else float("nan"),
-        "queue p50": pct(queue, 50),
-        "engine p50": pct(kernel, 50),
-        "load+write p50": pct(write, 50),
-    }
+def report(label: str, prefix: str, n: int, cpu: dict[str, float], engine_ms: float, daily: bool = False) -> None:
+    """One row: throughput and latency from the jobs' rows, CPU ms per job by process."""
+    rows = jobs_of(prefix, daily).values_list("created_at", "completed_at", "status", "attempts")
+    first = last = None
+    latency, statuses, attempts = [], set(), set()
+    for created, completed, status, tries in rows.iterator(chunk_size=5_000):
+        statuses.add(status)
+        attempts.add(tries)
+        latency.append((completed - created).total_seconds() * 1000)
+        first = created if first is None else min(first, created)
+        last = completed if last is None else max(last, completed)
+    assert len(latency) == n and statuses == {JobStatus.COMPLETED}, f"{label}: a job was lost or failed: {statuses}"
+    assert attempts == {1}, f"{label}: a job ran more than once: attempts {attempts}"
+    assert first is not None and last is not None
+    per_job = {name: seconds * 1000 / n for name, seconds in cpu.items()}
+    overhead = sum(per_job[name] for name in PIPELINE) - engine_ms
     OUT.line(
-        f"{label:<30} | {n:>6,} | {row['jobs/s']:>7.0f} | {row['p50']:>8.0f} | {row['p95']:>8.0f} | "
-        f"{row['p99']:>8.0f} | {row['api p50']:>8.1f} | {row['queue p50']:>9.0f} | {row['engine p50']:>10.1f} | "
-        f"{row['load+write p50']:>14.1f}"
+        f"{label:<32} | {n:>7,} | {n / (last - first).total_seconds():>6.0f} | {pct(latency, 50):>7.0f} | "
+        f"{pct(latency, 95):>7.0f} | {pct(latency, 99):>7.0f} | "
+        + " | ".join(f"{per_job[name]:>8.2f}" for name in PIPELINE)
+        + f" | {overhead:>8.2f} | "
+        + " | ".join(f"{per_job[name]:>6.2f}" for name in APART)
     )
-    return row
+
+
+def measured(meter: CpuMeter, create: Callable[[], None], wait: Callable[[], None]) -> dict[str, float]:
+    """CPU seconds by process from before ``create`` until ``wait`` returns."""
+    before = meter.sample()
+    create()
+    wait()
+    after = meter.sample()
+    return {name: after[name] - before[name] for name in before}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--paths", type=int, default=1000)
+    parser.add_argument("--accounts", type=int, default=100_000, help="funded accounts in the daily run (0: none)")
     parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
+    parser.add_argument("--workers", default="1,2", help="worker processes per setup, in turn")
     parser.add_argument(
         "--task-events",
         action="store_true",
@@ -232,7 +349,8 @@ def main() -> None:
         "rules": {"profitTarget": 500, "maxDrawdown": 400},
     }
     log_dir = Path(tempfile.mkdtemp(prefix="mc-bench-"))
-    topic_prefix = f"bench{uuid.uuid4().hex[:8]}."
+    run = uuid.uuid4().hex[:6]
+    topic_prefix = f"bench{run}."
     os.environ["KAFKA_TOPIC_PREFIX"] = topic_prefix
     from django.conf import settings
 
@@ -240,32 +358,36 @@ def main() -> None:
     settings.KAFKA_BOOTSTRAP_SERVERS = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     ensure_topics()
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
-    core = FakeCoreService().start()
+    daily_prefix = f"bdaily-{run}-"
+    core = core_service(args.accounts, daily_prefix, log_dir)
     env = dict(
         os.environ,
-        CORE_SERVICE_URL=core.url,
+        CORE_SERVICE_URL=f"http://127.0.0.1:{CORE_PORT}",
+        DEFAULT_JOB_CONFIG=json.dumps(config),  # the daily run's jobs: the same size as the others
         ENGINE_PARALLEL="false",
         WORKER_POOL="threads",
         BRIDGE_METRICS_PORT="0",
         API_RATE_LIMIT="10000000/minute",  # the benchmark is one client sending as fast as it can
-        KAFKA_CONSUMER_GROUP=f"bench-{uuid.uuid4().hex[:6]}",
+        KAFKA_CONSUMER_GROUP=f"bench-{run}",
         PYTHONPATH=str(ROOT),
     )
+    engine_ms = engine_cpu_ms(config)
     print(f"logs in {log_dir}")
     OUT.line(f"{args.jobs} jobs per row, {args.paths} paths x 50 trades each; latency = created -> completed (ms)")
-    OUT.line(
-        f"{'workers / path':<30} | {'jobs':>6} | {'jobs/s':>7} | {'p50 ms':>8} | {'p95 ms':>8} | {'p99 ms':>8} | "
-        f"{'api p50':>8} | {'queue p50':>9} | {'engine p50':>10} | {'load+write p50':>14}"
-    )
-    OUT.line("-" * 136)
+    OUT.line(f"CPU ms per job by process; the engine alone: {engine_ms:.2f} ms per job, not in 'overhead'")
+    OUT.line(HEADER)
+    OUT.line("-" * len(HEADER))
     # (worker processes, task events): the baseline rows, or events off and on in one run
-    setups = [(1, False), (1, True)] if args.task_events else [(1, False), (2, False)]
+    counts = [int(k) for k in args.workers.split(",")]
+    setups = [(1, False), (1, True)] if args.task_events else [(k, False) for k in counts]
+    meter = CpuMeter()
+    meter.roots["core"] = [core.proc.pid]
+    meter.roots["client"] = [os.getpid()]
     try:
         for processes, events in setups:
             # publishers (web, bridge) send task-sent events too: every process in the same mode
             mode = dict(env, CELERY_TASK_EVENTS=str(events).lower())
             label = f"{processes} worker(s){', events' if events else ''}"
-            web = Web(mode, log_dir)
             bridge = BridgeProcess(mode, log_dir).start()
             workers = [
                 WorkerProcess(
@@ -273,31 +395,39 @@ def main() -> None:
                 ).start()
                 for k in range(processes)
             ]
+            meter.roots["worker"] = [w.proc.pid for w in workers if w.proc is not None]
+            meter.roots["bridge"] = [bridge.proc.pid] if bridge.proc is not None else []
             try:
-                run = uuid.uuid4().hex[:6]
-                prefix = f"bapi-{run}-"
-                api = create_over_http(prefix, args.jobs, config)
-                wait_done(prefix, args.jobs, 600)
-                report(f"{label}, API", prefix, args.jobs, api)
-                prefix = f"bbatch-{run}-"
-                api = create_over_http_in_batches(prefix, args.jobs, config)
-                wait_done(prefix, args.jobs, 600)
-                report(f"{label}, API batch", prefix, args.jobs, api)
-                prefix = f"bkafka-{run}-"
-                for i in range(args.jobs):
-                    core.assessment_trades[f"{prefix}{i}"] = TRADES
-                create_over_kafka(prefix, args.jobs, config, f"{topic_prefix}assessment.completed")
-                wait_done(prefix, args.jobs, 600)
-                report(f"{label}, Kafka", prefix, args.jobs, [])
+                for name, tag, extra in ROWS:
+                    server = web(dict(mode, **extra), log_dir)
+                    meter.roots["web"] = [server.proc.pid]
+                    prefix = f"{tag}-{run}-{processes}-"
+                    try:
+                        cpu = measured(
+                            meter,
+                            partial(CREATE[tag], prefix, args.jobs, config),
+                            partial(wait_done, prefix, args.jobs, 600),
+                        )
+                    finally:
+                        server.stop()
+                    report(f"{label}, {name}", prefix, args.jobs, cpu, engine_ms)
+                if args.accounts and processes == counts[-1] and not events:
+                    day = dt.date(2000, 1, 1) + dt.timedelta(days=int(run, 16) % 20_000)
+                    cpu = measured(
+                        meter,
+                        partial(start_daily_run, day),
+                        partial(wait_done, daily_prefix, args.accounts, 3_600, daily=True),
+                    )
+                    report(f"{label}, daily run", daily_prefix, args.accounts, cpu, engine_ms, daily=True)
             finally:
                 for w in workers:
                     w.stop()
                 bridge.stop()
-                web.stop()
         OUT.save()
     finally:
         core.stop()
-        SimulationJob.objects.filter(assessment_id__regex=r"^b(api|batch|kafka)-").delete()
+        SimulationJob.objects.filter(assessment_id__regex=r"^b(api1?|paced|batch|kafka)-").delete()
+        SimulationJob.objects.filter(funded_account_id__startswith="bdaily-").delete()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ def when_ready(server):
         server.log.info("metrics on port %d", port)
 
 
+def worker_exit(server, worker):
+    """A web worker stops: the jobs it created in the last few ms go to the broker now."""
+    from simulations.services.dispatch import flush_dispatcher
+
+    flush_dispatcher()
+
+
 def child_exit(server, worker):
     """A web worker exited: drop its live gauges from the shared metrics directory."""
     from prometheus_client import multiprocess

@@ -8,9 +8,13 @@ import json
 import redis
 from django.conf import settings
 
+from simulations.services.dispatch import flush_dispatcher
+
 
 def queued_job_ids() -> list[str]:
-    """Job ids of the run_simulation(s) messages waiting on the real broker's queue."""
+    """Job ids of the run_simulation(s) messages waiting on the real broker's queue,
+    once this process's dispatcher has sent what it holds."""
+    assert flush_dispatcher(), "the dispatcher did not send its jobs"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     ids = []
     for raw in broker.lrange("simulations", 0, -1):

@@ -161,7 +161,8 @@ def make_bridge(kafka_env) -> Iterator:
 @pytest.fixture
 def make_web(worker_env, tmp_path) -> Iterator:
     """Start real gunicorn web processes (deploy/gunicorn.conf.py) on the test database;
-    ``make(**env)`` returns (base URL, metrics port, log path). Stopped at the test's end."""
+    ``make(**env)`` returns (base URL, metrics port, log path); ``make.processes`` holds
+    the gunicorn masters started. Stopped at the test's end."""
     import subprocess
     import sys
 
@@ -193,7 +194,9 @@ def make_web(worker_env, tmp_path) -> Iterator:
         wait_until_up(f"http://127.0.0.1:{port}/health", proc, log)
         return f"http://127.0.0.1:{port}", metrics, log
 
+    make.processes = started  # type: ignore[attr-defined]
     yield make
     for proc in started:
-        proc.terminate()
-        proc.wait(30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)

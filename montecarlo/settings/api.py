@@ -41,16 +41,11 @@ SPECTACULAR_SETTINGS = {
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 # Requests per client: "<n>/<second|minute|hour|day>", counted in a Redis (not a cluster).
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/minute")
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str(
-            "API_THROTTLE_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:26379/0")
-        ),
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-    },
-}
+# The Redis that counts each client's requests (simulations.api.auth.ClientRateThrottle).
+API_THROTTLE_REDIS_URL = env.str(
+    "API_THROTTLE_REDIS_URL", default=env.str("REDIS_URL", default="redis://127.0.0.1:26379/0")
+)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The largest request body, answered with a 413 above it. 64 MiB holds a history of
 # SIMULATION_MAX_TRADES (1,000,000) dated trades, about 50 bytes each.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("API_MAX_BODY_BYTES", default=64 * 2**20)

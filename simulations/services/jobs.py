@@ -19,17 +19,15 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
-from simulations import events, log_context, metrics, task_names
+from simulations import events, log_context, metrics
 from simulations.engine import (
     EngineLimits,
     EngineValidationError,
@@ -43,13 +41,12 @@ from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransit
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
 from simulations.services import budget
 from simulations.services.access import system_client
+from simulations.services.dispatch import JobId, dispatch, enqueue_job, enqueue_jobs  # noqa: F401 (theirs, re-exported)
 from simulations.services.rule_sets import NAME_RULE, RULE_SET_NAME, RuleSets
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 
 logger = logging.getLogger(__name__)
 
-
-JobId = str | uuid.UUID
 
 # Keys fit the column (255) with room for a batch's "#<position>".
 IDEMPOTENCY_KEY_MAX = 200
@@ -108,7 +105,7 @@ def create_job(
             job.save(force_insert=True)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
             if enqueue:
-                transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id]))
+                transaction.on_commit(lambda: dispatch([job.id]))
     except IntegrityError:
         # Lost a race for the same idempotency key: the winner's job is the answer.
         existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
@@ -157,7 +154,7 @@ def create_jobs(
             budget.reserve(client, jobs)
             SimulationJob.objects.bulk_create(jobs)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
-            transaction.on_commit(lambda: _send_or_leave_for_sweep([job.id for job in jobs]))
+            transaction.on_commit(lambda: dispatch([job.id for job in jobs]))
     except IntegrityError:
         # Lost a race for the same key: the winner's jobs are the answer.
         if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:
@@ -271,45 +268,6 @@ def rerun_job(*, job_id: JobId) -> SimulationJob:
         trigger=old.trigger,
         client=old.client,
     )
-
-
-def enqueue_job(*, job_id: JobId) -> None:
-    """Send the job to the simulation queue (called after the creating transaction commits)."""
-    current_app.send_task(task_names.RUN_SIMULATION, args=(str(job_id),))
-
-
-def enqueue_jobs(job_ids: Iterable[JobId]) -> None:
-    """Send many jobs (a bulk intake's burst) over one broker connection, up to
-    ``SIMULATION_TASK_BATCH`` per message: a worker then loads their rows in one query
-    and writes their results together instead of paying a task's overhead per job."""
-    ids = [str(job_id) for job_id in job_ids]
-    size = max(1, settings.SIMULATION_TASK_BATCH)
-    with current_app.producer_or_acquire() as producer:
-        for lo in range(0, len(ids), size):
-            chunk = ids[lo : lo + size]
-            if len(chunk) == 1:
-                current_app.send_task(task_names.RUN_SIMULATION, args=(chunk[0],), producer=producer)
-            else:
-                current_app.send_task(task_names.RUN_SIMULATIONS, args=(chunk,), producer=producer)
-
-
-def _send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> None:
-    """Send committed jobs to the queue; if the broker cannot take them, say so and
-    leave them pending, and beat's sweep sends them once they are
-    ``PENDING_REQUEUE_AFTER`` seconds old. For the API's create calls: the job is
-    recorded, so the client gets it (pending), not an error that invites a retry
-    creating the same simulation twice. (The Kafka bridge lets the error stop the
-    batch instead: its redelivery re-sends at once.)"""
-    try:
-        enqueue_jobs(job_ids)
-    except KombuOperationalError as exc:
-        metrics.ENQUEUE_FAILURES.inc(len(job_ids))
-        logger.warning(
-            "broker refused %d new job(s), left pending for the sweep (%s): %s",
-            len(job_ids),
-            exc,
-            ", ".join(str(j) for j in job_ids[:5]),
-        )
 
 
 def start_job(*, job_id: JobId, worker_id: str) -> SimulationJob | None:

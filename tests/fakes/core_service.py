@@ -26,6 +26,7 @@ class FakeCoreService:
         self.active_accounts: list[str] = []
         self.account_rule_sets: dict[str, str] = {}  # account -> the rule set the platform names
         self.page_size = 2
+        self.any_history: list[Any] | None = None  # set: every assessment and account has this history
         # path -> list of behaviours consumed one per request: int status, "garbage", ("sleep", s)
         self.faults: dict[str, list[Any]] = {}
         self.requests: list[str] = []
@@ -49,14 +50,14 @@ class FakeCoreService:
     def _route(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any | None]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) == 4 and parts[:2] == ["api", "assessments"] and parts[3] == "trades":
-            trades = self.assessment_trades.get(parts[2])
+            trades = self.assessment_trades.get(parts[2], self.any_history)
             return (
                 (200, {"assessmentId": parts[2], "trades": trades})
                 if trades is not None
                 else (404, {"detail": "not found"})
             )
         if len(parts) == 4 and parts[:2] == ["api", "funded-accounts"] and parts[3] == "trades":
-            trades = self.account_trades.get(parts[2])
+            trades = self.account_trades.get(parts[2], self.any_history)
             return (
                 (200, {"fundedAccountId": parts[2], "trades": trades})
                 if trades is not None
@@ -130,15 +131,25 @@ def main() -> None:
     parser.add_argument(
         "--accounts", type=int, default=3, help="active funded accounts F-1 ... and assessments A-1 ..."
     )
+    parser.add_argument("--account-prefix", default="F-", help="the funded accounts' ids: <prefix>1 ...")
+    parser.add_argument("--page-size", type=int, default=2, help="accounts per page of the active list")
+    parser.add_argument("--trades", type=Path, help="a JSON list of trades, the history of every id")
     args = parser.parse_args()
-    sample = Path(__file__).resolve().parents[2] / "samples/trades.csv"
-    with sample.open() as f:
-        trades = [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
     fake = FakeCoreService(args.port)
-    for i in range(1, args.accounts + 1):
-        fake.account_trades[f"F-{i}"] = fake.assessment_trades[f"A-{i}"] = trades
-        fake.active_accounts.append(f"F-{i}")
-    print(f"Core Service stand-in on {fake.url}: accounts {', '.join(fake.active_accounts)}", flush=True)  # noqa: T201
+    fake.page_size = args.page_size
+    if args.trades is not None:
+        fake.any_history = json.loads(args.trades.read_text())
+        fake.active_accounts = [f"{args.account_prefix}{i}" for i in range(1, args.accounts + 1)]
+        print(f"Core Service stand-in on {fake.url}: {args.accounts} accounts", flush=True)  # noqa: T201
+    else:
+        sample = Path(__file__).resolve().parents[2] / "samples/trades.csv"
+        with sample.open() as f:
+            trades = [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
+        for i in range(1, args.accounts + 1):
+            account = f"{args.account_prefix}{i}"
+            fake.account_trades[account] = fake.assessment_trades[f"A-{i}"] = trades
+            fake.active_accounts.append(account)
+        print(f"Core Service stand-in on {fake.url}: accounts {', '.join(fake.active_accounts)}", flush=True)  # noqa: T201
     fake._server.serve_forever()
 
 

@@ -9,6 +9,7 @@ import pytest
 from montecarlo.celery import app as celery_app
 from simulations import metrics, services
 from simulations.models import JobStatus, SimulationJob
+from simulations.services.dispatch import flush_dispatcher
 from tests import factories
 from tests.broker import queued_job_ids
 
@@ -32,6 +33,8 @@ def broker_down():
 
 
 def _refused() -> float:
+    """Jobs the broker refused, once this process's dispatcher has tried to send them."""
+    assert flush_dispatcher()
     return metrics.ENQUEUE_FAILURES._value.get()
 
 

@@ -5,6 +5,7 @@ there (404), idempotency keys are per client, the probes stay open."""
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from django.core.management import call_command
@@ -158,12 +159,34 @@ def test_a_client_above_its_rate_gets_429_with_retry_after_and_others_go_on(sett
     assert APIClient().get("/health").status_code == 200  # probes are never throttled
 
 
+def test_the_limit_holds_for_requests_at_once_refusals_are_not_counted_and_the_window_slides(settings):
+    """The real Redis script: 40 checks from 8 threads at once let exactly the limit through;
+    the refused ones do not count; once the oldest leaves the window, one more passes."""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from simulations.api.auth import ClientRateThrottle
+
+    settings.API_RATE_LIMIT = "5/second"
+    request = SimpleNamespace(user=factories.api_client("read").record)
+
+    def check(_: int) -> tuple[bool, float | None]:
+        throttle = ClientRateThrottle()
+        allowed = throttle.allow_request(request, None)
+        return allowed, None if allowed else throttle.wait()
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(check, range(40)))
+    assert sum(allowed for allowed, _ in outcomes) == 5
+    waits = [wait for allowed, wait in outcomes if not allowed]
+    assert all(wait is not None and 0 <= wait <= 1.0 for wait in waits)
+    time.sleep(max(w for w in waits if w is not None) + 0.05)  # the first five leave the window
+    assert [check(0)[0] for _ in range(6)] == [True] * 5 + [False]
+
+
 def test_the_rate_limit_fails_open_while_its_redis_is_away(settings):
     settings.API_RATE_LIMIT = "1/minute"
-    settings.CACHES = {
-        **settings.CACHES,
-        "throttle": {**settings.CACHES["throttle"], "LOCATION": "redis://127.0.0.1:1/0"},  # nothing listens
-    }
+    settings.API_THROTTLE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens
     api = factories.api_client("read")
     assert [api.get("/simulations").status_code for _ in range(3)] == [200, 200, 200]
 

@@ -12,6 +12,7 @@ import redis
 from django.conf import settings
 
 from simulations.models import SimulationJob
+from simulations.services.dispatch import flush_dispatcher
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +23,9 @@ def body(name: str) -> dict:
 
 
 def queued_headers(job_id: str) -> list[dict]:
-    """The headers of every message for ``job_id`` waiting on the simulations queue."""
+    """The headers of every message for ``job_id`` waiting on the simulations queue, once
+    this process's dispatcher has sent what it holds."""
+    assert flush_dispatcher()
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     found = []
     for raw in broker.lrange("simulations", 0, -1):

@@ -1,0 +1,158 @@
+"""Sending the API's new jobs to the workers, several per message.
+
+Jobs POSTed one per request would each be one task message: a broker publish in the
+web process and, in the worker, a message's whole handling (receipt, the held-jobs
+write, the task's signals, the ack), which costs several times the engine's time for
+a small job. So each process hands its committed jobs to one dispatcher thread,
+which waits ``SIMULATION_DISPATCH_WINDOW_MS`` after the first and sends all that came
+meanwhile with ``enqueue_jobs`` (up to ``SIMULATION_TASK_BATCH`` per message). The
+request does not wait for the broker.
+
+Nothing is lost that was not already at risk: a job is committed before it is handed
+over, so if the process dies inside the window, or the broker refuses, the job stays
+pending and beat's sweep sends it once it is ``PENDING_REQUEUE_AFTER`` old (the same
+as when the broker refuses a direct send). A window of 0 sends at once, in the
+caller's thread, a message per request.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+
+from celery import current_app
+from django.conf import settings
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from simulations import log_context, metrics, task_names
+from simulations.process import PerProcess
+
+logger = logging.getLogger(__name__)
+
+JobId = str | uuid.UUID
+
+
+def enqueue_job(*, job_id: JobId) -> None:
+    """Send the job to the simulation queue (called after the creating transaction commits)."""
+    current_app.send_task(task_names.RUN_SIMULATION, args=(str(job_id),))
+
+
+def enqueue_jobs(job_ids: Iterable[JobId]) -> None:
+    """Send many jobs (a bulk intake's burst) over one broker connection, up to
+    ``SIMULATION_TASK_BATCH`` per message: a worker then loads their rows in one query
+    and writes their results together instead of paying a task's overhead per job."""
+    ids = [str(job_id) for job_id in job_ids]
+    size = max(1, settings.SIMULATION_TASK_BATCH)
+    with current_app.producer_or_acquire() as producer:
+        for lo in range(0, len(ids), size):
+            chunk = ids[lo : lo + size]
+            if len(chunk) == 1:
+                current_app.send_task(task_names.RUN_SIMULATION, args=(chunk[0],), producer=producer)
+            else:
+                current_app.send_task(task_names.RUN_SIMULATIONS, args=(chunk,), producer=producer)
+
+
+def send_or_leave_for_sweep(job_ids: Sequence[JobId]) -> None:
+    """Send committed jobs to the queue; if the broker cannot take them, say so and
+    leave them pending, and beat's sweep sends them once they are
+    ``PENDING_REQUEUE_AFTER`` seconds old. For the API's create calls: the job is
+    recorded, so the client gets it (pending), not an error that invites a retry
+    creating the same simulation twice. (The Kafka bridge lets the error stop the
+    batch instead: its redelivery re-sends at once.)"""
+    try:
+        enqueue_jobs(job_ids)
+    except KombuOperationalError as exc:
+        metrics.ENQUEUE_FAILURES.inc(len(job_ids))
+        logger.warning(
+            "broker refused %d new job(s), left pending for the sweep (%s): %s",
+            len(job_ids),
+            exc,
+            ", ".join(str(j) for j in job_ids[:5]),
+        )
+
+
+class Dispatcher:
+    def __init__(self, *, window_ms: int, send: Callable[[Sequence[JobId]], None] = send_or_leave_for_sweep):
+        self.window = window_ms / 1000.0
+        self._send = send
+        self._waiting: list[JobId] = []
+        self._request_id = ""  # of the first job waiting: the message's, as a direct send's would be
+        self._first_at = 0.0
+        self._in_flight = 0  # ids taken by the thread, not yet sent
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job_ids: Sequence[JobId]) -> None:
+        """Send these committed jobs within the window (at once, here, with a window of 0)."""
+        if not job_ids:
+            return
+        if self.window <= 0:
+            self._send(job_ids)
+            return
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="job-dispatcher", daemon=True)
+                self._thread.start()
+            if not self._waiting:
+                self._first_at = time.monotonic()
+                self._request_id = log_context.current_request_id()
+            self._waiting.extend(job_ids)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every job submitted so far has been sent (or refused); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._first_at = 0.0  # what waits goes now
+            self._cond.notify_all()
+            while self._waiting or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._cond.wait()
+                while (remaining := self._first_at + self.window - time.monotonic()) > 0:
+                    self._cond.wait(remaining)
+                batch, self._waiting = self._waiting, []
+                self._in_flight, request_id = len(batch), self._request_id
+            try:
+                # the task header carries the first job's request id; each job's own lines
+                # in the worker carry its own (the job's row keeps it)
+                with log_context.bound_contextvars(request_id=request_id):
+                    self._send(batch)
+            except Exception:  # the jobs stay pending for the sweep; the thread goes on
+                logger.exception("%d new job(s) not sent, left pending for the sweep", len(batch))
+            finally:
+                with self._cond:
+                    self._in_flight = 0
+                    self._cond.notify_all()
+
+
+_dispatcher: PerProcess[Dispatcher] = PerProcess(
+    lambda: Dispatcher(window_ms=settings.SIMULATION_DISPATCH_WINDOW_MS),
+    key=lambda: settings.SIMULATION_DISPATCH_WINDOW_MS,
+)
+
+
+def dispatch(job_ids: Sequence[JobId]) -> None:
+    """Send committed jobs through this process's dispatcher."""
+    _dispatcher.get().submit(job_ids)
+
+
+def flush_dispatcher(timeout: float = 10.0) -> bool:
+    """Send what this process's dispatcher holds now (shutdown, tests)."""
+    dispatcher = _dispatcher.existing()
+    return dispatcher.flush(timeout) if dispatcher is not None else True
+
+
+atexit.register(flush_dispatcher)
