@@ -33,7 +33,7 @@ ENGINE_PARALLEL = env.bool("ENGINE_PARALLEL", default=True)
 SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=16)
 # The API's jobs, created one per request, are sent this many ms after the first of
 # them, together (simulations.services.dispatch); 0 sends a message per request.
-SIMULATION_DISPATCH_WINDOW_MS = env.int("SIMULATION_DISPATCH_WINDOW_MS", default=10)
+SIMULATION_DISPATCH_WINDOW_MS = env.int("SIMULATION_DISPATCH_WINDOW_MS", default=20)
 # Most jobs one POST /simulations/batch may create.
 SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)
 # Batch writer: flush at this many finished jobs or after this many ms, whichever first.

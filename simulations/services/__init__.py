@@ -1,6 +1,7 @@
 """Every change to a SimulationJob happens in this package, and nowhere else.
 
 - ``jobs``: create, claim, finish, cancel (the state machine and its outbox events)
+- ``dispatch``: sending created jobs to the workers (the API's, several per message)
 - ``recovery``: jobs of dead workers (sweep, redelivery, attempt cap)
 - ``intake``: jobs from completed assessments and the daily funded-account run
 - ``execution``: running a job in a worker
@@ -10,6 +11,7 @@
 
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
 from simulations.services.book import build_book_report, build_due_book_reports  # noqa: F401
+from simulations.services.dispatch import JobId, enqueue_job  # noqa: F401
 from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401
 from simulations.services.intake import (  # noqa: F401
     CompletedAssessment,
@@ -19,13 +21,11 @@ from simulations.services.intake import (  # noqa: F401
 )
 from simulations.services.jobs import (  # noqa: F401
     Claim,
-    JobId,
     cancel_job,
     complete_job,
     create_job,
     create_jobs,
     engine_limits,
-    enqueue_job,
     fail_job,
     record_progress,
     rerun_job,

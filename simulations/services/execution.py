@@ -16,7 +16,8 @@ from simulations.engine import EngineValidationError, SimulationCancelled, Simul
 from simulations.errors import InvalidInput, InvalidTransition
 from simulations.models import JobStatus, SimulationJob
 from simulations.services.batch import JobChange, finish_jobs
-from simulations.services.jobs import JobId, engine_limits, record_progress
+from simulations.services.dispatch import JobId
+from simulations.services.jobs import engine_limits, record_progress
 from simulations.services.recovery import claim_job
 from simulations.wire import snake_keys
 

@@ -16,7 +16,8 @@ from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.access import system_client
-from simulations.services.jobs import build_job, create_job, engine_limits, enqueue_job, enqueue_jobs, fail_job
+from simulations.services.dispatch import enqueue_job, enqueue_jobs
+from simulations.services.jobs import build_job, create_job, engine_limits, fail_job
 from simulations.services.rule_sets import RuleSets
 from simulations.wire import snake_keys
 

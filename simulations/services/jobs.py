@@ -41,7 +41,7 @@ from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransit
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
 from simulations.services import budget
 from simulations.services.access import system_client
-from simulations.services.dispatch import JobId, dispatch, enqueue_job, enqueue_jobs  # noqa: F401 (theirs, re-exported)
+from simulations.services.dispatch import JobId, dispatch
 from simulations.services.rule_sets import NAME_RULE, RULE_SET_NAME, RuleSets
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from simulations import metrics, selectors
 from simulations.models import JobStatus, SimulationJob
-from simulations.services.jobs import JobId, enqueue_job, fail_job, start_job
+from simulations.services.dispatch import JobId, enqueue_job
+from simulations.services.jobs import fail_job, start_job
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from redis.cluster import RedisCluster
 
 from simulations import services
 from simulations.models import EventOutbox, JobStatus, SimulationJob
-from simulations.services.jobs import enqueue_jobs
+from simulations.services.dispatch import enqueue_jobs
 from tests import factories
 from tests.triggers import refusing
 from workers import heartbeat, schedules
