@@ -269,10 +269,15 @@ def test_a_failed_batch_is_redelivered_and_written_later(make_worker):
             worker = make_worker("threads", concurrency=8, ENGINE_PARALLEL="false", WORKER_POOL="threads")
             ids = [
                 services.create_job(
-                    assessment_id=f"BF-{i}", trades=factories.trades(40, seed=i), config=factories.config(paths=500)
+                    assessment_id=f"BF-{i}",
+                    trades=factories.trades(40, seed=i),
+                    config=factories.config(paths=500),
+                    enqueue=False,
                 ).id
                 for i in range(12)
             ]
+            for job_id in ids:  # a message each (not coalesced): the writer's batches span tasks
+                services.enqueue_job(job_id=job_id)
             wait(
                 lambda: worker.log_path.read_text().count("result not written, redeliver") >= 12,
                 60,
