@@ -250,26 +250,21 @@ def create_over_kafka_topic(prefix: str, n: int, config: dict) -> None:
     create_over_kafka(prefix, n, config, f"{settings.KAFKA_TOPIC_PREFIX}assessment.completed")
 
 
-# (label, job id prefix, the web's environment): the setups' rows in turn
+def create_paced(prefix: str, n: int, config: dict) -> None:
+    create_over_http(prefix, n, config, rate=100.0)
+
+
+# (label, job id prefix, the web's environment, how its jobs are created): the setups' rows in turn
 ONE_THREAD = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "1"}  # gunicorn 3 processes x 1 thread
-ROWS = [
-    ("API, a message per job", "bapi1", {"SIMULATION_DISPATCH_WINDOW_MS": "0"}),
-    ("API, coalesced", "bapi", {}),
-    ("API, web 3 x 1 thread", "bapi3", ONE_THREAD),
-    ("API at 100 jobs/s", "bpaced", {}),
-    ("API at 100 jobs/s, web 3 x 1 thread", "bpaced3", ONE_THREAD),
-    ("API batch", "bbatch", {}),
-    ("Kafka", "bkafka", {}),
+ROWS: list[tuple[str, str, dict[str, str], Callable[[str, int, dict], None]]] = [
+    ("API, a message per job", "bapi1", {"SIMULATION_DISPATCH_WINDOW_MS": "0"}, create_over_http),
+    ("API, coalesced", "bapi", {}, create_over_http),
+    ("API, web 3 x 1 thread", "bapi3", ONE_THREAD, create_over_http),
+    ("API at 100 jobs/s", "bpaced", {}, create_paced),
+    ("API at 100 jobs/s, web 3 x 1 thread", "bpaced3", ONE_THREAD, create_paced),
+    ("API batch", "bbatch", {}, create_over_http_in_batches),
+    ("Kafka", "bkafka", {}, create_over_kafka_topic),
 ]
-CREATE: dict[str, Callable[[str, int, dict], None]] = {
-    "bapi1": create_over_http,
-    "bapi": create_over_http,
-    "bapi3": create_over_http,
-    "bpaced": lambda prefix, n, config: create_over_http(prefix, n, config, rate=100.0),
-    "bpaced3": lambda prefix, n, config: create_over_http(prefix, n, config, rate=100.0),
-    "bbatch": create_over_http_in_batches,
-    "bkafka": create_over_kafka_topic,
-}
 
 
 def jobs_of(prefix: str, daily: bool):
@@ -414,14 +409,14 @@ def main() -> None:
             meter.roots["worker"] = [w.proc.pid for w in workers if w.proc is not None]
             meter.roots["bridge"] = [bridge.proc.pid] if bridge.proc is not None else []
             try:
-                for name, tag, extra in ROWS:
+                for name, tag, extra, create in ROWS:
                     server = web(dict(mode, **extra), log_dir)
                     meter.roots["web"] = [server.proc.pid]
                     prefix = f"{tag}-{run}-{processes}-"
                     try:
                         cpu = measured(
                             meter,
-                            partial(CREATE[tag], prefix, args.jobs, config),
+                            partial(create, prefix, args.jobs, config),
                             partial(wait_done, prefix, args.jobs, 600),
                         )
                     finally:

@@ -3,14 +3,11 @@ real Redis as the broker, real gunicorn for a web process that stops or dies."""
 
 from __future__ import annotations
 
-import base64
-import json
 import signal
 import time
 
 import psutil
 import pytest
-import redis
 import requests
 from django.conf import settings
 from django.test import override_settings
@@ -20,19 +17,9 @@ from simulations import metrics, services
 from simulations.models import JobStatus, SimulationJob
 from simulations.services.dispatch import Dispatcher, send_or_leave_for_sweep
 from tests import factories
+from tests.broker import queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit sends for real
-
-
-def queued_messages() -> list[list[str]]:
-    """The job ids of each run_simulation(s) message waiting on the broker, in order."""
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    messages = []
-    for raw in reversed(broker.lrange("simulations", 0, -1)):  # LPUSHed: the oldest is last
-        message = json.loads(raw)
-        args = json.loads(base64.b64decode(message["body"]))[0]
-        messages.append(list(args[0]) if message["headers"]["task"] == "montecarlo.run_simulations" else [args[0]])
-    return messages
 
 
 def _post(api, assessment: str) -> str:
