@@ -3,17 +3,19 @@ worker processes on real Redis and PostgreSQL; jobs/s, latency, and the CPU each
 costs in every process.
 
     deploy/bench.sh end_to_end [--jobs 1000] [--paths 1000] [--accounts 100000]
+                               [--setups prefork:1x2,threads:1x8,threads:2x8]
 
-Rows, for 1 then 2 worker processes: jobs POSTed one per request (16 clients) with a
+Rows, for each worker setup (pool: processes x concurrency; the first, prefork with 2
+children, is what the Helm chart deploys): jobs POSTed one per request (16 clients) with a
 message per job (``SIMULATION_DISPATCH_WINDOW_MS=0``, the baseline), coalesced (the
 default window), and with gunicorn as 3 processes of 1 thread instead of 2 of 4; one
 per request at a steady 100 jobs/s (the latency rows), with either gunicorn; 100 per
-request to ``/simulations/batch`` (4 clients); produced to Kafka. Then, with 2 worker processes,
-the daily run of ``--accounts`` funded accounts, started by its task.
+request to ``/simulations/batch`` (4 clients); produced to Kafka. Then, with the first
+setup, the daily run of ``--accounts`` funded accounts, started by its task.
 
 Processes started here: gunicorn with the service's own settings
-(``deploy/gunicorn.conf.py``), ``manage.py kafka_bridge``, the worker processes (thread
-pool, 8 threads, kernels on the calling thread, batch writer) and the Core Service
+(``deploy/gunicorn.conf.py``), ``manage.py kafka_bridge``, the worker processes (as deployed:
+``ENGINE_PARALLEL`` on for prefork, off for threads) and the Core Service
 stand-in (``tests.fakes.core_service``, its own process so its CPU is its own).
 
 CPU per job is read from ``/proc`` (psutil) for each process tree: its live processes'
@@ -69,6 +71,18 @@ TRADES = [{"pnl": round(40 * ((i * 7919) % 13 - 6), 2)} for i in range(50)]
 # the processes whose CPU is the pipeline's; the others are shown apart
 PIPELINE = ("web", "worker", "bridge", "postgres", "redis")
 APART = ("kafka", "core", "client")
+
+
+def setups_of(text: str) -> list[tuple[str, int, int]]:
+    """``prefork:1x2,threads:1x8`` -> [("prefork", 1, 2), ("threads", 1, 8)]."""
+    setups = []
+    for item in text.split(","):
+        pool, _, size = item.partition(":")
+        processes, _, concurrency = size.partition("x")
+        if pool not in ("prefork", "threads") or not processes.isdigit() or not concurrency.isdigit():
+            raise argparse.ArgumentTypeError(f"a setup is prefork|threads:<processes>x<concurrency>, not {item!r}")
+        setups.append((pool, int(processes), int(concurrency)))
+    return setups
 
 
 def pct(values: list[float], q: float) -> float:
@@ -286,7 +300,7 @@ def wait_done(prefix: str, n: int, timeout: float, daily: bool = False) -> None:
 DAILY: list[str] = []  # the daily run's time, under the table
 OUT = Report("end_to_end", "End to end: jobs per second, latency and CPU per job through the real processes")
 HEADER = (
-    f"{'workers / path':<36} | {'jobs':>7} | {'jobs/s':>6} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} | "
+    f"{'workers / path':<48} | {'jobs':>7} | {'jobs/s':>6} | {'p50 ms':>7} | {'p95 ms':>7} | {'p99 ms':>7} | "
     + " | ".join(f"{name:>8}" for name in PIPELINE)
     + f" | {'overhead':>8} | "
     + " | ".join(f"{name:>6}" for name in APART)
@@ -310,7 +324,7 @@ def report(label: str, prefix: str, n: int, cpu: dict[str, float], engine_ms: fl
     per_job = {name: seconds * 1000 / n for name, seconds in cpu.items()}
     overhead = sum(per_job[name] for name in PIPELINE) - engine_ms
     OUT.line(
-        f"{label:<36} | {n:>7,} | {n / (last - first).total_seconds():>6.0f} | {pct(latency, 50):>7.0f} | "
+        f"{label:<48} | {n:>7,} | {n / (last - first).total_seconds():>6.0f} | {pct(latency, 50):>7.0f} | "
         f"{pct(latency, 95):>7.0f} | {pct(latency, 99):>7.0f} | "
         + " | ".join(f"{per_job[name]:>8.2f}" for name in PIPELINE)
         + f" | {overhead:>8.2f} | "
@@ -340,8 +354,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--accounts", type=int, default=100_000, help="funded accounts in the daily run (0: none)")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker process")
-    parser.add_argument("--workers", default="1,2", help="worker processes per setup, in turn")
+    parser.add_argument(
+        "--setups",
+        default="prefork:1x2,threads:1x8,threads:2x8",
+        type=setups_of,
+        help="worker setups in turn, pool:processes x concurrency; the daily run uses the first",
+    )
     parser.add_argument(
         "--task-events",
         action="store_true",
@@ -374,8 +392,6 @@ def main() -> None:
         os.environ,
         CORE_SERVICE_URL=f"http://127.0.0.1:{CORE_PORT}",
         DEFAULT_JOB_CONFIG=json.dumps(config),  # the daily run's jobs: the same size as the others
-        ENGINE_PARALLEL="false",
-        WORKER_POOL="threads",
         BRIDGE_METRICS_PORT="0",
         API_RATE_LIMIT="10000000/minute",  # the benchmark is one client sending as fast as it can
         KAFKA_CONSUMER_GROUP=f"bench-{run}",
@@ -388,22 +404,23 @@ def main() -> None:
     OUT.line(f"CPU ms per job by process; the engine alone: {engine_ms:.2f} ms per job, not in 'overhead'")
     OUT.line(HEADER)
     OUT.line("-" * len(HEADER))
-    # (worker processes, task events): the baseline rows, or events off and on in one run
-    counts = [int(k) for k in args.workers.split(",")]
-    setups = [(1, False), (1, True)] if args.task_events else [(k, False) for k in counts]
+    # (worker setup, task events): the setups' rows, or the first with events off and on
+    first = args.setups[0]
+    setups = [(first, False), (first, True)] if args.task_events else [(setup, False) for setup in args.setups]
     meter = CpuMeter()
     meter.roots["core"] = [core.proc.pid]
     meter.roots["client"] = [os.getpid()]
     try:
-        for processes, events in setups:
+        for (pool, processes, concurrency), events in setups:
             # publishers (web, bridge) send task-sent events too: every process in the same mode
             mode = dict(env, CELERY_TASK_EVENTS=str(events).lower())
-            label = f"{processes} worker(s){', events' if events else ''}"
+            # as the chart runs them: prefork children with numba's kernels, threads each serial
+            mode.update(WORKER_POOL=pool, ENGINE_PARALLEL=str(pool == "prefork").lower())
+            setup = f"{pool}{processes}x{concurrency}{'e' if events else ''}"
+            label = f"{processes} x {pool} {concurrency}{', events' if events else ''}"
             bridge = BridgeProcess(mode, log_dir).start()
             workers = [
-                WorkerProcess(
-                    f"bench{processes}{'e' if events else ''}-{k}", mode, log_dir, concurrency=args.threads
-                ).start()
+                WorkerProcess(f"bench-{setup}-{k}", mode, log_dir, concurrency=concurrency).start()
                 for k in range(processes)
             ]
             meter.roots["worker"] = [w.proc.pid for w in workers if w.proc is not None]
@@ -412,7 +429,7 @@ def main() -> None:
                 for name, tag, extra, create in ROWS:
                     server = web(dict(mode, **extra), log_dir)
                     meter.roots["web"] = [server.proc.pid]
-                    prefix = f"{tag}-{run}-{processes}-"
+                    prefix = f"{tag}-{run}-{setup}-"
                     try:
                         cpu = measured(
                             meter,
@@ -422,7 +439,7 @@ def main() -> None:
                     finally:
                         server.stop()
                     report(f"{label}, {name}", prefix, args.jobs, cpu, engine_ms)
-                if args.accounts and processes == counts[-1] and not events:
+                if args.accounts and (pool, processes, concurrency) == first and not events:
                     day = dt.date(2000, 1, 1) + dt.timedelta(days=int(run, 16) % 20_000)
                     started = time.monotonic()
                     cpu = measured(

@@ -1,7 +1,8 @@
 """The batch writer: finished jobs are written N at a time, not one round trip each.
 
 Task threads hand their job's end state to ``BatchWriter.write`` and wait; a writer
-thread flushes when ``BATCH_MAX_ITEMS`` changes are waiting or the oldest has waited
+thread flushes when ``BATCH_MAX_ITEMS`` changes are waiting, when every task the process
+runs now is waiting (no other change can come sooner), or when the oldest has waited
 ``BATCH_MAX_WAIT_MS``, whichever comes first, and on shutdown. A flush is one
 transaction (``services.finish_jobs``: the jobs and their outbox rows). If the
 database is unavailable, every waiting task gets the error and its message is
@@ -12,8 +13,10 @@ job fails with the reason, instead of coming back forever.
 
 Batches form across concurrent tasks, so a worker gains from this when it runs many
 tasks at once: the thread pool (``-P threads -c 16``, with ``ENGINE_PARALLEL=false``
-so each thread runs kernels on its own). In a prefork child, which runs one task at
-a time, every batch holds one change and the writer costs nothing extra.
+so each thread runs kernels on its own). A prefork child runs one task at a time: its
+task is the only one running, so its changes (one job's, or a bulk message's) are
+written at once. Waiting the full window there held every child 20 ms a message, and a
+message per job ran at ≈ 50 jobs/s a child (``benchmarks/end_to_end.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from simulations import metrics, services
 from simulations.models import JobStatus
 from simulations.process import PerProcess
 from simulations.services import JobChange
+from workers import heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +48,26 @@ class _Pending:
     change: JobChange
     queued_at: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
+    caller: int = field(default_factory=threading.get_ident)  # the task thread waiting for it
     written: bool = False
     error: BaseException | None = None
 
 
 class BatchWriter:
     def __init__(
-        self, *, max_items: int, max_wait_ms: int, flush: Callable[[list[JobChange]], set] = services.finish_jobs
+        self,
+        *,
+        max_items: int,
+        max_wait_ms: int,
+        flush: Callable[[list[JobChange]], set] = services.finish_jobs,
+        tasks_running: Callable[[], int | None] = lambda: None,
     ):
+        """``tasks_running``: how many tasks the process runs now, each a possible
+        writer (None: not known, so a batch waits out ``max_wait_ms``)."""
         self.max_items = max_items
         self.max_wait = max_wait_ms / 1000.0
         self._flush_fn = flush
+        self._tasks_running = tasks_running
         self._queue: list[_Pending] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -97,8 +110,8 @@ class BatchWriter:
                     self._cond.wait()
                 if not self._queue and self._stopping:
                     break
-                # wait for a full batch, or for the oldest change to have waited long enough
-                while len(self._queue) < self.max_items and not self._stopping:
+                # wait for a full batch, every running task's changes, or the window's end
+                while len(self._queue) < self.max_items and not self._stopping and not self._all_tasks_waiting():
                     remaining = self._queue[0].queued_at + self.max_wait - time.monotonic()
                     if remaining <= 0:
                         break
@@ -106,6 +119,11 @@ class BatchWriter:
                 batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items :]
             self._flush(batch)
         connection.close()
+
+    def _all_tasks_waiting(self) -> bool:
+        """Every task running in this process waits for this writer (under the lock)."""
+        running = self._tasks_running()
+        return running is not None and len({p.caller for p in self._queue}) >= running
 
     def _flush(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
@@ -169,7 +187,11 @@ class BatchWriter:
 
 
 _writer: PerProcess[BatchWriter] = PerProcess(
-    lambda: BatchWriter(max_items=settings.BATCH_MAX_ITEMS, max_wait_ms=settings.BATCH_MAX_WAIT_MS)
+    lambda: BatchWriter(
+        max_items=settings.BATCH_MAX_ITEMS,
+        max_wait_ms=settings.BATCH_MAX_WAIT_MS,
+        tasks_running=heartbeat.tasks_running,
+    )
 )
 
 

@@ -97,6 +97,10 @@ class Heartbeat:
             self.state.running.append(task_id)
         self._wake.set()
 
+    def tasks_running(self) -> int:
+        with self._lock:
+            return len(self.state.running)
+
     def task_finished(self, task_id: str | None = None, *, failed: bool) -> None:
         with self._lock:
             if task_id in self.state.running:
@@ -236,6 +240,12 @@ _process_heartbeat: PerProcess[Heartbeat] = PerProcess()
 def process_heartbeat() -> Heartbeat | None:
     """The heartbeat of this process, if it is a worker process."""
     return _process_heartbeat.existing()
+
+
+def tasks_running() -> int | None:
+    """How many tasks this worker process runs now (None outside a worker process)."""
+    beat = process_heartbeat()
+    return None if beat is None else beat.tasks_running()
 
 
 def start_process_heartbeat(worker_name: str) -> Heartbeat:

@@ -226,6 +226,48 @@ def test_a_batch_flushes_when_full_and_a_lone_change_after_the_wait():
     quick.stop()
 
 
+def test_a_batch_goes_once_every_running_task_waits_for_it():
+    """A prefork child runs one task: its changes go at once, not after the window. With
+    three tasks running, the first two changes wait for the third, then go together."""
+    sizes = []
+
+    def flush(changes):
+        sizes.append(len(changes))
+        return finish_jobs(changes)
+
+    jobs = make_jobs(4)
+    alone = BatchWriter(max_items=100, max_wait_ms=60_000, flush=flush, tasks_running=lambda: 1)
+    started = time.monotonic()
+    assert alone.write(change_for(jobs[0], 0)) is True
+    assert time.monotonic() - started < 30 and sizes == [1]  # the 60 s window was not waited out
+    alone.stop()
+
+    three = BatchWriter(max_items=100, max_wait_ms=60_000, flush=flush, tasks_running=lambda: 3)
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda j=j, i=i: results.append(three.write(change_for(j, i))))
+        for i, j in enumerate(jobs[1:], start=1)
+    ]
+    for t in threads[:2]:
+        t.start()
+    time.sleep(0.5)
+    assert sizes == [1] and results == []  # two of the three running tasks wait
+    threads[2].start()
+    for t in threads:
+        t.join(30)
+    assert sizes == [1, 3] and results == [True, True, True]
+    three.stop()
+
+
+def test_a_bulk_task_is_one_caller_however_many_changes_it_hands_over():
+    jobs = make_jobs(5)
+    writer = BatchWriter(max_items=100, max_wait_ms=60_000, tasks_running=lambda: 1)
+    started = time.monotonic()
+    written = writer.write_many([change_for(j, i) for i, j in enumerate(jobs)])
+    assert written == {j.id for j in jobs} and time.monotonic() - started < 30
+    writer.stop()
+
+
 def test_a_failed_flush_writes_nothing_and_tells_every_waiting_task():
     jobs = make_jobs(6)
     poison = jobs[3]

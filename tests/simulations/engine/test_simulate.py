@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -410,3 +411,21 @@ def test_a_daily_limit_larger_than_a_static_drawdown_applies_above_the_start():
     p_static = static_only.probabilities["fail"].estimate
     assert 0.4 < p_static < 0.6
     assert with_daily.probabilities["fail"].estimate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "nested"),
+    [
+        ({"rules": {"profit_target": 300.0, "max_drawdown": 400.0}}, "steps_to_pass"),
+        ({"phases": [{"rules": {"profit_target": 200.0}}, {"rules": {"profit_target": 100.0}}]}, "phase_pass"),
+        ({"trades_per_day": 2, "payout": {"split": 0.8}}, "payouts"),
+    ],
+    ids=["rules", "phases", "payouts"],
+)
+def test_to_dict_is_asdict_of_the_result(extra, nested):
+    """``to_dict`` walks the result its own way (no call per number): it must give what
+    ``dataclasses.asdict`` gives, nested results, lists and None included."""
+    result = simulate(HISTORY, SimulationConfig.from_dict({"paths": 300, "seed": 4, "horizon": 20, **extra}))
+    data = result.to_dict()
+    assert data == dataclasses.asdict(result)
+    assert data[nested] is not None and type(data["equity_fan"]["bands"]["p50"]) is list
