@@ -3,14 +3,15 @@ worker processes on real Redis and PostgreSQL; jobs/s, latency, and the CPU each
 costs in every process.
 
     deploy/bench.sh end_to_end [--jobs 1000] [--paths 1000] [--accounts 100000]
-                               [--setups prefork:1x2,threads:1x8,threads:2x8]
+                               [--setups prefork:1x2,threads:1x8,threads:2x8] [--rows bapi,bbatch]
 
 Rows, for each worker setup (pool: processes x concurrency; the first, prefork with 2
 children, is what the Helm chart deploys): jobs POSTed one per request (16 clients) with a
 message per job (``SIMULATION_DISPATCH_WINDOW_MS=0``, the baseline), coalesced (the
 default window), and with gunicorn as 3 processes of 1 thread instead of 2 of 4; one
 per request at a steady 100 jobs/s (the latency rows), with either gunicorn; 100 per
-request to ``/simulations/batch`` (4 clients); produced to Kafka. Then, with the first
+request to ``/simulations/batch`` (4 clients), with ``SIMULATION_TASK_BATCH`` jobs a task
+message and with 16 (the baseline for it); produced to Kafka. Then, with the first
 setup, the daily run of ``--accounts`` funded accounts, started by its task.
 
 Processes started here: gunicorn with the service's own settings
@@ -276,6 +277,7 @@ ROWS: list[tuple[str, str, dict[str, str], Callable[[str, int, dict], None]]] = 
     ("API, web 3 x 1 thread", "bapi3", ONE_THREAD, create_over_http),
     ("API at 100 jobs/s", "bpaced", {}, create_paced),
     ("API at 100 jobs/s, web 3 x 1 thread", "bpaced3", ONE_THREAD, create_paced),
+    ("API batch, 16 jobs a message", "bbatch16", {"SIMULATION_TASK_BATCH": "16"}, create_over_http_in_batches),
     ("API batch", "bbatch", {}, create_over_http_in_batches),
     ("Kafka", "bkafka", {}, create_over_kafka_topic),
 ]
@@ -361,6 +363,9 @@ def main() -> None:
         help="worker setups in turn, pool:processes x concurrency; the daily run uses the first",
     )
     parser.add_argument(
+        "--rows", default="", help="only the rows whose tags are given, comma-separated (bapi1,bpaced,...; all: '')"
+    )
+    parser.add_argument(
         "--task-events",
         action="store_true",
         help="one worker, each path with Celery's task events off and then on (what Flower and celery-exporter need)",
@@ -426,7 +431,8 @@ def main() -> None:
             meter.roots["worker"] = [w.proc.pid for w in workers if w.proc is not None]
             meter.roots["bridge"] = [bridge.proc.pid] if bridge.proc is not None else []
             try:
-                for name, tag, extra, create in ROWS:
+                wanted = set(filter(None, args.rows.split(",")))
+                for name, tag, extra, create in (row for row in ROWS if not wanted or row[1] in wanted):
                     server = web(dict(mode, **extra), log_dir)
                     meter.roots["web"] = [server.proc.pid]
                     prefix = f"{tag}-{run}-{setup}-"
@@ -462,7 +468,7 @@ def main() -> None:
         OUT.save()
     finally:
         core.stop()
-        SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|paced3?|batch|kafka)-").delete()
+        SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|paced3?|batch(16)?|kafka)-").delete()
         SimulationJob.objects.filter(funded_account_id__startswith="bdaily-").delete()
         vacuum()
 

@@ -9,7 +9,6 @@ import time
 import psutil
 import pytest
 import requests
-from django.conf import settings
 from django.test import override_settings
 
 from montecarlo.celery import app as celery_app
@@ -71,6 +70,7 @@ def _point_broker(url: str | None) -> None:
     celery_app.amqp._producer_pool = None
 
 
+@override_settings(SIMULATION_TASK_BATCH=16)
 def test_more_jobs_than_a_message_holds_go_in_several():
     dispatcher, before = Dispatcher(window_ms=5_000), len(queued_messages())
     jobs = [_unsent(f"DISP-M{i}") for i in range(40)]
@@ -78,7 +78,7 @@ def test_more_jobs_than_a_message_holds_go_in_several():
         dispatcher.submit([job.id])
     assert dispatcher.flush()
     sizes = [len(m) for m in queued_messages()[before:]]
-    assert sizes == [16, 16, 8] and settings.SIMULATION_TASK_BATCH == 16
+    assert sizes == [16, 16, 8]
     assert [i for m in queued_messages()[before:] for i in m] == [str(j.id) for j in jobs]
 
 

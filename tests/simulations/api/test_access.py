@@ -4,11 +4,13 @@ there (404), idempotency keys are per client, the probes stay open."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from simulations import services
@@ -196,3 +198,23 @@ def test_a_key_costs_one_query(django_assert_num_queries):
     job = services.create_job(assessment_id="ACC-Q", trades=[1.0], enqueue=False, client=api.record)
     with django_assert_num_queries(2):  # the key with its client, then the job
         assert api.get(f"/simulations/{job.id}").status_code == 200
+
+
+def test_the_key_lookup_reads_what_the_orm_reads_and_refuses_a_wrong_secret_or_a_revoked_key():
+    client = access.create_client(name="lookup", scopes=["read", "submit"], work_budget=12_345)
+    key, secret = access.issue_key(client=client, name="desk")
+    ClientKey.objects.filter(pk=key.pk).update(expiry_date=timezone.now() - dt.timedelta(days=1))
+    found = ClientKey.objects.get_from_key(secret)
+    orm = ClientKey.objects.get_usable_keys().get(prefix=key.prefix)
+    fields = [f.attname for f in ClientKey._meta.concrete_fields]
+    assert [getattr(found, f) for f in fields] == [getattr(orm, f) for f in fields]
+    assert found.has_expired and found.expiry_date.tzinfo is not None  # a datetime, not text
+    client_fields = [f.attname for f in ApiClient._meta.concrete_fields]
+    assert [getattr(found.client, f) for f in client_fields] == [getattr(orm.client, f) for f in client_fields]
+    assert found.client.scopes == ["read", "submit"] and found.client.work_budget == 12_345  # JSON parsed
+    assert not found._state.adding and found._state.db == "default"  # a loaded row, as the ORM's
+    with pytest.raises(ClientKey.DoesNotExist):
+        ClientKey.objects.get_from_key(f"{key.prefix}.{'x' * 32}")  # the prefix, another secret
+    access.revoke_key(prefix=key.prefix)
+    with pytest.raises(ClientKey.DoesNotExist):
+        ClientKey.objects.get_from_key(secret)

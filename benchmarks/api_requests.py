@@ -1,0 +1,148 @@
+"""The web process's CPU for one API request, in process (Django's test client, real
+PostgreSQL and Redis), and the parts written out by hand beside the ORM form they replace.
+
+    deploy/bench.sh api_requests [--requests 1000]
+
+Rows: a whole ``POST /simulations`` (50 trades, 1,000 paths; its job is committed and
+handed to the dispatcher), first with the two parts below in their ORM forms (the
+baseline), then as the service runs it; a refused one (no valid body: authentication, the rate limit
+and a 400), ``GET /health`` (the middleware alone); then the key lookup every request
+makes (the library's ORM query, the baseline, and ``ClientKeyManager.get_from_key``) and
+the work budget's lock and sum (the ORM's two queries, the baseline, and the one simple
+query of ``budget.reserve``), each in its own transaction as a submit runs it. CPU is the
+process's own (``time.process_time``), the median of 5 rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "montecarlo.settings")
+os.environ["API_RATE_LIMIT"] = "100000000/minute"  # one client sending as fast as it can
+# the lines' cost is benchmarks/logs.py's: here only errors (the 400s log warnings)
+os.environ.setdefault("LOG_LEVEL", "ERROR")
+os.environ.setdefault("LOG_LEVELS", "django.request=ERROR")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+from django.test import Client  # noqa: E402
+from rest_framework_api_key.models import APIKeyManager  # noqa: E402
+
+from benchmarks.report import Report  # noqa: E402
+from simulations.models import ApiClient, ClientKey, ClientKeyManager, JobStatus, SimulationJob  # noqa: E402
+from simulations.services import access, budget  # noqa: E402
+from simulations.services.dispatch import flush_dispatcher  # noqa: E402
+
+TRADES = [{"pnl": round(40 * ((i * 7919) % 13 - 6), 2)} for i in range(50)]
+OUT = Report("api_requests", "The web process's CPU for one API request, in process")
+
+
+def cpu_ms(action: Callable[[], object], n: int, rounds: int = 5) -> float:
+    for _ in range(min(50, n)):
+        action()
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(n):
+            action()
+        times.append((time.process_time() - start) * 1000 / n)
+    return statistics.median(times)
+
+
+def orm_lock_and_sum(client: ApiClient) -> int:
+    """The work budget's lock and sum as the ORM's two queries (the form ``budget`` replaced)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [budget.BUDGET_LOCK, client.pk])
+    unfinished = SimulationJob.objects.filter(client=client, status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+    return unfinished.aggregate(total=Sum("samples_planned"))["total"] or 0
+
+
+def with_orm_forms(action: Callable[[], object]) -> Callable[[], object]:
+    """``action`` with the key lookup and the budget's lock and sum in their ORM forms."""
+
+    def run() -> object:
+        lookup, lock_and_sum = ClientKeyManager.get_from_key, budget._lock_and_sum_queued
+        ClientKeyManager.get_from_key, budget._lock_and_sum_queued = APIKeyManager.get_from_key, orm_lock_and_sum
+        try:
+            return action()
+        finally:
+            ClientKeyManager.get_from_key, budget._lock_and_sum_queued = lookup, lock_and_sum
+
+    return run
+
+
+def in_transaction(action: Callable[[], object]) -> Callable[[], object]:
+    def run() -> object:
+        with transaction.atomic():
+            return action()
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests (or calls) per round")
+    args = parser.parse_args()
+    n = args.requests
+    settings.ALLOWED_HOSTS = ["*"]
+    name = f"bench-api-{uuid.uuid4().hex[:6]}"
+    client = access.create_client(name=name, scopes=["submit", "read"], work_budget=10**18)
+    secret = access.issue_key(client=client)[1]
+    http = Client(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+    run = uuid.uuid4().hex[:6]
+    sent = iter(range(10**9))
+
+    def post() -> None:
+        body = {"assessmentId": f"bapireq-{run}-{next(sent)}", "trades": TRADES, "config": {"paths": 1000}}
+        response = http.post("/simulations", data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 202, response.content
+
+    def refused() -> None:
+        assert http.post("/simulations", data="{}", content_type="application/json").status_code == 400
+
+    def health() -> None:
+        assert http.get("/health").status_code == 200
+
+    library_lookup = ClientKey.objects.get_from_key(secret)
+    assert APIKeyManager.get_from_key(ClientKey.objects, secret).pk == library_lookup.pk
+    assert orm_lock_and_sum(client) == budget._lock_and_sum_queued(client)
+    rows = [
+        ("POST /simulations, ORM forms (baseline)", with_orm_forms(post), None),
+        ("POST /simulations", post, 0),
+        ("POST /simulations, refused (400)", refused, None),
+        ("GET /health", health, None),
+        ("key lookup: the library's ORM query", lambda: APIKeyManager.get_from_key(ClientKey.objects, secret), None),
+        ("key lookup: one statement written out", lambda: ClientKey.objects.get_from_key(secret), 4),
+        ("budget lock + sum: the ORM's two queries", in_transaction(lambda: orm_lock_and_sum(client)), None),
+        ("budget lock + sum: one simple query", in_transaction(lambda: budget._lock_and_sum_queued(client)), 6),
+    ]
+    try:
+        OUT.line(f"CPU ms per call in the web process, median of 5 rounds of {n:,}")
+        OUT.line(f"{'call':44} | {'CPU ms':>7} | {'vs baseline':>11}")
+        OUT.line("-" * 68)
+        measured: list[float] = []
+        for label, action, baseline_row in rows:
+            ms = cpu_ms(action, n)
+            measured.append(ms)
+            ratio = f"{measured[baseline_row] / ms:10.1f}x" if baseline_row is not None else ""
+            OUT.line(f"{label:44} | {ms:7.3f} | {ratio:>11}")
+        OUT.save()
+    finally:
+        flush_dispatcher()
+        SimulationJob.objects.filter(assessment_id__startswith=f"bapireq-{run}-").delete()
+        ClientKey.objects.filter(client=client).delete()
+        client.delete()
+
+
+if __name__ == "__main__":
+    main()
