@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Run a benchmark against the real services: deploy/bench.sh engine|charts|logs|batch_writes|end_to_end [args]
+# Run a benchmark against the real services: deploy/bench.sh engine|charts|logs|batch_writes|end_to_end|api_requests [args]
 source "$(dirname "$0")/lib.sh"
 "$MC_ROOT/deploy/bootstrap.sh"
-name="${1:?usage: deploy/bench.sh engine|charts|logs|batch_writes|end_to_end [args]}"; shift
+name="${1:?usage: deploy/bench.sh engine|charts|logs|batch_writes|end_to_end|api_requests [args]}"; shift
 if [ "$name" != engine ] && [ "$name" != charts ] && [ "$name" != logs ]; then
   # only what the benchmark talks to: an idle Kafka JVM alone costs a core ~20%
   if [ "$name" = batch_writes ]; then "$MC_ROOT/deploy/postgres.sh" start; else "$MC_ROOT/deploy/services.sh" up; fi

@@ -30,8 +30,8 @@ SMALL_JOB_MAX_SAMPLES = env.int("SMALL_JOB_MAX_SAMPLES", default=20_000_000)
 ENGINE_PARALLEL = env.bool("ENGINE_PARALLEL", default=True)
 # Bulk intake (the Kafka bridge's poll batch, POST /simulations/batch, the daily run) and
 # the dispatcher send up to this many jobs per task message: rows loaded in one query,
-# results written together. 64 against 16: a bulk job's overhead ≈ 2.4-3.0 -> 1.9-2.4 ms
-# (docs/performance.md); a message of small jobs (≤ SMALL_JOB_MAX_SAMPLES) stays ≲ 1 s.
+# results written together. 64 against 16: a batch job's overhead 6.2 -> 5.3 ms, prefork
+# (benchmarks/results/end_to_end.md); a message of small jobs stays under about a second.
 SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=64)
 # The API's jobs, created one per request, are sent this many ms after the first of
 # them, together (simulations.services.dispatch); 0 sends a message per request.
