@@ -363,7 +363,9 @@ def main() -> None:
         help="worker setups in turn, pool:processes x concurrency; the daily run uses the first",
     )
     parser.add_argument(
-        "--rows", default="", help="only the rows whose tags are given, comma-separated (bapi1,bpaced,...; all: '')"
+        "--rows",
+        default="",
+        help="only the rows whose tags are given, comma-separated (bapi1,bpaced,...); the table is then not saved",
     )
     parser.add_argument(
         "--task-events",
@@ -465,7 +467,8 @@ def main() -> None:
                 bridge.stop()
         for line in DAILY:
             OUT.line(line)
-        OUT.save()
+        if not args.rows:  # a few rows try a lever; the docs quote the whole table
+            OUT.save()
     finally:
         core.stop()
         SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|paced3?|batch(16)?|kafka)-").delete()

@@ -123,26 +123,30 @@ _KEY_WITH_CLIENT = (
 
 def _from_row(model: type[M], values: tuple, connection: BaseDatabaseWrapper) -> M:
     """A model from its concrete fields' column values, converted as the ORM's own
-    reads convert them (JSON text parsed, SQLite's dates made datetimes)."""
-    names, converters = _converters(model, connection.alias)
+    reads convert them (the backend's converters, then the field's: JSON text parsed,
+    SQLite's dates made datetimes)."""
+    names, convertible = _convertible_fields(model, connection.alias)
     converted = list(values)
-    for i, column, functions in converters:
-        for convert in functions:
+    for i, column, by_backend, by_field in convertible:
+        # the backend's are asked of this thread's connection: they are bound to it
+        for convert in (connection.ops.get_db_converters(column) if by_backend else []) + by_field:
             converted[i] = convert(converted[i], column, connection)
     return model.from_db(connection.alias, names, converted)
 
 
 @functools.cache
-def _converters(model: type[models.Model], alias: str) -> tuple[list[str], list[tuple[int, Any, list]]]:
-    """Each concrete field's attribute name, and the converters of the fields that have any."""
+def _convertible_fields(model: type[models.Model], alias: str) -> tuple[list[str], list[tuple[int, Any, bool, list]]]:
+    """Each concrete field's attribute name; the fields that have converters, with
+    whether the backend has some for them and the field's own."""
     connection = connections[alias]
     fields = model._meta.concrete_fields
-    converters = []
+    convertible = []
     for i, field in enumerate(fields):
         column = field.get_col(model._meta.db_table)
-        if functions := connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            converters.append((i, column, functions))
-    return [field.attname for field in fields], converters
+        by_backend, by_field = bool(connection.ops.get_db_converters(column)), column.get_db_converters(connection)
+        if by_backend or by_field:
+            convertible.append((i, column, by_backend, by_field))
+    return [field.attname for field in fields], convertible
 
 
 class RuleSet(models.Model):

@@ -57,13 +57,15 @@ def reserve(client: ApiClient, jobs: Sequence[SimulationJob]) -> None:
 
 # the partial index job_client_unfinished answers it from its own pages
 _QUEUED = (
-    f"SELECT COALESCE(SUM(samples_planned), 0) FROM {SimulationJob._meta.db_table}"
-    f" WHERE client_id = %s AND status IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"
+    f'SELECT COALESCE(SUM("samples_planned"), 0) FROM "{SimulationJob._meta.db_table}"'
+    f""" WHERE "client_id" = %s AND "status" IN ('{JobStatus.PENDING}', '{JobStatus.RUNNING}')"""
 )
 
 
 def _lock_and_sum_queued(client: ApiClient) -> int:
-    """Take the client's budget lock and read its queued samples after it is granted."""
+    """Take the client's budget lock and read its queued samples after it is granted.
+    (Two statements in one ``execute`` need psycopg's client-side binding, Django's
+    default; ``server_side_binding`` would refuse them.)"""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"SELECT pg_advisory_xact_lock(%s, %s); {_QUEUED}", [BUDGET_LOCK, client.pk, client.pk])
