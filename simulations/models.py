@@ -83,7 +83,7 @@ class ClientKeyManager(APIKeyManager):
         """The library's lookup (the usable key of the prefix, then its hash checked),
         with its client, as one statement written out instead of an ORM query compiled
         on every request: every API call authenticates, and the compiling was most of
-        its cost (1.7 → 0.4 ms of CPU, benchmarks/api_requests.py)."""
+        its cost (1.5 → 0.4 ms of CPU, benchmarks/api_requests.py)."""
         prefix, _, _ = key.partition(".")
         connection = connections[self.db]
         with connection.cursor() as cursor:

@@ -8,7 +8,7 @@ submits cannot both slip under it. Two statements, not one: the sum must be read
 statement that starts after the lock is granted, or it would miss the jobs of the
 submit it waited for. On PostgreSQL both go in one simple query (one round trip; each
 statement of it takes its own snapshot), written out rather than built by the ORM:
-2.0 → 0.7 ms of the web process's CPU a submit (benchmarks/api_requests.py). An advisory
+1.8 → 0.6 ms of the web process's CPU a submit (benchmarks/api_requests.py). An advisory
 lock, not ``SELECT … FOR UPDATE`` on the client's row: that marks the row, a write,
 and measured 0.75 against ≈ 0.2 ms a submit.
 
