@@ -6,13 +6,15 @@ costs in every process.
                                [--setups prefork:1x2,threads:1x8,threads:2x8] [--rows bapi,bbatch]
 
 Rows, for each worker setup (pool: processes x concurrency; the first, prefork with 2
-children, is what the Helm chart deploys): jobs POSTed one per request (16 clients) with a
-message per job (``SIMULATION_DISPATCH_WINDOW_MS=0``, the baseline), coalesced (the
-default window), and with gunicorn as 3 processes of 1 thread instead of 2 of 4; one
-per request at a steady 100 jobs/s (the latency rows), with either gunicorn; 100 per
-request to ``/simulations/batch`` (4 clients), with ``SIMULATION_TASK_BATCH`` jobs a task
-message and with 16 (the baseline for it); produced to Kafka. Then, with the first
-setup, the daily run of ``--accounts`` funded accounts, started by its task.
+children, is what the Helm chart deploys): jobs POSTed one per request (16 clients),
+pushed with a message per job (``SIMULATION_API_PULL=false``,
+``SIMULATION_DISPATCH_WINDOW_MS=0``: the baseline), pushed and coalesced (the
+dispatcher's window), pulled by wake-ups (the default), and pulled with gunicorn as 3
+processes of 1 thread instead of 2 of 4; one per request at a steady 100 jobs/s (the
+latency rows), with either gunicorn; 100 per request to ``/simulations/batch`` (4
+clients), pushed with 16 jobs a message (the baseline for it) and with
+``SIMULATION_TASK_BATCH``, and pulled; produced to Kafka. Then, with the first setup,
+the daily run of ``--accounts`` funded accounts, started by its task.
 
 Processes started here: gunicorn with the service's own settings
 (``deploy/gunicorn.conf.py``), ``manage.py kafka_bridge``, the worker processes (as deployed:
@@ -271,14 +273,22 @@ def create_paced(prefix: str, n: int, config: dict) -> None:
 
 # (label, job id prefix, the web's environment, how its jobs are created): the setups' rows in turn
 ONE_THREAD = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "1"}  # gunicorn 3 processes x 1 thread
+PUSHED = {"SIMULATION_API_PULL": "false"}  # the API's jobs in messages of their ids, not taken by wake-ups
 ROWS: list[tuple[str, str, dict[str, str], Callable[[str, int, dict], None]]] = [
-    ("API, a message per job", "bapi1", {"SIMULATION_DISPATCH_WINDOW_MS": "0"}, create_over_http),
-    ("API, coalesced", "bapi", {}, create_over_http),
-    ("API, web 3 x 1 thread", "bapi3", ONE_THREAD, create_over_http),
+    ("API, a message per job", "bapi1", {**PUSHED, "SIMULATION_DISPATCH_WINDOW_MS": "0"}, create_over_http),
+    ("API, pushed, coalesced", "bapi", PUSHED, create_over_http),
+    ("API, pulled", "bpull", {}, create_over_http),
+    ("API, pulled, web 3 x 1 thread", "bapi3", ONE_THREAD, create_over_http),
     ("API at 100 jobs/s", "bpaced", {}, create_paced),
     ("API at 100 jobs/s, web 3 x 1 thread", "bpaced3", ONE_THREAD, create_paced),
-    ("API batch, 16 jobs a message", "bbatch16", {"SIMULATION_TASK_BATCH": "16"}, create_over_http_in_batches),
-    ("API batch", "bbatch", {}, create_over_http_in_batches),
+    (
+        "API batch, pushed, 16 jobs a message",
+        "bbatch16",
+        {**PUSHED, "SIMULATION_TASK_BATCH": "16"},
+        create_over_http_in_batches,
+    ),
+    ("API batch, pushed", "bbatchp", PUSHED, create_over_http_in_batches),
+    ("API batch, pulled", "bbatch", {}, create_over_http_in_batches),
     ("Kafka", "bkafka", {}, create_over_kafka_topic),
 ]
 
@@ -471,7 +481,7 @@ def main() -> None:
             OUT.save()
     finally:
         core.stop()
-        SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|paced3?|batch(16)?|kafka)-").delete()
+        SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|pull|paced3?|batch(16|p)?|kafka)-").delete()
         SimulationJob.objects.filter(funded_account_id__startswith="bdaily-").delete()
         vacuum()
 

@@ -126,6 +126,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
                     "completed_at",
                     "attempts",
                     "worker_id",
+                    "reserved_by",
                     "paths_done",
                     "paths_total",
                 )
@@ -147,6 +148,7 @@ class SimulationJobAdmin(ReadOnlyAdmin):
         "completed_at",
         "attempts",
         "worker_id",
+        "reserved_by",
         "paths_done",
         "paths_total",
         "rule_set",

@@ -208,6 +208,9 @@ class SimulationJob(models.Model):
     error = models.TextField(blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     worker_id = models.CharField(max_length=255, blank=True, default="")
+    # The wake-up task (its task id) that took this API job; empty: not taken yet. Kept
+    # once the job runs: a redelivered wake-up finds its jobs by it (services.dispatch).
+    reserved_by = models.CharField(max_length=64, blank=True, default="")
     # The day a scheduled run is for (UTC); one per account, day and trigger.
     run_date = models.DateField(null=True, blank=True)
     paths_done = models.BigIntegerField(default=0)
@@ -240,6 +243,8 @@ class SimulationJob(models.Model):
             models.Index(
                 fields=["status", "updated_at"], name="job_unfinished", condition=Q(status__in=["pending", "running"])
             ),
+            # The pending API jobs, oldest first: what a wake-up task takes.
+            models.Index(fields=["created_at"], name="job_api_pending", condition=Q(status="pending", trigger="api")),
             # A client's queued work, summed at each API submit from the index alone.
             models.Index(
                 fields=["client"],

@@ -7,6 +7,7 @@ old one (``tests/workers/test_tasks.py`` pins them).
 
 RUN_SIMULATION = "montecarlo.run_simulation"
 RUN_SIMULATIONS = "montecarlo.run_simulations"
+RUN_PENDING_JOBS = "montecarlo.run_pending_jobs"
 SWEEP_STALE_JOBS = "montecarlo.sweep_stale_jobs"
 SCHEDULE_DAILY_FUNDED_RUNS = "montecarlo.schedule_daily_funded_runs"
 BUILD_BOOK_REPORTS = "montecarlo.build_book_reports"

@@ -26,6 +26,15 @@ def clean_broker() -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
+@pytest.fixture(autouse=True)
+def forget_wake_up() -> None:
+    """Each test's first API job sends its own wake-up: none is left from the test before."""
+    from simulations.keys_redis import keys_redis
+    from simulations.services.dispatch import WAKE_KEY
+
+    keys_redis().delete(WAKE_KEY)
+
+
 @pytest.fixture
 def core_service(settings) -> Iterator[FakeCoreService]:
     fake = FakeCoreService().start()

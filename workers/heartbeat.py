@@ -20,9 +20,9 @@ from typing import Any
 
 from django.conf import settings
 
+from simulations.keys_redis import keys_redis
 from simulations.process import PerProcess
 from simulations.process import worker_id as current_worker_id
-from workers.redis_client import keys_redis
 
 logger = logging.getLogger(__name__)
 

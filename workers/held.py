@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from simulations import task_names
-from workers.redis_client import keys_redis
+from simulations.keys_redis import keys_redis
 
 logger = logging.getLogger(__name__)
 

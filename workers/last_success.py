@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from workers.redis_client import keys_redis
+from simulations.keys_redis import keys_redis
 
 KEY = "montecarlo:last-success"
 SWEEP = "sweep"

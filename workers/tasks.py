@@ -54,10 +54,33 @@ def run_simulations(job_ids: list[str]) -> None:
         raise Reject(f"results not written, redeliver: {exc}", requeue=True) from exc
 
 
+@shared_task(
+    name=task_names.RUN_PENDING_JOBS, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_pending_jobs(self) -> int:
+    """A wake-up: take pending API jobs and run them together (simulations.services.dispatch).
+    A redelivery (its worker died) takes the same jobs again under the same task id; if
+    their results could not be written, the message goes back to the queue."""
+    try:
+        return services.run_pending_jobs(
+            token=self.request.id,
+            worker_id=worker_id(),
+            write=process_writer().write_many,
+            limit=settings.SIMULATION_TASK_BATCH,
+            wake=services.wake_workers,
+            parallel=settings.ENGINE_PARALLEL,
+            is_alive=heartbeat.is_alive,
+            max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
+        )
+    except BatchWriteFailed as exc:
+        raise Reject(f"results not written, redeliver: {exc}", requeue=True) from exc
+
+
 @shared_task(name=task_names.SWEEP_STALE_JOBS, ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
     """Requeue running jobs whose worker's heartbeat expired, re-send the pending jobs
-    whose messages a dead worker held, and jobs pending for too long (beat, every 30 s)."""
+    whose messages a dead worker held, and jobs pending for too long, and wake the
+    workers for API jobs left waiting (beat, every 30 s)."""
     jobs = services.requeue_jobs_of_dead_workers(
         is_alive=heartbeat.is_alive,
         max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
@@ -69,6 +92,7 @@ def sweep_stale_jobs() -> int:
         requeued += services.reenqueue_held_by_dead_worker(job_ids=job_ids, dead_worker_id=worker)
     held.forget(dead)
     requeued += services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
+    services.wake_for_waiting_api_jobs()
     last_success.mark(last_success.SWEEP)
     return requeued
 

@@ -65,6 +65,7 @@ CELERY_TASK_DEFAULT_QUEUE = CeleryQueue.SIMULATIONS.value
 CELERY_TASK_ROUTES = {
     task_names.RUN_SIMULATION: {"queue": CeleryQueue.SIMULATIONS.value},
     task_names.RUN_SIMULATIONS: {"queue": CeleryQueue.SIMULATIONS.value},
+    task_names.RUN_PENDING_JOBS: {"queue": CeleryQueue.SIMULATIONS.value},
     task_names.SWEEP_STALE_JOBS: {"queue": CeleryQueue.MAINTENANCE.value},
     task_names.BUILD_BOOK_REPORTS: {"queue": CeleryQueue.MAINTENANCE.value},
     task_names.SCHEDULE_DAILY_FUNDED_RUNS: {"queue": CeleryQueue.MAINTENANCE.value},

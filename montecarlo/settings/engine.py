@@ -33,8 +33,14 @@ ENGINE_PARALLEL = env.bool("ENGINE_PARALLEL", default=True)
 # results written together. 64 against 16: a batch job's overhead 6.2 -> 5.3 ms, prefork
 # (benchmarks/results/end_to_end.md); a message of small jobs stays under about a second.
 SIMULATION_TASK_BATCH = env.int("SIMULATION_TASK_BATCH", default=64)
-# The API's jobs, created one per request, are sent this many ms after the first of
-# them, together (simulations.services.dispatch); 0 sends a message per request.
+# The API's jobs are taken by workers woken for them, many per task (true), or pushed
+# in messages of their ids (false): simulations.services.dispatch.
+SIMULATION_API_PULL = env.bool("SIMULATION_API_PULL", default=True)
+# Seconds a worker's take of pulled jobs holds them against other workers: far longer
+# than a take of small jobs runs; a take whose worker died whole is free after it.
+SIMULATION_RESERVATION_LEASE = env.int("SIMULATION_RESERVATION_LEASE", default=120)
+# Pushed, the API's jobs are sent this many ms after the first of them, together; 0 sends
+# a message per request.
 SIMULATION_DISPATCH_WINDOW_MS = env.int("SIMULATION_DISPATCH_WINDOW_MS", default=20)
 # Most jobs one POST /simulations/batch may create.
 SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)

@@ -11,8 +11,14 @@
 
 from simulations.services.batch import JobChange, finish_jobs  # noqa: F401
 from simulations.services.book import build_book_report, build_due_book_reports  # noqa: F401
-from simulations.services.dispatch import JobId, enqueue_job  # noqa: F401
-from simulations.services.execution import run_job, run_small_jobs, write_now  # noqa: F401
+from simulations.services.dispatch import JobId, enqueue_job, wake_workers  # noqa: F401
+from simulations.services.execution import (  # noqa: F401
+    reserve_pending_jobs,
+    run_job,
+    run_pending_jobs,
+    run_small_jobs,
+    write_now,
+)
 from simulations.services.intake import (  # noqa: F401
     CompletedAssessment,
     create_daily_funded_jobs,
@@ -37,5 +43,6 @@ from simulations.services.recovery import (  # noqa: F401
     reenqueue_stale_pending,
     requeue_jobs_of_dead_workers,
     requeue_stale_job,
+    wake_for_waiting_api_jobs,
 )
 from simulations.services.rule_sets import RuleSets, check_rule_set, save_rule_set  # noqa: F401

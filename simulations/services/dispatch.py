@@ -1,12 +1,27 @@
-"""Sending the API's new jobs to the workers, several per message.
+"""Sending the API's new jobs to the workers: pulled by wake-ups, or pushed in messages.
 
-Jobs POSTed one per request would each be one task message: a broker publish in the
-web process and, in the worker, a message's whole handling (receipt, the held-jobs
-write, the task's signals, the ack), which costs several times the engine's time for
-a small job. So each process hands its committed jobs to one dispatcher thread,
-which waits ``SIMULATION_DISPATCH_WINDOW_MS`` after the first and sends all that came
-meanwhile with ``enqueue_jobs`` (up to ``SIMULATION_TASK_BATCH`` per message). The
-request does not wait for the broker.
+Pulled (``SIMULATION_API_PULL``, the default): a message per job costs a worker's main
+process more than a small job's simulation (receipt, the held-jobs write, the task's
+signals, the ack). So the web sends no job at all, only a wake-up task, and at most
+one is in flight: ``wake_workers`` sends it only if it is the one to set ``WAKE_KEY``
+(``SET NX``, ``WAKE_TTL``). The task deletes the key first and then takes up to
+``SIMULATION_TASK_BATCH`` pending API jobs, oldest first (``reserve_pending_jobs``:
+``FOR UPDATE SKIP LOCKED``, so two wake-ups never take the same job); a job committed
+after the delete sets the key again and sends the next wake-up, one committed before it
+is seen by the take. A full take wakes another worker before it runs. When workers are
+busy, jobs gather behind the one wake-up waiting and the next take gets many of them.
+
+Nothing is lost: a job is committed before the web wakes anyone. A wake-up lost with its
+worker leaves the key to expire, and the sweep wakes the workers when API jobs have
+been pending longer than ``WAKE_TTL``. A reservation whose worker died is taken again
+by the redelivered wake-up (its task id: with its running jobs, which a dead child
+left behind) or, after ``SIMULATION_RESERVATION_LEASE``, by any take.
+
+Pushed (the Kafka bridge's, the daily run's, the sweep's, and the API's with
+``SIMULATION_API_PULL=false``): the job ids go in task messages. The API's are handed to
+one dispatcher thread per process, which waits ``SIMULATION_DISPATCH_WINDOW_MS`` after
+the first and sends all that came meanwhile with ``enqueue_jobs`` (up to
+``SIMULATION_TASK_BATCH`` per message). The request does not wait for the broker.
 
 Nothing is lost that was not already at risk: a job is committed before it is handed
 over, so if the process dies inside the window, or the broker refuses, the job stays
@@ -27,13 +42,48 @@ from collections.abc import Callable, Iterable, Sequence
 from celery import current_app
 from django.conf import settings
 from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from simulations import log_context, metrics, task_names
+from simulations.keys_redis import keys_redis
 from simulations.process import PerProcess
 
 logger = logging.getLogger(__name__)
 
 JobId = str | uuid.UUID
+
+WAKE_KEY = "{dispatch}:wake"
+# Seconds a wake-up may wait in the queue before the next commit sends another.
+WAKE_TTL = 5
+
+
+def wake_workers() -> bool:
+    """Send a wake-up task unless one is already waiting; True if this call sent it."""
+    try:
+        if not keys_redis().set(WAKE_KEY, "1", nx=True, ex=WAKE_TTL):
+            return False
+    except RedisError as exc:  # cannot tell whether one is waiting: a spare one takes nothing
+        logger.warning("wake-up key not set (%s): waking the workers anyway", exc)
+    try:
+        current_app.send_task(task_names.RUN_PENDING_JOBS)
+    except KombuOperationalError as exc:
+        _forget_wake_up()  # the next commit tries again; meanwhile the sweep wakes them
+        metrics.ENQUEUE_FAILURES.inc()
+        logger.warning("broker refused a wake-up, the API's jobs wait for the next one or the sweep: %s", exc)
+        return False
+    return True
+
+
+def woken() -> None:
+    """A wake-up task starts: what is committed from now on sends the next one."""
+    _forget_wake_up()
+
+
+def _forget_wake_up() -> None:
+    try:
+        keys_redis().delete(WAKE_KEY)
+    except RedisError as exc:  # the key expires within WAKE_TTL
+        logger.warning("wake-up key not deleted: %s", exc)
 
 
 def enqueue_job(*, job_id: JobId) -> None:
@@ -144,9 +194,16 @@ _dispatcher: PerProcess[Dispatcher] = PerProcess(
 )
 
 
-def dispatch(job_ids: Sequence[JobId]) -> None:
-    """Send committed jobs through this process's dispatcher."""
-    _dispatcher.get().submit(job_ids)
+def dispatch(job_ids: Sequence[JobId], *, pulled: bool = True) -> None:
+    """Committed jobs of the API: wake a worker to take them (``pulled``, only for jobs
+    the take looks at: ``trigger`` api), or push them through this process's dispatcher
+    (``SIMULATION_API_PULL=false``)."""
+    if not job_ids:
+        return
+    if pulled and settings.SIMULATION_API_PULL:
+        wake_workers()
+    else:
+        _dispatcher.get().submit(job_ids)
 
 
 def flush_dispatcher(timeout: float = 10.0) -> bool:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from simulations import log_context, metrics
 from simulations.clients import CoreServiceError, core_service_client
 from simulations.engine import EngineValidationError, SimulationCancelled, SimulationConfig, TradeHistory, simulate
 from simulations.errors import InvalidInput, InvalidTransition
-from simulations.models import JobStatus, SimulationJob
+from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.batch import JobChange, finish_jobs
-from simulations.services.dispatch import JobId
+from simulations.services.dispatch import JobId, woken
 from simulations.services.jobs import engine_limits, record_progress
 from simulations.services.recovery import claim_job
 from simulations.wire import snake_keys
@@ -116,6 +119,54 @@ def run_small_jobs(
         elif run_job(job_id=job.id, worker_id=worker_id, parallel=parallel, **claimed_options) is not None:
             written += 1
     return written + len(write(list(changes.values())))
+
+
+def reserve_pending_jobs(*, token: str, limit: int) -> list[Any]:
+    """Take up to ``limit`` pending API jobs for the wake-up task ``token``, oldest
+    first: those free, those it took before (a redelivered wake-up whose worker died),
+    and those whose reservation is older than ``SIMULATION_RESERVATION_LEASE``. Rows
+    another take holds locked are skipped, so two takes never get the same job. The
+    token's own running jobs come too (beyond ``limit``: a take's few large jobs): a
+    child killed mid-job leaves its job running,
+    and ``run_job``'s claim takes it back once its holder is dead, as a pushed job's
+    redelivery does. The ids taken."""
+    expired = timezone.now() - dt.timedelta(seconds=settings.SIMULATION_RESERVATION_LEASE)
+    with transaction.atomic():
+        # two statements, not one with an OR: each keeps its own index (the oldest
+        # pending API jobs in order from job_api_pending; the few running from job_unfinished)
+        ids = list(
+            SimulationJob.objects.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.PENDING, trigger=JobTrigger.API)
+            .filter(Q(reserved_by="") | Q(reserved_by=token) | Q(updated_at__lt=expired))
+            .order_by("created_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            SimulationJob.objects.filter(id__in=ids).update(reserved_by=token, updated_at=timezone.now())
+    running = SimulationJob.objects.filter(status=JobStatus.RUNNING, reserved_by=token)
+    return ids + list(running.values_list("id", flat=True))
+
+
+def run_pending_jobs(
+    *,
+    token: str,
+    worker_id: str,
+    write: Callable[[list[JobChange]], set],
+    limit: int,
+    wake: Callable[[], object],
+    parallel: bool = False,
+    **claimed_options: Any,
+) -> int:
+    """A wake-up task: take pending API jobs (``reserve_pending_jobs``) and run them as
+    one bulk message's (``run_small_jobs``). A full take wakes another worker first, for
+    what may still be waiting. Returns how many were written."""
+    woken()
+    ids = reserve_pending_jobs(token=token, limit=limit)
+    if len(ids) >= limit:
+        wake()
+    if not ids:
+        return 0
+    return run_small_jobs(job_ids=ids, worker_id=worker_id, write=write, parallel=parallel, **claimed_options)
 
 
 def _compute(job: SimulationJob, **options: Any) -> JobChange:

@@ -105,7 +105,7 @@ def create_job(
             job.save(force_insert=True)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc())
             if enqueue:
-                transaction.on_commit(lambda: dispatch([job.id]))
+                transaction.on_commit(lambda: dispatch([job.id], pulled=trigger == JobTrigger.API))
     except IntegrityError:
         # Lost a race for the same idempotency key: the winner's job is the answer.
         existing = SimulationJob.objects.filter(client=job.client, idempotency_key=idempotency_key).first()
@@ -154,7 +154,7 @@ def create_jobs(
             budget.reserve(client, jobs)
             SimulationJob.objects.bulk_create(jobs)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
-            transaction.on_commit(lambda: dispatch([job.id for job in jobs]))
+            transaction.on_commit(lambda: dispatch([job.id for job in jobs], pulled=trigger == JobTrigger.API))
     except IntegrityError:
         # Lost a race for the same key: the winner's jobs are the answer.
         if idempotency_key is not None and (earlier := _replay_batch(jobs)) is not None:

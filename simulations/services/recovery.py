@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from simulations import metrics, selectors
-from simulations.models import JobStatus, SimulationJob
-from simulations.services.dispatch import JobId, enqueue_job
+from simulations.models import JobStatus, JobTrigger, SimulationJob
+from simulations.services.dispatch import WAKE_TTL, JobId, enqueue_job, wake_workers
 from simulations.services.jobs import fail_job, start_job
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,15 @@ def reenqueue_stale_pending(*, older_than_seconds: float, limit: int = 1_000) ->
     if ids:
         logger.warning("re-enqueued %d jobs pending for over %ss", len(ids), older_than_seconds)
     return len(ids)
+
+
+def wake_for_waiting_api_jobs() -> bool:
+    """Wake the workers if an API job has been pending, untouched, for over ``WAKE_TTL``:
+    its wake-up was lost (with a worker, or refused by the broker), or its reservation's
+    worker died. True if a wake-up was sent."""
+    cutoff = timezone.now() - dt.timedelta(seconds=WAKE_TTL)
+    waiting = SimulationJob.objects.filter(status=JobStatus.PENDING, trigger=JobTrigger.API, updated_at__lt=cutoff)
+    return waiting.exists() and wake_workers()
 
 
 def reenqueue_held_by_dead_worker(*, job_ids: Sequence[str], dead_worker_id: str) -> int:

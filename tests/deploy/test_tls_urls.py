@@ -18,8 +18,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from simulations.keys_redis import keys_redis, reset_keys_redis
 from tests.net import free_port
-from workers.redis_client import keys_redis, reset_keys_redis
 
 pytestmark = [pytest.mark.integration]
 

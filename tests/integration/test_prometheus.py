@@ -119,8 +119,8 @@ def alerts(url: str) -> dict[str, str]:
 
 
 def test_prometheus_scrapes_web_and_worker_and_evaluates_the_rules(make_web, make_worker, prometheus, tmp_path):
+    from simulations.keys_redis import keys_redis
     from workers import last_success
-    from workers.redis_client import keys_redis
 
     keys_redis().delete(last_success.KEY)  # no sweep reported, whatever ran before
     base, web_metrics, _ = make_web()

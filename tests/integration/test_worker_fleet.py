@@ -63,6 +63,15 @@ def events_of(job_id, topic) -> int:
     return EventOutbox.objects.filter(job_id=job_id, topic=topic).count()
 
 
+def completed_once(jobs, timeout: float) -> None:
+    """Every job completes, announced started and completed once each."""
+    for job in jobs:
+        done = wait(lambda job=job: (j := job_row(job.id)).is_finished and j, timeout, "every job to finish")
+        assert done.status == JobStatus.COMPLETED, done.error
+        assert events_of(job.id, "montecarlo.simulation-started") == 1
+        assert events_of(job.id, "montecarlo.simulation-completed") == 1
+
+
 def test_sigkilled_worker_job_is_picked_up_again_and_completes_once(make_worker, make_beat, settings):
     settings.STALE_JOB_SWEEP_INTERVAL = 1
     schedules.ensure_schedules()
@@ -87,8 +96,8 @@ def test_the_jobs_a_dead_worker_held_run_again_within_a_minute_and_once(make_wor
     jobs of the message not started yet are re-sent from what the main process had
     published (workers.held), without the hour of the broker's visibility timeout or
     the ten minutes of the pending re-send (PENDING_REQUEUE_AFTER, default here)."""
+    from simulations.keys_redis import keys_redis
     from workers import held
-    from workers.redis_client import keys_redis
 
     settings.STALE_JOB_SWEEP_INTERVAL = 1
     schedules.ensure_schedules()
@@ -112,14 +121,38 @@ def test_the_jobs_a_dead_worker_held_run_again_within_a_minute_and_once(make_wor
     assert sum(job_row(j.id).status == JobStatus.PENDING for j in jobs) >= 2  # held, not started
     rescuer = make_worker("rescuer")
     make_beat()
-    for job in jobs:
-        done = wait(lambda job=job: (j := job_row(job.id)).is_finished and j, 90, "every job to finish")
-        assert done.status == JobStatus.COMPLETED, done.error
-        assert events_of(job.id, "montecarlo.simulation-started") == 1
-        assert events_of(job.id, "montecarlo.simulation-completed") == 1
+    completed_once(jobs, timeout=90)
     assert time.monotonic() - killed_at < 60
     assert keys_redis().hget(held.HELD_KEY, main_id) is None  # forgotten once re-sent
     assert f"held by dead worker {main_id}" in rescuer.log_path.read_text()
+
+
+def test_pulled_jobs_of_a_killed_worker_are_taken_again_and_complete_once(make_worker, make_beat, settings):
+    """A worker killed whole while it runs the API jobs one wake-up took: its wake-up's
+    message waits for the broker's visibility timeout, so the rescue is the sweep's. It
+    requeues and re-sends the running job (its heartbeat expired) and wakes a worker for
+    API jobs left waiting, whose take gets the dead take's reservations once they are
+    older than SIMULATION_RESERVATION_LEASE (5 s here)."""
+    settings.STALE_JOB_SWEEP_INTERVAL = 1
+    schedules.ensure_schedules()
+    config = dict(LONG, paths=400_000)
+    jobs = [
+        services.create_job(assessment_id=f"P-{i}", trades=factories.trades(200), config=config) for i in range(4)
+    ]  # API jobs (the default trigger): one wake-up, no job ids on the queue
+    victim = make_worker("taker")
+    wait(lambda: any(job_row(j.id).status == JobStatus.RUNNING for j in jobs), 60, "one job to run")
+    reserved = {job_row(j.id).reserved_by for j in jobs}
+    assert len(reserved) == 1 and "" not in reserved  # one take holds all four
+    victim.kill()
+    killed_at = time.monotonic()
+    assert sum(job_row(j.id).status == JobStatus.PENDING for j in jobs) >= 2  # taken, not started
+    rescuer = make_worker("rescuer", SIMULATION_RESERVATION_LEASE="5")
+    make_beat()
+    completed_once(jobs, timeout=90)
+    assert time.monotonic() - killed_at < 60
+    retaken = {job_row(j.id).reserved_by for j in jobs}
+    assert retaken - reserved  # some taken again by a wake-up the sweep sent
+    assert "run_pending_jobs" in rescuer.log_path.read_text()
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(make_worker):

@@ -1,5 +1,6 @@
-"""The API's new jobs go to the workers several per message (simulations.services.dispatch):
-real Redis as the broker, real gunicorn for a web process that stops or dies."""
+"""The API's new jobs pushed to the workers several per message (``SIMULATION_API_PULL=false``,
+simulations.services.dispatch): real Redis as the broker, real gunicorn for a web process
+that stops or dies. The pull model's tests are in test_pull.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from tests import factories
 from tests.broker import queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit sends for real
+
+
+@pytest.fixture(autouse=True)
+def _pushed(settings):
+    settings.SIMULATION_API_PULL = False
 
 
 def _post(api, assessment: str) -> str:
@@ -134,7 +140,7 @@ def _post_over_http(base: str, assessment: str) -> str:
 
 
 def test_a_web_process_that_stops_sends_what_its_window_holds(make_web):
-    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000")
+    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000", SIMULATION_API_PULL="false")
     before = len(queued_messages())
     ids = [_post_over_http(base, f"DISP-STOP-{i}") for i in range(3)]
     assert len(queued_messages()) == before  # a minute's window: still held
@@ -145,7 +151,7 @@ def test_a_web_process_that_stops_sends_what_its_window_holds(make_web):
 
 
 def test_a_web_process_killed_inside_the_window_leaves_its_jobs_to_the_sweep(make_web):
-    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000")
+    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000", SIMULATION_API_PULL="false")
     before = len(queued_messages())
     job_id = _post_over_http(base, "DISP-KILL-1")
     master = make_web.processes[-1]

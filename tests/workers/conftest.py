@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from workers.redis_client import reset_keys_redis
+from simulations.keys_redis import reset_keys_redis
 
 
 @pytest.fixture(params=["single", "cluster"])

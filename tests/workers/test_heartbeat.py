@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from simulations.keys_redis import keys_redis, reset_keys_redis
 from workers import heartbeat
-from workers.redis_client import keys_redis, reset_keys_redis
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from simulations import services, task_names
+from simulations.keys_redis import keys_redis
 from simulations.models import JobStatus
 from tests import factories
 from workers import held
-from workers.redis_client import keys_redis
 
 
 @pytest.fixture

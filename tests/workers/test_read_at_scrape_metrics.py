@@ -8,9 +8,9 @@ from celery import current_app
 from prometheus_client import CollectorRegistry, generate_latest
 
 from simulations import metrics
+from simulations.keys_redis import keys_redis
 from workers import last_success
 from workers.queues import CeleryQueue, queue_lengths
-from workers.redis_client import keys_redis
 
 
 def scrape(*collectors) -> str:

@@ -10,6 +10,7 @@ def test_registered_task_names_are_pinned():
     ours = sorted(name for name in app.tasks if name.startswith("montecarlo."))
     assert ours == [
         "montecarlo.build_book_reports",
+        "montecarlo.run_pending_jobs",
         "montecarlo.run_simulation",
         "montecarlo.run_simulations",
         "montecarlo.schedule_daily_funded_runs",
@@ -18,7 +19,7 @@ def test_registered_task_names_are_pinned():
 
 
 def test_simulation_task_options_survive_crashes():
-    for name in ("montecarlo.run_simulation", "montecarlo.run_simulations"):
+    for name in ("montecarlo.run_simulation", "montecarlo.run_simulations", "montecarlo.run_pending_jobs"):
         task = app.tasks[name]
         assert task.acks_late and task.reject_on_worker_lost and task.ignore_result
         assert app.amqp.router.route({}, name)["queue"].name == "simulations"

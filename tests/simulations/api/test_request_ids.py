@@ -1,6 +1,6 @@
 """Request ids at the API: taken from ``X-Request-ID`` when plain, made otherwise,
-returned, stored with the jobs a request creates, and sent in their task headers (read
-back from the real Redis broker). HTTP through Django's stack on the real PostgreSQL."""
+returned, stored with the jobs a request creates, and sent in their task headers when
+pushed (read back from the real Redis broker). HTTP through Django's stack on the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def queued_headers(job_id: str) -> list[dict]:
     return found
 
 
-def test_a_plain_request_id_is_kept_returned_stored_and_sent_with_the_task():
+def test_a_plain_request_id_is_kept_returned_stored_and_sent_with_the_task(settings):
+    # pushed: the task carries it; pulled, the worker reads it from the job's row (its
+    # lines carry it: tests/integration/test_logs_follow_a_job.py)
+    settings.SIMULATION_API_PULL = False
     api = factories.api_client()
     response = api.post("/simulations", body("RID-1"), format="json", HTTP_X_REQUEST_ID="client-abc.123")
     assert response.status_code == 202, response.json()
