@@ -4,7 +4,7 @@ PostgreSQL and Redis), and the parts written out by hand beside the ORM form the
     deploy/bench.sh api_requests [--requests 1000]
 
 Rows: a whole ``POST /simulations`` (50 trades, 1,000 paths; its job is committed and
-handed to the dispatcher), first with the two parts below in their ORM forms (the
+its wake-up sent), first with the two parts below in their ORM forms (the
 baseline), then as the service runs it; a refused one (no valid body: authentication, the rate limit
 and a 400), ``GET /health`` (the middleware alone); then the key lookup every request
 makes (the library's ORM query, the baseline, and ``ClientKeyManager.get_from_key``) and
