@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -122,7 +123,10 @@ def reenqueue_stale_pending(*, older_than_seconds: float, limit: int = 1_000) ->
 def wake_for_waiting_api_jobs() -> bool:
     """Wake the workers if an API job has been pending, untouched, for over ``WAKE_TTL``:
     its wake-up was lost (with a worker, or refused by the broker), or its reservation's
-    worker died. True if a wake-up was sent."""
+    worker died. True if a wake-up was sent. Pushed (``SIMULATION_API_PULL=false``), API
+    jobs wait in messages of their ids, not for a wake-up: none is sent."""
+    if not settings.SIMULATION_API_PULL:
+        return False
     cutoff = timezone.now() - dt.timedelta(seconds=WAKE_TTL)
     waiting = SimulationJob.objects.filter(status=JobStatus.PENDING, trigger=JobTrigger.API, updated_at__lt=cutoff)
     return waiting.exists() and wake_workers()

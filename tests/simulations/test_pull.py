@@ -172,9 +172,11 @@ def test_the_sweep_wakes_the_workers_only_for_api_jobs_left_waiting():
     assert queued_wake_ups() - wake_ups == 1
 
 
-def test_with_pull_off_the_api_pushes_job_ids_again(settings):
+def test_with_pull_off_the_api_pushes_job_ids_and_the_sweep_sends_no_wake_up(settings):
     settings.SIMULATION_API_PULL = False
     settings.SIMULATION_DISPATCH_WINDOW_MS = 0
     api, messages, wake_ups = factories.api_client(), len(queued_messages()), queued_wake_ups()
     job_id = _post(api, "PULL-OFF")
     assert queued_messages()[messages:] == [[job_id]] and queued_wake_ups() == wake_ups
+    _age([job_id], WAKE_TTL + 1)  # waiting in its message: the sweep wakes nobody for it
+    assert services.wake_for_waiting_api_jobs() is False and queued_wake_ups() == wake_ups
