@@ -127,9 +127,8 @@ def reserve_pending_jobs(*, token: str, limit: int) -> list[Any]:
     and those whose reservation is older than ``SIMULATION_RESERVATION_LEASE``. Rows
     another take holds locked are skipped, so two takes never get the same job. The
     token's own running jobs come too (beyond ``limit``: a take's few large jobs): a
-    child killed mid-job leaves its job running,
-    and ``run_job``'s claim takes it back once its holder is dead, as a pushed job's
-    redelivery does. The ids taken."""
+    child killed mid-job leaves its job running, and ``run_job``'s claim takes it back
+    once its holder is dead, as a pushed job's redelivery does. The ids taken."""
     expired = timezone.now() - dt.timedelta(seconds=settings.SIMULATION_RESERVATION_LEASE)
     with transaction.atomic():
         # two statements, not one with an OR: each keeps its own index (the oldest
