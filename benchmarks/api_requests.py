@@ -4,12 +4,15 @@ PostgreSQL and Redis), and the parts written out by hand beside the ORM form the
     deploy/bench.sh api_requests [--requests 1000]
 
 Rows: a whole ``POST /simulations`` (50 trades, 1,000 paths; its job is committed and
-its wake-up sent), first with the two parts below in their ORM forms (the
-baseline), then as the service runs it; a refused one (no valid body: authentication, the rate limit
+its wake-up sent), first with the three parts below in their library forms (the
+baseline), then as the service runs it; ``POST /simulations/batch`` of 100 such jobs (CPU
+per job, the same jobs per round); a refused one (no valid body: authentication, the rate limit
 and a 400), ``GET /health`` (the middleware alone); then the key lookup every request
-makes (the library's ORM query, the baseline, and ``ClientKeyManager.get_from_key``) and
+makes (the library's ORM query, the baseline, and ``ClientKeyManager.get_from_key``),
 the work budget's lock and sum (the ORM's two queries, the baseline, and the one simple
-query of ``budget.reserve``), each in its own transaction as a submit runs it. CPU is the
+query of ``budget.reserve``), each in its own transaction as a submit runs it, and a
+job's config in snake_case (the library's ``underscoreize``, the baseline, and
+``wire.snake_keys``, which a job passes through four times). CPU is the
 process's own (``time.process_time``), the median of 5 rounds in which the rows take
 turns; each round's jobs are deleted after it, so the client's queue stays short.
 """
@@ -23,6 +26,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from itertools import islice
 
 import django
 
@@ -37,14 +41,20 @@ from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.test import Client  # noqa: E402
+from djangorestframework_camel_case.util import underscoreize  # noqa: E402
 from rest_framework_api_key.models import APIKeyManager  # noqa: E402
 
 from benchmarks.report import Report  # noqa: E402
 from simulations.models import ApiClient, ClientKey, ClientKeyManager, JobStatus, SimulationJob  # noqa: E402
-from simulations.services import access, budget  # noqa: E402
+from simulations.services import access, budget, jobs  # noqa: E402
 from simulations.services.dispatch import flush_dispatcher  # noqa: E402
+from simulations.wire import snake_keys  # noqa: E402
 
 TRADES = [{"pnl": round(40 * ((i * 7919) % 13 - 6), 2)} for i in range(50)]
+# the end-to-end benchmark's config, as a caller spells it
+CONFIG = {"paths": 1000, "horizon": 50, "seed": 1, "fanPoints": 20, "histogramBins": 20}
+CONFIG["rules"] = {"profitTarget": 500, "maxDrawdown": 400}
+BATCH = 100  # jobs a batch POST
 ROUNDS = 5
 OUT = Report("api_requests", "The web process's CPU for one API request, in process")
 
@@ -65,16 +75,18 @@ def orm_lock_and_sum(client: ApiClient) -> int:
     return unfinished.aggregate(total=Sum("samples_planned"))["total"] or 0
 
 
-def with_orm_forms(action: Callable[[], object]) -> Callable[[], object]:
-    """``action`` with the key lookup and the budget's lock and sum in their ORM forms."""
+def with_library_forms(action: Callable[[], object]) -> Callable[[], object]:
+    """``action`` with the key lookup and the budget's lock and sum in their ORM forms,
+    and the config's names converted by the library's own walk."""
 
     def run() -> object:
-        lookup, lock_and_sum = ClientKeyManager.get_from_key, budget._lock_and_sum_queued
+        lookup, lock_and_sum, snake = ClientKeyManager.get_from_key, budget._lock_and_sum_queued, jobs.snake_keys
         ClientKeyManager.get_from_key, budget._lock_and_sum_queued = APIKeyManager.get_from_key, orm_lock_and_sum
+        jobs.snake_keys = underscoreize
         try:
             return action()
         finally:
-            ClientKeyManager.get_from_key, budget._lock_and_sum_queued = lookup, lock_and_sum
+            ClientKeyManager.get_from_key, budget._lock_and_sum_queued, jobs.snake_keys = lookup, lock_and_sum, snake
 
     return run
 
@@ -101,8 +113,14 @@ def main() -> None:
     sent = iter(range(10**9))
 
     def post() -> None:
-        body = {"assessmentId": f"bapireq-{run}-{next(sent)}", "trades": TRADES, "config": {"paths": 1000}}
+        body = {"assessmentId": f"bapireq-{run}-{next(sent)}", "trades": TRADES, "config": CONFIG}
         response = http.post("/simulations", data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 202, response.content
+
+    def post_batch() -> None:
+        ids = islice(sent, BATCH)
+        given = [{"assessmentId": f"bapireq-{run}-{k}", "trades": TRADES, "config": CONFIG} for k in ids]
+        response = http.post("/simulations/batch", data=json.dumps({"jobs": given}), content_type="application/json")
         assert response.status_code == 202, response.content
 
     def refused() -> None:
@@ -114,32 +132,37 @@ def main() -> None:
     library_lookup = ClientKey.objects.get_from_key(secret)
     assert APIKeyManager.get_from_key(ClientKey.objects, secret).pk == library_lookup.pk
     assert orm_lock_and_sum(client) == budget._lock_and_sum_queued(client)
+    assert underscoreize(CONFIG) == snake_keys(CONFIG)
+    # (label, action, its baseline's row, jobs a call: the row's CPU is per job)
     rows = [
-        ("POST /simulations, ORM forms (baseline)", with_orm_forms(post), None),
-        ("POST /simulations", post, 0),
-        ("POST /simulations, refused (400)", refused, None),
-        ("GET /health", health, None),
-        ("key lookup: the library's ORM query", lambda: APIKeyManager.get_from_key(ClientKey.objects, secret), None),
-        ("key lookup: one statement written out", lambda: ClientKey.objects.get_from_key(secret), 4),
-        ("budget lock + sum: the ORM's two queries", in_transaction(lambda: orm_lock_and_sum(client)), None),
-        ("budget lock + sum: one simple query", in_transaction(lambda: budget._lock_and_sum_queued(client)), 6),
+        ("POST /simulations, library forms (baseline)", with_library_forms(post), None, 1),
+        ("POST /simulations", post, 0, 1),
+        (f"POST /simulations/batch, {BATCH} jobs, per job", post_batch, None, BATCH),
+        ("POST /simulations, refused (400)", refused, None, 1),
+        ("GET /health", health, None, 1),
+        ("key lookup: the library's ORM query", lambda: APIKeyManager.get_from_key(ClientKey.objects, secret), None, 1),
+        ("key lookup: one statement written out", lambda: ClientKey.objects.get_from_key(secret), 5, 1),
+        ("budget lock + sum: the ORM's two queries", in_transaction(lambda: orm_lock_and_sum(client)), None, 1),
+        ("budget lock + sum: one simple query", in_transaction(lambda: budget._lock_and_sum_queued(client)), 7, 1),
+        ("config to snake_case: the library's walk", lambda: underscoreize(CONFIG), None, 1),
+        ("config to snake_case: snake_keys", lambda: snake_keys(CONFIG), 9, 1),
     ]
     try:
         OUT.line(f"CPU ms per call in the web process, median of {ROUNDS} rounds of {n:,}, the rows in turns")
         OUT.line(f"{'call':44} | {'CPU ms':>7} | {'vs baseline':>11}")
         OUT.line("-" * 68)
-        for _, action, _ in rows:  # warm: connections, caches, the first compiles
-            cpu_ms(action, min(50, n))
+        for _, action, _, per_call in rows:  # warm: connections, caches, the first compiles
+            cpu_ms(action, max(1, min(50, n) // per_call))
         # the rows take turns, each round's jobs deleted after it: a client's queued jobs
         # make the budget's sum slower, which would favour whichever row ran first
         rounds: list[list[float]] = [[] for _ in rows]
         for _ in range(ROUNDS):
-            for times, (_, action, _) in zip(rounds, rows, strict=True):
-                times.append(cpu_ms(action, n))
+            for times, (_, action, _, per_call) in zip(rounds, rows, strict=True):
+                times.append(cpu_ms(action, max(1, n // per_call)) / per_call)
             flush_dispatcher()
             SimulationJob.objects.filter(assessment_id__startswith=f"bapireq-{run}-").delete()
         measured = [statistics.median(times) for times in rounds]
-        for (label, _, baseline_row), ms in zip(rows, measured, strict=True):
+        for (label, _, baseline_row, _), ms in zip(rows, measured, strict=True):
             ratio = f"{measured[baseline_row] / ms:10.1f}x" if baseline_row is not None else ""
             OUT.line(f"{label:44} | {ms:7.3f} | {ratio:>11}")
         OUT.save()

@@ -6,10 +6,12 @@ input parses to what was sent."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import fields
 
 import pytest
+from djangorestframework_camel_case.util import underscoreize
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from simulations.engine.config import INTEGER_SETTINGS, NUMBER_SETTINGS, setting
 from simulations.errors import InvalidInput
 from simulations.models import ApiClient
 from simulations.services.jobs import build_job
+from simulations.wire import snake_keys
 
 PROPERTY = settings(
     max_examples=1500, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -63,6 +66,25 @@ trade_records = st.lists(
 def named_fields(exc: EngineValidationError) -> set[str]:
     assert exc.errors and all(reasons and all(isinstance(r, str) for r in reasons) for reasons in exc.errors.values())
     return set(exc.errors)
+
+
+# keys as callers spell them: camelCase, snake_case, capitals and digits in runs
+wire_keys = st.one_of(
+    st.text(alphabet="aZbY09_", max_size=8), st.sampled_from(["maxDrawdown", "HTTPCode", "x2Y", "fan3d", "ABc", "a_B"])
+)
+wire_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(wire_keys, inner, max_size=4),
+    max_leaves=16,
+)
+
+
+@PROPERTY
+@given(wire_values)
+@example({"rules": {"maxDrawdown": 1, "profit_target": [{"closedAt": 1}]}, "fanPoints": 2})
+def test_snake_keys_converts_as_the_librarys_underscoreize(data):
+    # compared as JSON: NaN is not equal to itself, and the keys' order counts too
+    assert json.dumps(snake_keys(data)) == json.dumps(underscoreize(data))
 
 
 @PROPERTY
