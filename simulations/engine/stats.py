@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import cast
 
@@ -32,19 +33,33 @@ def percentiles(rows: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
 
 def percentiles_of_sorted(ordered: np.ndarray, percents: tuple[float, ...]) -> np.ndarray:
     """``percentiles`` of rows already sorted (e.g. in place, saving the copy)."""
-    n = ordered.shape[-1]
-    virtual = (n - 1) * np.true_divide(np.asarray(percents, dtype=np.float64), 100)
-    below = np.floor(virtual)
-    gamma = virtual - below
-    below = below.astype(np.intp)
-    above = np.minimum(below + 1, n - 1)
-    a = np.moveaxis(ordered[..., below], -1, 0)
-    b = np.moveaxis(ordered[..., above], -1, 0)
-    t = gamma.reshape((-1,) + (1,) * (a.ndim - 1))
+    below, above, t, one_less_t, upper = _interpolation(ordered.shape[-1], tuple(percents), ordered.ndim)
+    a, b = ordered[..., below], ordered[..., above]
+    if a.ndim > 1:  # percent first, as numpy answers
+        a, b = (a.T, b.T) if a.ndim == 2 else (np.moveaxis(a, -1, 0), np.moveaxis(b, -1, 0))
     diff = b - a
     out = a + diff * t
-    np.subtract(b, diff * (1 - t), out=out, where=np.broadcast_to(t >= 0.5, out.shape))
+    where = upper if upper.shape == out.shape else np.broadcast_to(upper, out.shape)
+    np.subtract(b, diff * one_less_t, out=out, where=where)
     return cast(Float64Array, out)
+
+
+@functools.lru_cache(maxsize=256)
+def _interpolation(n: int, percents: tuple[float, ...], ndim: int) -> tuple[np.ndarray, ...]:
+    """Where each percentile falls among ``n`` sorted values, as numpy's "linear" method
+    places it: the indices below and above, the weight and its complement, and which
+    side interpolates.
+    Remembered: a job asks the same few (n, percents), and working them out was most of
+    a small job's percentile call (≈ 84 of ≈ 100 µs at 1,000 values)."""
+    virtual = (n - 1) * np.true_divide(np.asarray(percents, dtype=np.float64), 100)
+    floor = np.floor(virtual)
+    gamma = (virtual - floor).reshape((-1,) + (1,) * (ndim - 1))
+    below = floor.astype(np.intp)
+    above = np.minimum(below + 1, n - 1)
+    arrays = (below, above, gamma, 1 - gamma, gamma >= 0.5)
+    for array in arrays:
+        array.flags.writeable = False  # shared by every later call
+    return arrays
 
 
 def distribution(values: np.ndarray) -> Distribution:
@@ -141,12 +156,16 @@ def histogram(values: Float64Array, bins: int) -> Histogram:
         mid = (lo + hi) / 2
         half = max(0.5, abs(mid) * 1e-6)
         lo, hi = mid - half, mid + half
-    edges = np.histogram_bin_edges(ordered[:1], bins=bins, range=(lo, hi))
+    if math.isfinite(lo) and math.isfinite(hi):
+        # numpy's edges for a range, without its checks (≈ 13 against ≈ 57 µs)
+        edges = np.linspace(lo, hi, bins + 1)
+    else:  # numpy's refusal of a range beyond floats
+        edges = np.histogram_bin_edges(ordered[:1], bins=bins, range=(lo, hi))
     starts = np.searchsorted(ordered, edges, side="left")
     starts[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last bin is closed
     return Histogram(
-        edges=[float(e) for e in edges],
-        counts=[int(c) for c in np.diff(starts)],
+        edges=edges.tolist(),
+        counts=np.diff(starts).tolist(),
         below=int(np.searchsorted(ordered, lo, side="left")),
         above=int(ordered.shape[0] - np.searchsorted(ordered, hi, side="right")),
     )
