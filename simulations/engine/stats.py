@@ -89,17 +89,19 @@ def distributions(*arrays: np.ndarray) -> list[Distribution]:
     means, mins, maxs = stacked.mean(axis=1), stacked.min(axis=1), stacked.max(axis=1)
     stds = stacked.std(axis=1, ddof=1) if stacked.shape[1] > 1 else np.zeros(len(arrays))
     stacked.sort(axis=1)  # our own copy: sorted in place
-    qs = percentiles_of_sorted(stacked, PERCENTILES)
+    by_array = percentiles_of_sorted(stacked, PERCENTILES).T.tolist()  # Python floats, as float() gives
     return [
         Distribution(
             count=int(stacked.shape[1]),
-            mean=float(means[i]),
-            std=float(stds[i]),
-            min=float(mins[i]),
-            max=float(maxs[i]),
-            percentiles={f"p{p}": float(q) for p, q in zip(PERCENTILES, qs[:, i])},
+            mean=mean,
+            std=std,
+            min=low,
+            max=high,
+            percentiles={f"p{p}": q for p, q in zip(PERCENTILES, qs)},
         )
-        for i in range(len(arrays))
+        for mean, std, low, high, qs in zip(
+            means.tolist(), stds.tolist(), mins.tolist(), maxs.tolist(), by_array, strict=True
+        )
     ]
 
 
