@@ -20,7 +20,7 @@ snake_name = functools.lru_cache(maxsize=4096)(camel_to_underscore)
 def snake_keys(data: Any) -> Any:
     """The same data with every mapping's keys in snake_case (nested ones too): the
     library's ``underscoreize`` for JSON's values, with the names remembered. Its own
-    walk converts every key again (≈ 77 µs for a job's config, ≈ 3 µs here), and a job
+    walk converts every key again (≈ 0.1 ms for a job's config, ≈ 7 µs here), and a job
     is converted four times between the request and the engine."""
     if isinstance(data, dict):
         return {snake_name(key) if isinstance(key, str) else key: snake_keys(value) for key, value in data.items()}

@@ -271,6 +271,17 @@ def test_histogram_by_binary_search_equals_numpys(seed):
     assert constant.counts == np.histogram(np.full(10, 3.0), bins=4, range=(2.5, 3.5))[0].tolist()
 
 
+def test_a_histogram_of_values_beyond_floats_is_refused_as_numpy_refuses_it():
+    from simulations.engine.stats import histogram
+
+    beyond = np.array([0.0, 1.0, np.inf] * 100)
+    with pytest.raises(ValueError, match="not finite"):
+        np.histogram(beyond, bins=4)
+    # the range's percentiles interpolate between infinities (NaN, with numpy's warning)
+    with np.errstate(invalid="ignore"), pytest.raises(ValueError, match="not finite"):
+        histogram(beyond, 4)
+
+
 WIDE_VECTORS_SCRIPT = """
 import json, os
 from simulations.engine import Rules, SimulationConfig, simulate
