@@ -194,13 +194,19 @@ _dispatcher: PerProcess[Dispatcher] = PerProcess(
 )
 
 
+def api_jobs_pulled() -> bool:
+    """Whether the API's jobs wait for a wake-up's take (``SIMULATION_API_PULL``) rather
+    than for messages of their ids."""
+    return settings.SIMULATION_API_PULL
+
+
 def dispatch(job_ids: Sequence[JobId], *, pulled: bool = True) -> None:
     """Committed jobs of the API: wake a worker to take them (``pulled``, only for jobs
     the take looks at: ``trigger`` api), or push them through this process's dispatcher
     (``SIMULATION_API_PULL=false``)."""
     if not job_ids:
         return
-    if pulled and settings.SIMULATION_API_PULL:
+    if pulled and api_jobs_pulled():
         wake_workers()
     else:
         _dispatcher.get().submit(job_ids)

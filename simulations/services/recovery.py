@@ -8,13 +8,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from simulations import metrics, selectors
 from simulations.models import JobStatus, JobTrigger, SimulationJob
-from simulations.services.dispatch import WAKE_TTL, JobId, enqueue_job, wake_workers
+from simulations.services.dispatch import WAKE_TTL, JobId, api_jobs_pulled, enqueue_job, wake_workers
 from simulations.services.jobs import fail_job, start_job
 
 logger = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ def wake_for_waiting_api_jobs() -> bool:
     its wake-up was lost (with a worker, or refused by the broker), or its reservation's
     worker died. True if a wake-up was sent. Pushed (``SIMULATION_API_PULL=false``), API
     jobs wait in messages of their ids, not for a wake-up: none is sent."""
-    if not settings.SIMULATION_API_PULL:
+    if not api_jobs_pulled():
         return False
     cutoff = timezone.now() - dt.timedelta(seconds=WAKE_TTL)
     waiting = SimulationJob.objects.filter(status=JobStatus.PENDING, trigger=JobTrigger.API, updated_at__lt=cutoff)
