@@ -383,6 +383,8 @@ def main() -> None:
         help="one worker, each path with Celery's task events off and then on (what Flower and celery-exporter need)",
     )
     args = parser.parse_args()
+    # a run stopped with SIGTERM still stops the processes it started and deletes its jobs
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     if args.task_events:  # its own table: the baseline's stays what the docs quote
         OUT.name, OUT.title = "end_to_end_task_events", "End to end with Celery's task events off and on"
     config = {

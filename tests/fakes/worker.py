@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# what a prefork child logs when its set-up is done (workers.signals.prepare_child_process)
+CHILD_READY = re.compile(rb"worker process \d+ ready")
 
 
 class WorkerProcess:
@@ -31,7 +34,13 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> WorkerProcess:
+        """Start it and wait until it takes tasks: the main process consuming and, with
+        prefork, every child past its set-up (the kernels loaded, which takes seconds
+        on a cold cache; tasks sent meanwhile wait, and a benchmark's first row would
+        count the wait and the loading)."""
         log = open(self.log_path, "ab")
+        marker = log.tell()
+        pool = self.env.get("WORKER_POOL", "prefork")
         cmd = [
             sys.executable,
             "-m",
@@ -46,7 +55,7 @@ class WorkerProcess:
             "-n",
             f"{self.name}@%h",
             "-P",
-            self.env.get("WORKER_POOL", "prefork"),
+            pool,
             "--loglevel",
             "INFO",
             "--without-gossip",
@@ -60,7 +69,8 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker {self.name} exited: {self.tail()}")
-            if b" ready." in self.log_path.read_bytes():
+            written = self.log_path.read_bytes()[marker:]
+            if b" ready." in written and (pool != "prefork" or len(CHILD_READY.findall(written)) >= self.concurrency):
                 return self
             time.sleep(0.2)
         raise RuntimeError(f"worker {self.name} not ready after {timeout}s: {self.tail()}")
