@@ -9,9 +9,10 @@ Rows, for each worker setup (pool: processes x concurrency; the first, prefork w
 children, is what the Helm chart deploys): jobs POSTed one per request (16 clients),
 pushed with a message per job (``SIMULATION_API_PULL=false``,
 ``SIMULATION_DISPATCH_WINDOW_MS=0``: the baseline), pushed and coalesced (the
-dispatcher's window), pulled by wake-ups (the default), and pulled with gunicorn as 3
-processes of 1 thread instead of 2 of 4; one per request at a steady 100 jobs/s (the
-latency rows), with either gunicorn; 100 per request to ``/simulations/batch`` (4
+dispatcher's window), pulled by wake-ups sent at once (window 0) and a window after
+the commit (the default), and pulled with gunicorn as 3 processes of 1 thread instead
+of 2 of 4; one per request at a steady 100 jobs/s (the latency rows), woken at once and
+as deployed, and with the other gunicorn; 100 per request to ``/simulations/batch`` (4
 clients), pushed with 16 jobs a message (the baseline for it) and with
 ``SIMULATION_TASK_BATCH``, and pulled; produced to Kafka. Then, with the first setup,
 the daily run of ``--accounts`` funded accounts, started by its task.
@@ -274,11 +275,14 @@ def create_paced(prefix: str, n: int, config: dict) -> None:
 # (label, job id prefix, the web's environment, how its jobs are created): the setups' rows in turn
 ONE_THREAD = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "1"}  # gunicorn 3 processes x 1 thread
 PUSHED = {"SIMULATION_API_PULL": "false"}  # the API's jobs in messages of their ids, not taken by wake-ups
+AT_ONCE = {"SIMULATION_DISPATCH_WINDOW_MS": "0"}  # pulled: each wake-up sent by the commit that claimed it
 ROWS: list[tuple[str, str, dict[str, str], Callable[[str, int, dict], None]]] = [
     ("API, a message per job", "bapi1", {**PUSHED, "SIMULATION_DISPATCH_WINDOW_MS": "0"}, create_over_http),
     ("API, pushed, coalesced", "bapi", PUSHED, create_over_http),
+    ("API, pulled, woken at once", "bpull0", AT_ONCE, create_over_http),
     ("API, pulled", "bpull", {}, create_over_http),
     ("API, pulled, web 3 x 1 thread", "bapi3", ONE_THREAD, create_over_http),
+    ("API at 100 jobs/s, woken at once", "bpaced0", AT_ONCE, create_paced),
     ("API at 100 jobs/s", "bpaced", {}, create_paced),
     ("API at 100 jobs/s, web 3 x 1 thread", "bpaced3", ONE_THREAD, create_paced),
     (
@@ -483,7 +487,9 @@ def main() -> None:
             OUT.save()
     finally:
         core.stop()
-        SimulationJob.objects.filter(assessment_id__regex=r"^b(api[13]?|pull|paced3?|batch(16|p)?|kafka)-").delete()
+        SimulationJob.objects.filter(
+            assessment_id__regex=r"^b(api[13]?|pull0?|paced[03]?|batch(16|p)?|kafka)-"
+        ).delete()
         SimulationJob.objects.filter(funded_account_id__startswith="bdaily-").delete()
         vacuum()
 

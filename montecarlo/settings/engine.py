@@ -39,8 +39,9 @@ SIMULATION_API_PULL = env.bool("SIMULATION_API_PULL", default=True)
 # Seconds a worker's take of pulled jobs holds them against other workers: far longer
 # than a take of small jobs runs; a take whose worker died whole is free after it.
 SIMULATION_RESERVATION_LEASE = env.int("SIMULATION_RESERVATION_LEASE", default=120)
-# Pushed, the API's jobs are sent this many ms after the first of them, together; 0 sends
-# a message per request.
+# The API's new jobs travel together: pushed, they are sent this many ms after the first
+# of them in one message; pulled, the wake-up for them goes this many ms after the
+# commit that claimed it, and its take finds all that came meanwhile. 0 sends at once.
 SIMULATION_DISPATCH_WINDOW_MS = env.int("SIMULATION_DISPATCH_WINDOW_MS", default=20)
 # Most jobs one POST /simulations/batch may create.
 SIMULATION_BATCH_MAX_JOBS = env.int("SIMULATION_BATCH_MAX_JOBS", default=1_000)

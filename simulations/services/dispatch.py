@@ -4,18 +4,24 @@ Pulled (``SIMULATION_API_PULL``, the default): a message per job costs a worker'
 process more than a small job's simulation (receipt, the held-jobs write, the task's
 signals, the ack). So the web sends no job at all, only a wake-up task, and at most
 one is in flight: ``wake_workers`` sends it only if it is the one to set ``WAKE_KEY``
-(``SET NX``, ``WAKE_TTL``). The task deletes the key first and then takes up to
-``SIMULATION_TASK_BATCH`` pending API jobs, oldest first (``reserve_pending_jobs``:
-``FOR UPDATE SKIP LOCKED``, so two wake-ups never take the same job); a job committed
-after the delete sets the key again and sends the next wake-up, one committed before it
-is seen by the take. A full take wakes another worker before it runs. When workers are
-busy, jobs gather behind the one wake-up waiting and the next take gets many of them.
+(``SET NX``, ``WAKE_TTL``). The one that sets it sends the wake-up
+``SIMULATION_DISPATCH_WINDOW_MS`` later, from this process's waker thread: the jobs
+committed meanwhile, by any web process, find the key set and join the same take, so
+an idle fleet's takes carry several jobs instead of one (a request that brings a
+take's worth, ``SIMULATION_TASK_BATCH``, wakes at once). The task deletes the key first
+and then takes up to ``SIMULATION_TASK_BATCH`` pending API jobs, oldest first
+(``reserve_pending_jobs``: ``FOR UPDATE SKIP LOCKED``, so two wake-ups never take the
+same job); a job committed after the delete sets the key again and sends the next
+wake-up, one committed before it is seen by the take. A full take wakes another worker
+before it runs. When workers are busy, jobs gather behind the one wake-up waiting and
+the next take gets many of them.
 
 Nothing is lost: a job is committed before the web wakes anyone. A wake-up lost with its
-worker leaves the key to expire, and the sweep wakes the workers when API jobs have
-been pending longer than ``WAKE_TTL``. A reservation whose worker died is taken again
-by the redelivered wake-up (its task id: with its running jobs, which a dead child
-left behind) or, after ``SIMULATION_RESERVATION_LEASE``, by any take.
+worker, or with a web process killed inside its window, leaves the key to expire, and
+the sweep wakes the workers when API jobs have been pending longer than ``WAKE_TTL``.
+A reservation whose worker died is taken again by the redelivered wake-up (its task
+id: with its running jobs, which a dead child left behind) or, after
+``SIMULATION_RESERVATION_LEASE``, by any take.
 
 Pushed (the Kafka bridge's, the daily run's, the sweep's, and the API's with
 ``SIMULATION_API_PULL=false``): the job ids go in task messages. The API's are handed to
@@ -58,12 +64,20 @@ WAKE_TTL = 5
 
 
 def wake_workers() -> bool:
-    """Send a wake-up task unless one is already waiting; True if this call sent it."""
+    """Send a wake-up task now unless one is already waiting; True if this call sent it."""
+    return _claim_wake_up() and _send_wake_up()
+
+
+def _claim_wake_up() -> bool:
+    """Whether this caller is the one to send the next wake-up: it set ``WAKE_KEY``."""
     try:
-        if not keys_redis().set(WAKE_KEY, "1", nx=True, ex=WAKE_TTL):
-            return False
+        return bool(keys_redis().set(WAKE_KEY, "1", nx=True, ex=WAKE_TTL))
     except RedisError as exc:  # cannot tell whether one is waiting: a spare one takes nothing
         logger.warning("wake-up key not set (%s): waking the workers anyway", exc)
+        return True
+
+
+def _send_wake_up() -> bool:
     try:
         current_app.send_task(task_names.RUN_PENDING_JOBS)
     except KombuOperationalError as exc:
@@ -192,6 +206,12 @@ _dispatcher: PerProcess[Dispatcher] = PerProcess(
     lambda: Dispatcher(window_ms=settings.SIMULATION_DISPATCH_WINDOW_MS),
     key=lambda: settings.SIMULATION_DISPATCH_WINDOW_MS,
 )
+# The pulled jobs' wake-up, sent a window after the commit that claimed it; the ids
+# are not sent (the take finds them), only whether any came.
+_waker: PerProcess[Dispatcher] = PerProcess(
+    lambda: Dispatcher(window_ms=settings.SIMULATION_DISPATCH_WINDOW_MS, send=lambda _: _send_wake_up()),
+    key=lambda: settings.SIMULATION_DISPATCH_WINDOW_MS,
+)
 
 
 def api_jobs_pulled() -> bool:
@@ -201,21 +221,23 @@ def api_jobs_pulled() -> bool:
 
 
 def dispatch(job_ids: Sequence[JobId], *, pulled: bool = True) -> None:
-    """Committed jobs of the API: wake a worker to take them (``pulled``, only for jobs
-    the take looks at: ``trigger`` api), or push them through this process's dispatcher
-    (``SIMULATION_API_PULL=false``)."""
+    """Committed jobs of the API: wake a worker to take them, a window from now unless a
+    wake-up waits already (``pulled``, only for jobs the take looks at: ``trigger`` api),
+    or push them through this process's dispatcher (``SIMULATION_API_PULL=false``)."""
     if not job_ids:
         return
-    if pulled and api_jobs_pulled():
-        wake_workers()
-    else:
+    if not (pulled and api_jobs_pulled()):
         _dispatcher.get().submit(job_ids)
+    elif _claim_wake_up():
+        if len(job_ids) >= settings.SIMULATION_TASK_BATCH:
+            _send_wake_up()  # a take's worth waits already: nothing to gather
+        else:
+            _waker.get().submit(job_ids)
 
 
 def flush_dispatcher(timeout: float = 10.0) -> bool:
-    """Send what this process's dispatcher holds now (shutdown, tests)."""
-    dispatcher = _dispatcher.existing()
-    return dispatcher.flush(timeout) if dispatcher is not None else True
+    """Send what this process's dispatchers hold now, job ids and a wake-up (shutdown, tests)."""
+    return all([d.flush(timeout) for d in (_dispatcher.existing(), _waker.existing()) if d is not None])
 
 
 atexit.register(flush_dispatcher)

@@ -66,7 +66,8 @@ def _post_one_and_a_batch() -> list[str]:
     return ids
 
 
-def test_pulled_jobs_created_while_the_broker_is_down_are_answered_and_woken_for_by_the_sweep(broker_down):
+def test_pulled_jobs_created_while_the_broker_is_down_are_answered_and_woken_for_by_the_sweep(broker_down, settings):
+    settings.SIMULATION_DISPATCH_WINDOW_MS = 0  # each request its own wake-up (else the second joins the first's)
     before, queued, wake_ups = _refused(), queued_job_ids(), queued_wake_ups()
     ids = _post_one_and_a_batch()
     assert _refused() - before == 2  # each request's wake-up, refused; the key was let go

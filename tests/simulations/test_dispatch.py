@@ -139,6 +139,14 @@ def _post_over_http(base: str, assessment: str) -> str:
     return r.json()["jobId"]
 
 
+def _kill_web(master) -> None:
+    """SIGKILL a gunicorn master and its workers: no hook runs, no window is flushed."""
+    for child in psutil.Process(master.pid).children(recursive=True):
+        child.kill()
+    master.kill()
+    master.wait(30)
+
+
 def test_a_web_process_that_stops_sends_what_its_window_holds(make_web):
     base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000", SIMULATION_API_PULL="false")
     before = len(queued_messages())
@@ -154,11 +162,7 @@ def test_a_web_process_killed_inside_the_window_leaves_its_jobs_to_the_sweep(mak
     base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000", SIMULATION_API_PULL="false")
     before = len(queued_messages())
     job_id = _post_over_http(base, "DISP-KILL-1")
-    master = make_web.processes[-1]
-    for child in psutil.Process(master.pid).children(recursive=True):
-        child.kill()
-    master.kill()
-    master.wait(30)
+    _kill_web(make_web.processes[-1])
     assert len(queued_messages()) == before  # the window died with the process
     assert SimulationJob.objects.get(pk=job_id).status == JobStatus.PENDING
     assert services.reenqueue_stale_pending(older_than_seconds=0) >= 1

@@ -6,7 +6,9 @@ Real PostgreSQL, the real Redis broker and keys Redis."""
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
@@ -18,7 +20,7 @@ from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.dispatch import WAKE_KEY, WAKE_TTL, woken
 from tests import factories
 from tests.broker import queued_messages, queued_wake_ups
-from tests.simulations.test_dispatch import _point_broker, _post
+from tests.simulations.test_dispatch import _kill_web, _point_broker, _post, _post_over_http
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit wakes for real
 
@@ -31,7 +33,8 @@ def _age(job_ids, seconds: float) -> None:
     SimulationJob.objects.filter(pk__in=job_ids).update(updated_at=timezone.now() - dt.timedelta(seconds=seconds))
 
 
-def test_posts_send_one_wake_up_while_one_waits_and_no_job_ids():
+def test_posts_send_one_wake_up_while_one_waits_and_no_job_ids(settings):
+    settings.SIMULATION_DISPATCH_WINDOW_MS = 0  # sent at once: the window has its own tests
     api, messages, wake_ups = factories.api_client(), len(queued_messages()), queued_wake_ups()
     ids = [_post(api, f"PULL-{i}") for i in range(6)]
     assert queued_wake_ups() - wake_ups == 1
@@ -41,6 +44,66 @@ def test_posts_send_one_wake_up_while_one_waits_and_no_job_ids():
     ids.append(_post(api, "PULL-AFTER"))
     assert queued_wake_ups() - wake_ups == 2
     assert set(SimulationJob.objects.filter(pk__in=ids).values_list("status", flat=True)) == {JobStatus.PENDING}
+
+
+def _wait_for_wake_ups(than: int, timeout: float = 5.0) -> int:
+    """Wake-ups queued, once there are more than ``than`` (no flush: read only)."""
+    deadline = time.monotonic() + timeout
+    while queued_wake_ups() <= than and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return queued_wake_ups()
+
+
+def test_posts_within_the_window_share_one_wake_up_sent_when_it_ends_without_a_flush(settings):
+    settings.SIMULATION_DISPATCH_WINDOW_MS = 1_500
+    api, wake_ups = factories.api_client(), queued_wake_ups()
+    started = time.monotonic()
+    ids = [_post(api, f"PULL-WIN-{i}") for i in range(4)]
+    if time.monotonic() - started < 1.0:  # else the window may have passed meanwhile
+        assert queued_wake_ups() == wake_ups, "woken before the window passed"
+    assert _wait_for_wake_ups(wake_ups) - wake_ups == 1
+    time.sleep(0.2)
+    assert queued_wake_ups() - wake_ups == 1  # one for all four
+    assert sorted(map(str, services.reserve_pending_jobs(token="win-take", limit=10))) == sorted(ids)
+
+
+def test_a_request_bringing_a_takes_worth_wakes_at_once_and_a_window_of_0_at_once(settings):
+    settings.SIMULATION_DISPATCH_WINDOW_MS = 60_000
+    settings.SIMULATION_TASK_BATCH = 3
+    api, wake_ups = factories.api_client(), queued_wake_ups()
+    jobs = [{"assessmentId": f"PULL-FULL-{i}", "trades": factories.trades()} for i in range(3)]
+    assert api.post("/simulations/batch", {"jobs": jobs}, format="json").status_code == 202
+    assert queued_wake_ups() - wake_ups == 1  # a full take waits: no window
+    woken()
+    settings.SIMULATION_DISPATCH_WINDOW_MS = 0
+    _post(api, "PULL-NOW")
+    assert queued_wake_ups() - wake_ups == 2
+
+
+def test_a_web_process_that_stops_sends_the_wake_up_its_window_holds(make_web):
+    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000")
+    wake_ups = queued_wake_ups()
+    ids = [_post_over_http(base, f"PULL-STOP-{i}") for i in range(3)]
+    assert queued_wake_ups() == wake_ups  # a minute's window: still held
+    master = make_web.processes[-1]
+    master.send_signal(signal.SIGTERM)  # graceful: gunicorn's worker_exit hook flushes
+    assert master.wait(30) == 0
+    assert queued_wake_ups() - wake_ups == 1
+    assert sorted(map(str, services.reserve_pending_jobs(token="stop-take", limit=10))) == sorted(ids)
+
+
+def test_a_web_process_killed_inside_the_window_leaves_its_jobs_to_the_sweep(make_web):
+    base, _, _ = make_web(SIMULATION_DISPATCH_WINDOW_MS="60000")
+    wake_ups = queued_wake_ups()
+    job_id = _post_over_http(base, "PULL-KILL-1")
+    _kill_web(make_web.processes[-1])
+    assert queued_wake_ups() == wake_ups  # the window died with the process
+    assert 0 < keys_redis().ttl(WAKE_KEY) <= WAKE_TTL  # its claim expires: the next commit wakes
+    assert services.wake_for_waiting_api_jobs() is False  # not waiting longer than a wake-up's TTL yet
+    keys_redis().delete(WAKE_KEY)  # as its TTL would have...
+    _age([job_id], WAKE_TTL + 1)  # ...when the job has waited that long
+    assert services.wake_for_waiting_api_jobs() is True
+    assert queued_wake_ups() - wake_ups == 1
 
 
 def test_a_take_gets_the_oldest_free_api_jobs_and_marks_them():
