@@ -409,7 +409,10 @@ def test_the_sweep_runs_on_time_beside_a_long_simulation_only_on_its_own_worker(
     shared = make_worker("shared", queues="simulations,maintenance")
     long = services.create_job(assessment_id="LONG-1", trades=factories.trades(200), config=LONGER)
     running_pid(long.id)
-    assert not swept_within(ghost_held_job("GHOST-1"), 6)  # queued behind the simulation
+    ghost = ghost_held_job("GHOST-1")
+    if swept_within(ghost, 6):  # a fast VM finished the simulation first: the sweep waited for it
+        done = job_row(long.id)
+        assert done.is_finished and job_row(ghost.id).updated_at >= done.completed_at
     services.cancel_job(job_id=long.id)
     shared.stop()
 
