@@ -275,9 +275,9 @@ def create_paced(prefix: str, n: int, config: dict) -> None:
 # (label, job id prefix, the web's environment, how its jobs are created): the setups' rows in turn
 ONE_THREAD = {"WEB_CONCURRENCY": "3", "WEB_THREADS": "1"}  # gunicorn 3 processes x 1 thread
 PUSHED = {"SIMULATION_API_PULL": "false"}  # the API's jobs in messages of their ids, not taken by wake-ups
-AT_ONCE = {"SIMULATION_DISPATCH_WINDOW_MS": "0"}  # pulled: each wake-up sent by the commit that claimed it
+AT_ONCE = {"SIMULATION_DISPATCH_WINDOW_MS": "0"}  # no window: a message per request pushed, a wake-up per claim pulled
 ROWS: list[tuple[str, str, dict[str, str], Callable[[str, int, dict], None]]] = [
-    ("API, a message per job", "bapi1", {**PUSHED, "SIMULATION_DISPATCH_WINDOW_MS": "0"}, create_over_http),
+    ("API, a message per job", "bapi1", {**PUSHED, **AT_ONCE}, create_over_http),
     ("API, pushed, coalesced", "bapi", PUSHED, create_over_http),
     ("API, pulled, woken at once", "bpull0", AT_ONCE, create_over_http),
     ("API, pulled", "bpull", {}, create_over_http),
