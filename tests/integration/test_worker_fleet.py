@@ -197,8 +197,9 @@ def test_graceful_shutdown_removes_the_heartbeat_and_a_kill_lets_it_expire(make_
 
 
 def test_two_workers_many_jobs_every_job_completes_exactly_once(make_worker):
-    make_worker("a")
-    make_worker("b")
+    # Takes of 8: the 40 jobs can never fit one take, and a full take wakes the other worker.
+    make_worker("a", SIMULATION_TASK_BATCH="8")
+    make_worker("b", SIMULATION_TASK_BATCH="8")
     small = factories.config(paths=3_000)
     ids = [
         services.create_job(assessment_id=f"M-{i}", trades=factories.trades(50, seed=i), config=small).id
