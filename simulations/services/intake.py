@@ -76,7 +76,7 @@ def create_jobs_for_completed_assessments(
     stale = [job.id for job in existing.values() if job.status == JobStatus.PENDING]
     try:
         with transaction.atomic():
-            SimulationJob.objects.bulk_create(inserted)
+            SimulationJob.objects.insert_new(inserted)
             transaction.on_commit(lambda: enqueue_jobs([job.id for job in inserted] + stale))
     except IntegrityError:
         return [

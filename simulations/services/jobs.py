@@ -152,7 +152,7 @@ def create_jobs(
     try:
         with transaction.atomic():
             budget.reserve(client, jobs)
-            SimulationJob.objects.bulk_create(jobs)
+            SimulationJob.objects.insert_new(jobs)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
             transaction.on_commit(lambda: dispatch([job.id for job in jobs], pulled=trigger == JobTrigger.API))
     except IntegrityError:
