@@ -186,9 +186,9 @@ class JobManager(models.Manager["SimulationJob"]):
         PostgreSQL's (psycopg parses and quotes one INSERT of 25,000 parameters); 1.4×
         for 100 (docs/performance.md). A duplicate key raises ``IntegrityError`` as the
         INSERT would."""
-        connection = connections[self.db]
         if not jobs:
             return
+        connection = connections[self.db]
         if connection.vendor != "postgresql":
             self.bulk_create(jobs)
             return
