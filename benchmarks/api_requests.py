@@ -7,7 +7,7 @@ Rows: a whole ``POST /simulations`` (50 trades, 1,000 paths; its job is committe
 its wake-up sent), first with the three parts below in their library forms (the
 baseline), then as the service runs it; ``POST /simulations/batch`` of 100 such jobs and
 of 1,000 (the most one takes), in the library forms (with the jobs' INSERT by
-``bulk_create`` instead of ``insert_new``'s COPY) and as run (CPU per job, the same jobs
+``bulk_create`` instead of ``insert_jobs``' COPY) and as run (CPU per job, the same jobs
 per round), and both with only the INSERT by ``bulk_create`` beside the COPY; a refused
 one (no valid body: authentication, the rate limit and a 400), ``GET /health`` (the
 middleware alone); then the key lookup every request makes (the library's ORM query, the baseline,
@@ -48,7 +48,7 @@ from djangorestframework_camel_case.util import underscoreize  # noqa: E402
 from rest_framework_api_key.models import APIKeyManager  # noqa: E402
 
 from benchmarks.report import Report  # noqa: E402
-from simulations.models import ApiClient, ClientKey, ClientKeyManager, JobManager, JobStatus, SimulationJob  # noqa: E402
+from simulations.models import ApiClient, ClientKey, ClientKeyManager, JobStatus, SimulationJob  # noqa: E402
 from simulations.services import access, budget, jobs  # noqa: E402
 from simulations.services.dispatch import flush_dispatcher  # noqa: E402
 from simulations.wire import snake_keys  # noqa: E402
@@ -79,21 +79,20 @@ def orm_lock_and_sum(client: ApiClient) -> int:
     return unfinished.aggregate(total=Sum("samples_planned"))["total"] or 0
 
 
-def orm_insert(manager: JobManager, new: list[SimulationJob]) -> None:
-    """New jobs inserted by the ORM's one INSERT (the form ``insert_new``'s COPY replaced)."""
-    manager.bulk_create(new)
+def orm_insert(new: list[SimulationJob]) -> None:
+    """New jobs inserted by the ORM's one INSERT (the form ``insert_jobs``' COPY replaced)."""
+    SimulationJob.objects.bulk_create(new)
 
 
 def with_orm_insert(action: Callable[[], object]) -> Callable[[], object]:
-    """``action`` with only the new jobs' INSERT in its ORM form (``bulk_create``)."""
+    """``action`` with the new jobs' INSERT in its ORM form (``bulk_create``)."""
 
     def run() -> object:
-        insert = JobManager.insert_new
-        JobManager.insert_new = orm_insert  # type: ignore[method-assign]
+        insert, jobs.insert_jobs = jobs.insert_jobs, orm_insert
         try:
             return action()
         finally:
-            JobManager.insert_new = insert  # type: ignore[method-assign]
+            jobs.insert_jobs = insert
 
     return run
 
@@ -105,16 +104,14 @@ def with_library_forms(action: Callable[[], object]) -> Callable[[], object]:
 
     def run() -> object:
         lookup, lock_and_sum, snake = ClientKeyManager.get_from_key, budget._lock_and_sum_queued, jobs.snake_keys
-        insert = JobManager.insert_new
         ClientKeyManager.get_from_key, budget._lock_and_sum_queued = APIKeyManager.get_from_key, orm_lock_and_sum
-        jobs.snake_keys, JobManager.insert_new = underscoreize, orm_insert  # type: ignore[method-assign]
+        jobs.snake_keys = underscoreize
         try:
             return action()
         finally:
             ClientKeyManager.get_from_key, budget._lock_and_sum_queued, jobs.snake_keys = lookup, lock_and_sum, snake
-            JobManager.insert_new = insert  # type: ignore[method-assign]
 
-    return run
+    return with_orm_insert(run)
 
 
 def in_transaction(action: Callable[[], object]) -> Callable[[], object]:

@@ -177,35 +177,6 @@ class RuleSet(models.Model):
         return f"{self.name} v{self.version}"
 
 
-class JobManager(models.Manager["SimulationJob"]):
-    def insert_new(self, jobs: list[SimulationJob]) -> None:
-        """Insert new jobs, their ids set (``bulk_create`` without ``RETURNING``): by one
-        text COPY on PostgreSQL, each field prepared as the ORM's INSERT prepares it
-        (``pre_save``, ``get_db_prep_save``); ``bulk_create`` elsewhere. Measured for
-        1,000 jobs: 0.33 → 0.10 ms of the web's CPU a job and 0.10 → 0.05 of
-        PostgreSQL's (psycopg parses and quotes one INSERT of 25,000 parameters); 1.4×
-        for 100 (docs/performance.md). A duplicate key raises ``IntegrityError`` as the
-        INSERT would."""
-        if not jobs:
-            return
-        connection = connections[self.db]
-        if connection.vendor != "postgresql":
-            self.bulk_create(jobs)
-            return
-        fields = self.model._meta.concrete_fields
-        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-        table = connection.ops.quote_name(self.model._meta.db_table)
-        with (
-            connection.cursor() as cursor,
-            connection.wrap_database_errors,  # psycopg's errors as Django's: IntegrityError
-            cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for job in jobs:
-                copy.write_row([field.get_db_prep_save(field.pre_save(job, True), connection) for field in fields])
-        for job in jobs:  # saved, as bulk_create leaves them
-            job._state.adding, job._state.db = False, self.db
-
-
 class SimulationJob(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     assessment_id = models.CharField(max_length=64, null=True, blank=True)
@@ -250,8 +221,6 @@ class SimulationJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = JobManager()
 
     class Meta:
         ordering = ["-created_at"]

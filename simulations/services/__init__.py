@@ -5,7 +5,8 @@
 - ``recovery``: jobs of dead workers (sweep, redelivery, attempt cap)
 - ``intake``: jobs from completed assessments and the daily funded-account run
 - ``execution``: running a job in a worker
-- ``batch``: finishing many jobs in one transaction (the batch writer's flush)
+- ``batch``: many jobs at once: new ones by one COPY, finishing many in one transaction
+  (the batch writer's flush)
 - ``rule_sets``: named rule sets in versions, and applying one to a job
 """
 

@@ -16,6 +16,7 @@ from simulations.engine import SimulationConfig
 from simulations.errors import IdempotencyConflict, InvalidInput
 from simulations.models import JobStatus, JobTrigger, SimulationJob
 from simulations.services.access import system_client
+from simulations.services.batch import insert_jobs
 from simulations.services.dispatch import enqueue_job, enqueue_jobs
 from simulations.services.jobs import build_job, create_job, engine_limits, fail_job
 from simulations.services.rule_sets import RuleSets
@@ -76,7 +77,7 @@ def create_jobs_for_completed_assessments(
     stale = [job.id for job in existing.values() if job.status == JobStatus.PENDING]
     try:
         with transaction.atomic():
-            SimulationJob.objects.insert_new(inserted)
+            insert_jobs(inserted)
             transaction.on_commit(lambda: enqueue_jobs([job.id for job in inserted] + stale))
     except IntegrityError:
         return [

@@ -41,6 +41,7 @@ from simulations.errors import IdempotencyConflict, InvalidInput, InvalidTransit
 from simulations.models import ApiClient, EventOutbox, JobStatus, JobTrigger, SimulationJob
 from simulations.services import budget
 from simulations.services.access import system_client
+from simulations.services.batch import insert_jobs
 from simulations.services.dispatch import JobId, dispatch
 from simulations.services.rule_sets import NAME_RULE, RULE_SET_NAME, RuleSets
 from simulations.wire import MAX_DEPTH, depth_of, nul_paths, snake_keys
@@ -152,7 +153,7 @@ def create_jobs(
     try:
         with transaction.atomic():
             budget.reserve(client, jobs)
-            SimulationJob.objects.insert_new(jobs)
+            insert_jobs(jobs)
             transaction.on_commit(lambda: metrics.JOBS_CREATED.labels(trigger=trigger).inc(len(jobs)))
             transaction.on_commit(lambda: dispatch([job.id for job in jobs], pulled=trigger == JobTrigger.API))
     except IntegrityError:
