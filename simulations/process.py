@@ -7,6 +7,7 @@ its own, created on first use.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -20,6 +21,19 @@ T = TypeVar("T")
 def worker_id() -> str:
     """``host:pid`` of the current process (a prefork child has its own): who holds a job."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def freeze_heap() -> int:
+    """Collect once, then leave every object alive now to reference counting alone
+    (``gc.freeze``): for a long-running process once its modules and kernels are
+    loaded. A full collection then walks only what the process made since, not the
+    ≈ 220,000 objects of Django, numpy and numba (≈ 90 ms each in a worker child, ≈ 6%
+    of its CPU under load), and a prefork child forked from a frozen parent leaves the
+    pages it shares with it alone. Frozen objects that become garbage are still freed,
+    unless they hold a reference cycle. Returns how many objects are frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def usable_cpus(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> int:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from simulations import log_context, metrics
-from simulations.process import usable_cpus, worker_id
+from simulations.process import freeze_heap, usable_cpus, worker_id
 from workers import heartbeat, held, last_success
 from workers.batching import stop_process_writer
 from workers.queues import CeleryQueue, queue_lengths
@@ -86,9 +86,17 @@ def prepare_threaded_worker(sender: Any = None, **_: Any) -> None:
     logger.info("worker %s (%s pool) ready", os.getpid(), sender.pool_cls)
 
 
+@worker_init.connect
+def freeze_main_heap(**_: Any) -> None:
+    """Connected after the set-ups above, so it runs last: the main process's objects,
+    modules and (thread pools) kernels loaded, leave the collector's walks; prefork
+    children fork from this frozen heap (simulations.process.freeze_heap)."""
+    logger.info("worker %s: %d objects frozen", os.getpid(), freeze_heap())
+
+
 @worker_process_init.connect
 def prepare_child_process(**_: Any) -> None:
-    """Start the heartbeat, size numba's thread pool, load the kernels.
+    """Start the heartbeat, size numba's thread pool, load the kernels, freeze the heap.
 
     Threads x worker processes must not exceed the cores: with N prefork children
     on C usable CPUs (affinity and cgroup quota, not the host's count) each child runs
@@ -107,9 +115,14 @@ def prepare_child_process(**_: Any) -> None:
     threads = max(1, min(numba.config.NUMBA_NUM_THREADS, cores // concurrency))
     numba.set_num_threads(threads)
     warm_up()
+    frozen = freeze_heap()  # what the kernels' loading added to the parent's frozen heap
     metrics.WORKER_PROCESSES.labels(queues=_queues).set(1)  # summed over the live children by the exporter
     logger.info(
-        "worker process %s ready: numba threads=%s layer=%s", os.getpid(), threads, numba.config.THREADING_LAYER
+        "worker process %s ready: numba threads=%s layer=%s, %d objects frozen",
+        os.getpid(),
+        threads,
+        numba.config.THREADING_LAYER,
+        frozen,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -459,3 +460,31 @@ def test_a_worker_started_while_its_broker_and_database_are_away_waits_and_then_
         worker.stop()
         broker.terminate()
         broker.wait(10)
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_every_process_of_a_worker_freezes_its_heap_once_set_up_and_runs_jobs(make_worker, pool):
+    """The main process freezes its heap (simulations.process.freeze_heap) before prefork
+    forks the children, each child again once its kernels are loaded, a thread-pool
+    worker after its own warm-up: each says how many objects, Django's, numpy's and
+    numba's, leave the collector's walks. Jobs run as before."""
+    worker = make_worker(f"frozen-{pool}", concurrency=2, ENGINE_PARALLEL="false", WORKER_POOL=pool)
+    assert worker.proc is not None
+    main = worker.proc.pid
+    children = {
+        int(pid) for pid in subprocess.run(["pgrep", "-P", str(main)], capture_output=True, text=True).stdout.split()
+    }
+    log = worker.log_path.read_text()
+    frozen_main = [int(n) for pid, n in re.findall(r"worker (\d+): (\d+) objects frozen", log) if int(pid) == main]
+    frozen_children = {
+        int(pid): int(n) for pid, n in re.findall(r"worker process (\d+) ready: .*, (\d+) objects frozen", log)
+    }
+    assert len(frozen_main) == 1 and frozen_main[0] > 100_000, frozen_main
+    if pool == "prefork":
+        assert len(children) == 2 and children <= frozen_children.keys(), (children, frozen_children)
+        assert all(frozen_children[pid] > 100_000 for pid in children), frozen_children
+    job = services.create_job(
+        assessment_id=f"FROZEN-{pool}", trades=factories.trades(30), config=factories.config(paths=200)
+    )
+    wait(lambda: job_row(job.id).status == JobStatus.COMPLETED, 60, "the job")
+    assert "Traceback" not in worker.log_path.read_text()
