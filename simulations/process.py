@@ -27,10 +27,10 @@ def freeze_heap() -> int:
     """Collect once, then leave every object alive now to reference counting alone
     (``gc.freeze``): for a long-running process once its modules and kernels are
     loaded. A full collection then walks only what the process made since, not the
-    ≈ 220,000 objects of Django, numpy and numba (≈ 90 ms each in a worker child, ≈ 6%
-    of its CPU under load), and a prefork child forked from a frozen parent leaves the
-    pages it shares with it alone. Frozen objects that become garbage are still freed,
-    unless they hold a reference cycle. Returns how many objects are frozen."""
+    ≈ 220,000 objects of Django, numpy and numba (≈ 90 ms each, ≈ 6% of a worker's CPU
+    over a run of small jobs), and a prefork child forked from a frozen parent leaves
+    the pages it shares with it alone. Frozen objects that become garbage are still
+    freed, unless they are in a reference cycle. Returns how many objects are frozen."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
