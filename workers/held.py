@@ -12,13 +12,16 @@ So the main process writes the job ids of the requests it holds (Celery's
 ``reserved_requests``: received, not yet finished) into one field of the hash
 ``{hb}:held``, keyed by its worker id, with the time: at once when a message arrives
 (``task_received``, before the pool gets it), and every ``WORKER_HEARTBEAT_INTERVAL``
-to keep the time fresh and drop what finished. A field older
-than ``WORKER_HEARTBEAT_TTL`` belongs to a dead process: the sweep re-sends those of
-its jobs that are still pending and drops the field (``orphans``, ``forget``). A
-re-sent job is safe to deliver twice: the job row is the lock (``claim_job``), so
-when the broker finally gives the old message back, its delivery finds nothing to do.
-Only a death between the broker's delivery and that write (its Redis round trip) leaves
-a job out; it waits for the pending re-send.
+to keep the time fresh and drop what finished. A wake-up's message names no job: its
+task id is written instead (``takes``), the token its take reserves pulled API jobs
+under. A field older than ``WORKER_HEARTBEAT_TTL`` belongs to a dead process: the
+sweep re-sends those of its jobs that are still pending, frees the pending jobs its
+takes reserved for the next wake-up (they would otherwise wait out
+``SIMULATION_RESERVATION_LEASE``), and drops the field (``orphans``, ``forget``). A
+job delivered twice is safe: the job row is the lock (``claim_job``, or a small job's
+write only while it is pending), so when the broker finally gives the old message
+back, its delivery finds nothing to do. Only a death between the broker's delivery and
+that write (its Redis round trip) leaves a job out; it waits for the pending re-send.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from simulations import task_names
@@ -50,6 +54,19 @@ def job_ids_of(requests: Iterable[Any]) -> list[str]:
     return ids
 
 
+def takes_of(requests: Iterable[Any]) -> list[str]:
+    """The task ids of the wake-ups in Celery requests: the tokens of their takes."""
+    return [str(request.id) for request in requests if request.name == task_names.RUN_PENDING_JOBS and request.id]
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a main process wrote that it holds."""
+
+    jobs: list[str] = field(default_factory=list)  # ids in single and bulk messages
+    takes: list[str] = field(default_factory=list)  # wake-ups' task ids
+
+
 class HeldJobs:
     """The publishing thread of one worker main process."""
 
@@ -66,9 +83,10 @@ class HeldJobs:
     def publish(self, *arriving: Any) -> bool:
         """Write what this process holds now, and the requests ``arriving`` (not yet in
         Celery's registry); False (logged) when Redis is unreachable."""
-        jobs = job_ids_of([*_reserved_requests(), *arriving])
+        requests = [*_reserved_requests(), *arriving]
+        entry = {"ts": time.time(), "jobs": job_ids_of(requests), "takes": takes_of(requests)}
         try:
-            keys_redis().hset(HELD_KEY, self.worker_id, json.dumps({"ts": time.time(), "jobs": jobs}))
+            keys_redis().hset(HELD_KEY, self.worker_id, json.dumps(entry))
             return True
         except Exception as exc:  # never take the worker down for this
             logger.warning("held jobs of %s not written: %s", self.worker_id, exc)
@@ -107,19 +125,20 @@ def _reserved_requests() -> list[Any]:
     return list(state.reserved_requests)
 
 
-def orphans(*, older_than: float) -> dict[str, list[str]]:
-    """The held job ids of every main process that has not written for ``older_than``
-    seconds (dead), by its worker id."""
+def orphans(*, older_than: float) -> dict[str, Held]:
+    """What every main process that has not written for ``older_than`` seconds (dead)
+    held, by its worker id."""
     now = time.time()
-    dead: dict[str, list[str]] = {}
+    dead: dict[str, Held] = {}
     for worker, raw in keys_redis().hgetall(HELD_KEY).items():
         try:
             entry = json.loads(raw)
-            stale, jobs = now - float(entry["ts"]) > older_than, [str(j) for j in entry["jobs"]]
+            stale = now - float(entry["ts"]) > older_than
+            what = Held([str(j) for j in entry["jobs"]], [str(t) for t in entry.get("takes", ())])
         except (ValueError, KeyError, TypeError):
-            stale, jobs = True, []  # unreadable: nothing to re-send, drop it
+            stale, what = True, Held()  # unreadable: nothing to re-send, drop it
         if stale:
-            dead[worker] = jobs
+            dead[worker] = what
     return dead
 
 

@@ -79,8 +79,8 @@ def run_pending_jobs(self) -> int:
 @shared_task(name=task_names.SWEEP_STALE_JOBS, ignore_result=True, expires=60)
 def sweep_stale_jobs() -> int:
     """Requeue running jobs whose worker's heartbeat expired, re-send the pending jobs
-    whose messages a dead worker held, and jobs pending for too long, and wake the
-    workers for API jobs left waiting (beat, every 30 s)."""
+    whose messages a dead worker held and free those its takes reserved, re-send jobs
+    pending for too long, and wake the workers for API jobs left waiting (beat, every 30 s)."""
     jobs = services.requeue_jobs_of_dead_workers(
         is_alive=heartbeat.is_alive,
         max_attempts=settings.SIMULATION_MAX_ATTEMPTS,
@@ -88,8 +88,9 @@ def sweep_stale_jobs() -> int:
     )
     requeued = len(jobs)
     dead = held.orphans(older_than=settings.WORKER_HEARTBEAT_TTL)
-    for worker, job_ids in dead.items():
-        requeued += services.reenqueue_held_by_dead_worker(job_ids=job_ids, dead_worker_id=worker)
+    for worker, what in dead.items():
+        requeued += services.reenqueue_held_by_dead_worker(job_ids=what.jobs, dead_worker_id=worker)
+        requeued += services.release_takes_of_dead_worker(tokens=what.takes, dead_worker_id=worker)
     held.forget(dead)
     requeued += services.reenqueue_stale_pending(older_than_seconds=settings.PENDING_REQUEUE_AFTER)
     services.wake_for_waiting_api_jobs()

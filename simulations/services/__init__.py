@@ -42,6 +42,7 @@ from simulations.services.recovery import (  # noqa: F401
     claim_job,
     reenqueue_held_by_dead_worker,
     reenqueue_stale_pending,
+    release_takes_of_dead_worker,
     requeue_jobs_of_dead_workers,
     requeue_stale_job,
     wake_for_waiting_api_jobs,

@@ -145,6 +145,25 @@ def reenqueue_held_by_dead_worker(*, job_ids: Sequence[str], dead_worker_id: str
     return len(ids)
 
 
+def release_takes_of_dead_worker(*, tokens: Sequence[str], dead_worker_id: str) -> int:
+    """Free the pending jobs that the takes ``tokens`` (wake-ups' task ids) reserved, and
+    wake a worker for them: their wake-ups' messages were held by a worker process that
+    died (``workers.held``), whose messages the broker gives back only after its
+    visibility timeout, and any other take would leave them alone until
+    ``SIMULATION_RESERVATION_LEASE``. A job the take had started is its worker's
+    heartbeat's to requeue (``requeue_jobs_of_dead_workers``). Returns how many were freed."""
+    if not tokens:
+        return 0
+    # only API jobs are pulled: the pending API jobs' partial index (job_api_pending) is all it reads
+    reserved = SimulationJob.objects.filter(status=JobStatus.PENDING, trigger=JobTrigger.API, reserved_by__in=tokens)
+    freed = reserved.update(reserved_by="", updated_at=timezone.now())
+    if freed:
+        metrics.JOBS_RESENT.inc(freed)
+        logger.warning("freed %d pulled jobs reserved by dead worker %s", freed, dead_worker_id)
+        wake_workers()
+    return freed
+
+
 def _reenqueue(ids: list[Any]) -> None:
     """Send pending jobs again; ``updated_at`` is touched so the periodic re-send does
     not send them once more within its period."""

@@ -131,9 +131,9 @@ def test_the_jobs_a_dead_worker_held_run_again_within_a_minute_and_once(make_wor
 def test_pulled_jobs_of_a_killed_worker_are_taken_again_and_complete_once(make_worker, make_beat, settings):
     """A worker killed whole while it runs the API jobs one wake-up took: its wake-up's
     message waits for the broker's visibility timeout, so the rescue is the sweep's. It
-    requeues and re-sends the running job (its heartbeat expired) and wakes a worker for
-    API jobs left waiting, whose take gets the dead take's reservations once they are
-    older than SIMULATION_RESERVATION_LEASE (5 s here)."""
+    requeues and re-sends the running job (its heartbeat expired), and frees the jobs
+    the dead take reserved (its main process's held entry named the wake-up) and wakes
+    a worker for them, long before SIMULATION_RESERVATION_LEASE (120 s) would."""
     settings.STALE_JOB_SWEEP_INTERVAL = 1
     schedules.ensure_schedules()
     config = dict(LONG, paths=400_000)
@@ -147,13 +147,14 @@ def test_pulled_jobs_of_a_killed_worker_are_taken_again_and_complete_once(make_w
     victim.kill()
     killed_at = time.monotonic()
     assert sum(job_row(j.id).status == JobStatus.PENDING for j in jobs) >= 2  # taken, not started
-    rescuer = make_worker("rescuer", SIMULATION_RESERVATION_LEASE="5")
+    rescuer = make_worker("rescuer")
     make_beat()
     completed_once(jobs, timeout=90)
     assert time.monotonic() - killed_at < 60
     retaken = {job_row(j.id).reserved_by for j in jobs}
     assert retaken - reserved  # some taken again by a wake-up the sweep sent
-    assert "run_pending_jobs" in rescuer.log_path.read_text()
+    log = rescuer.log_path.read_text()
+    assert "run_pending_jobs" in log and "pulled jobs reserved by dead worker" in log
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_after_the_cap(make_worker):
