@@ -27,10 +27,11 @@ def freeze_heap() -> int:
     """Collect once, then leave every object alive now to reference counting alone
     (``gc.freeze``): for a long-running process once its modules and kernels are
     loaded. A full collection then walks only what the process made since, not the
-    ≈ 220,000 objects of Django, numpy and numba (≈ 90 ms each, ≈ 6% of a worker's CPU
-    over a run of small jobs), and a prefork child forked from a frozen parent leaves
-    the pages it shares with it alone. Frozen objects that become garbage are still
-    freed, unless they are in a reference cycle. Returns how many objects are frozen."""
+    150,000–220,000 objects of Django, numpy and numba (≈ 90 ms each, ≈ 6% of a worker's
+    CPU over a run of small jobs), and a prefork child forked from a frozen parent does
+    not write to the pages it shares with it when it collects. Frozen objects that
+    become garbage are still freed, unless they are in a reference cycle. Returns how
+    many objects are frozen."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()

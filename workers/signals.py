@@ -88,9 +88,10 @@ def prepare_threaded_worker(sender: Any = None, **_: Any) -> None:
 
 @worker_init.connect
 def freeze_main_heap(**_: Any) -> None:
-    """Connected after the set-ups above, so it runs last: the main process's objects,
-    modules and (thread pools) kernels loaded, leave the collector's walks; prefork
-    children fork from this frozen heap (simulations.process.freeze_heap)."""
+    """Connected after the set-ups above, so it runs last, once the main process has
+    loaded its modules (and, in a thread pool, the kernels): its heap leaves the
+    collector's walks, and prefork children fork from it frozen
+    (simulations.process.freeze_heap)."""
     logger.info("worker %s: %d objects frozen", os.getpid(), freeze_heap())
 
 
